@@ -1,0 +1,43 @@
+# gridgov: `make run` and `make test` set up whatever is missing, then run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+ASSETS_STAMP := web/static/vendor/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup system python assets bench clean-db
+
+run: setup
+	$(BIN)/gridgov db start
+	$(BIN)/gridgov db upgrade
+	$(BIN)/gridgov demo load --if-empty
+	$(BIN)/gridgov serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: system python assets
+
+# System packages (PostGIS, Chromium) with apt-get, only when missing.
+system:
+	@bash scripts/system-deps.sh
+
+python: $(PY_STAMP)
+$(PY_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# Front-end libraries from npm, copied into web/static/vendor and served by us.
+assets: $(ASSETS_STAMP)
+$(ASSETS_STAMP): package.json package-lock.json scripts/vendor_assets.py $(PY_STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python scripts/vendor_assets.py
+	touch $@
+
+bench: setup
+	$(BIN)/python bench/run.py

@@ -1,0 +1,6 @@
+import click
+
+
+@click.group("boundaries")
+def boundaries_group() -> None:
+    """Grid boundaries: import, validate, export."""

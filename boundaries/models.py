@@ -1,0 +1,90 @@
+"""The grid hierarchy: town, zones and grids, with boundary versions.
+
+Boundary versions. Every zone and grid row is one version of that unit's boundary, valid
+from ``valid_from`` until ``valid_to`` (NULL: still valid). Redrawing a grid never updates a
+row in place: it closes the current row (sets ``valid_to``) and inserts a new one with
+``version`` + 1, so a case keeps the grid it was routed to and history can be computed against
+the boundaries valid at the time. "Current" everywhere means ``valid_to IS NULL``; at most
+one current row per code is enforced by a partial unique index.
+
+Relations between levels go by code, not by row id, so they survive a new version of either
+side: a leaf grid (regional or service) names its administrative grid in ``parent_code``;
+every grid names its zone in ``zone_code``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base
+
+LEVELS = ("admin", "regional", "service")
+LEAF_LEVELS = ("regional", "service")
+ZONE_KINDS = ("village", "enterprise")
+
+
+class Town(Base):
+    __tablename__ = "towns"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    county: Mapped[str | None] = mapped_column(String(100))
+    city: Mapped[str | None] = mapped_column(String(100))
+    province: Mapped[str | None] = mapped_column(String(100))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_towns_geom", "geom", postgresql_using="gist"),)
+
+
+class Zone(Base):
+    """A zone (片区): a group of villages led by one town leader, or an enterprise zone."""
+
+    __tablename__ = "zones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    town_code: Mapped[str] = mapped_column(String(12))
+    leader_id: Mapped[int | None] = mapped_column(Integer)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('village', 'enterprise')", name="ck_zones_kind"),
+        Index("ix_zones_geom", "geom", postgresql_using="gist"),
+        Index("uq_zones_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")),
+    )
+
+
+class Grid(Base):
+    """An administrative grid (one per village or community) or a leaf grid inside one."""
+
+    __tablename__ = "grids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))
+    parent_code: Mapped[str | None] = mapped_column(String(20))
+    zone_code: Mapped[str | None] = mapped_column(String(20))
+    town_code: Mapped[str] = mapped_column(String(12))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("level IN ('admin', 'regional', 'service')", name="ck_grids_level"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="ck_grids_validity"),
+        Index("ix_grids_geom", "geom", postgresql_using="gist"),
+        Index("uq_grids_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")),
+        Index("ix_grids_parent_code", "parent_code"),
+    )

@@ -1,0 +1,96 @@
+"""Case categories and cases.
+
+The categories are data (``cases/data/categories.csv``, loaded into ``categories``): the
+regional-grid and service-grid checklists of DOMAIN.md as the top level, subcategories below,
+each with its time limit as a value and a unit.
+
+A case's ``status`` is one of the workflow states below, taken from the seven steps of
+DOMAIN.md (collect → file → dispatch → handle → report back → check and close → evaluate)
+with the side paths escalate (to the town center), return, park and void.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base
+
+STATES = (
+    "collected",  # 信息收集: reported, not yet verified
+    "filed",  # 案卷建立: verified and filed
+    "dispatched",  # 任务派遣: sent to a person; the clock runs
+    "handling",  # 任务处理
+    "escalated",  # beyond the village: sent up to the town center
+    "fed_back",  # 处理反馈: the handler reported back
+    "closed",  # 核查结案: checked on site and closed
+    "evaluated",  # 综合评价: the residents rated the result
+    "returned",  # 回退: a wrongly dispatched case sent back
+    "parked",  # 挂账: seasonal or engineering work, deadline suspended
+    "voided",  # 作废: duplicate or invalid
+)
+CLOSED_STATES = ("closed", "evaluated", "voided")
+CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
+SATISFACTION = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied")
+LIMIT_UNITS = ("urgent_hours", "working_hours", "working_days", "calendar_days")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    parent_code: Mapped[str | None] = mapped_column(String(40))
+    checklist: Mapped[str] = mapped_column(String(10))
+    name_zh: Mapped[str] = mapped_column(String(50))
+    name_en: Mapped[str] = mapped_column(String(80))
+    limit_value: Mapped[int] = mapped_column(Integer)
+    limit_unit: Mapped[str] = mapped_column(String(20))
+    weight: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __table_args__ = (
+        CheckConstraint("checklist IN ('regional', 'service')", name="ck_categories_checklist"),
+        CheckConstraint(_in("limit_unit", LIMIT_UNITS), name="ck_categories_limit_unit"),
+        CheckConstraint("limit_value > 0", name="ck_categories_limit_value"),
+    )
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    town_code: Mapped[str] = mapped_column(String(12))
+    category_code: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(Text)
+    grid_code: Mapped[str | None] = mapped_column(String(20))
+    admin_code: Mapped[str | None] = mapped_column(String(20))
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    reporter_name: Mapped[str | None] = mapped_column(String(50))
+    reporter_phone: Mapped[str | None] = mapped_column(String(30))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    satisfaction: Mapped[str | None] = mapped_column(String(20))
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+
+    __table_args__ = (
+        CheckConstraint(_in("status", STATES), name="ck_cases_status"),
+        CheckConstraint(_in("channel", CHANNELS), name="ck_cases_channel"),
+        CheckConstraint(f"satisfaction IS NULL OR {_in('satisfaction', SATISFACTION)}", name="ck_cases_satisfaction"),
+        Index("ix_cases_geom", "geom", postgresql_using="gist"),
+        Index("ix_cases_status", "status"),
+        Index("ix_cases_created_at", "created_at"),
+        Index("ix_cases_grid_code", "grid_code"),
+        Index("ix_cases_category", "category_code"),
+    )

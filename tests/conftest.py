@@ -1,0 +1,132 @@
+"""Test fixtures: a real PostGIS for the whole session.
+
+The suite starts its own throwaway cluster (db.cluster.Cluster in a temporary directory, fsync
+off) unless ``GRIDGOV_TEST_DATABASE_URL`` names a server to use; either way each test that
+needs a database gets its own, copied from a migrated template, so tests never see each
+other's data. The Bagong demo is loaded once per session into its own database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
+
+from db import migrate
+from db.cluster import Cluster
+from db.session import engine_for, normalise_url
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DEMO_SEED = 7
+DEMO_CASES = 3000
+_counter = itertools.count()
+
+
+class PgServer:
+    """A PostgreSQL server the tests may create and drop databases on."""
+
+    def __init__(self, url: str):
+        self.url = make_url(normalise_url(url))
+
+    def url_for(self, dbname: str) -> str:
+        return self.url.set(database=dbname).render_as_string(hide_password=False)
+
+    def _admin(self):
+        u = self.url
+        return psycopg.connect(
+            host=u.host, port=u.port, user=u.username, password=u.password,
+            dbname="postgres", autocommit=True,
+        )
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        url = self.url_for(name)
+        engine_for(url).dispose()
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    external = os.environ.get("GRIDGOV_TEST_DATABASE_URL")
+    if external:
+        yield PgServer(external)
+        return
+    cluster = Cluster(tmp_path_factory.mktemp("pg") / "pg", durable=False)
+    cluster.start()
+    try:
+        yield PgServer(cluster.url())
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server) -> str:
+    """A migrated, empty database to copy."""
+    name = "gridgov_test_template"
+    url = pg_server.create_database(name)
+    migrate.upgrade(url)
+    return name
+
+
+@pytest.fixture
+def empty_db_url(pg_server, template_db):
+    """A fresh migrated database with no town, for this test alone."""
+    name = f"gridgov_test_{os.getpid()}_{next(_counter)}"
+    url = pg_server.create_database(name, template=template_db)
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def demo_db_url(pg_server, template_db):
+    """The Bagong demo (seed 7), loaded once for the session. Tests must not change it."""
+    from demo.load import load_demo
+
+    url = pg_server.create_database("gridgov_test_demo", template=template_db)
+    load_demo(url, seed=DEMO_SEED, cases=DEMO_CASES, progress=False)
+    return url
+
+
+@pytest.fixture
+def demo_copy_url(pg_server, demo_db_url):
+    """A private copy of the demo database that a test may change."""
+    engine_for(demo_db_url).dispose()
+    name = f"gridgov_test_democopy_{os.getpid()}_{next(_counter)}"
+    url = pg_server.create_database(name, template="gridgov_test_demo")
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def cli():
+    """Run a ``gridgov`` command against a database: ``cli(url, "boundaries", "validate")``."""
+    from web.cli import main
+
+    def run(url: str, *args: str, input: str | None = None):
+        runner = CliRunner()
+        return runner.invoke(main, list(args), env={"GRIDGOV_DATABASE_URL": url}, input=input, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
