@@ -64,6 +64,8 @@ def free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as the server does: a port left in TIME_WAIT by our own last run is free to reuse
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -91,15 +93,16 @@ class Cluster:
     # -- layout ---------------------------------------------------------------------------
     @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        # resolved: the server's user may reach the data only through the link (see _prepare_root)
+        return self.root.resolve() / "data"
 
     @property
     def port_file(self) -> Path:
-        return self.root / "port"
+        return self.root.resolve() / "port"
 
     @property
     def log_file(self) -> Path:
-        return self.root / "postgres.log"
+        return self.root.resolve() / "postgres.log"
 
     @property
     def port(self) -> int | None:
@@ -273,3 +276,11 @@ class Cluster:
             return False
         self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
         return True
+
+    def destroy(self) -> None:
+        """Stop the cluster and delete its data (tests, and `make clean-db`)."""
+        self.stop()
+        target = self.root.resolve()
+        shutil.rmtree(target, ignore_errors=True)
+        if self.root.is_symlink():
+            self.root.unlink()

@@ -68,7 +68,7 @@ def pg_server(tmp_path_factory):
     try:
         yield PgServer(cluster.url())
     finally:
-        cluster.stop()
+        cluster.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -21,3 +21,7 @@ main.add_command(db_group)
 main.add_command(demo_group)
 main.add_command(boundaries_group)
 main.add_command(serve)
+
+
+if __name__ == "__main__":
+    main()

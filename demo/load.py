@@ -1,0 +1,180 @@
+"""``load_demo``: write the Bagong demo (boundaries, people, addresses, registry, cases) into
+a migrated database, in one transaction; COPY for the large tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+import shapely
+from sqlalchemy.engine import make_url
+from tqdm import tqdm
+
+from demo import cases as demo_cases
+from demo import geometry, registry
+
+TZ = ZoneInfo("Asia/Shanghai")
+TABLES = ("cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
+          "people", "grids", "zones", "towns")
+
+
+class DemoError(RuntimeError):
+    """The demo cannot be loaded into this database as asked."""
+
+
+def conninfo(url: str) -> str:
+    """A libpq connection string for a SQLAlchemy URL."""
+    u = make_url(url)
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _ewkb(geom) -> str:
+    return shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)
+
+
+def has_town(url: str) -> bool:
+    with psycopg.connect(conninfo(url)) as conn:
+        return conn.execute("SELECT EXISTS (SELECT 1 FROM towns)").fetchone()[0]
+
+
+def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True, replace: bool = False) -> dict:
+    """Load the demo for ``seed``; refuse (DemoError) when the database already has data,
+    unless ``replace``. Returns the counts written."""
+    geo = geometry.build(seed)
+    reg = registry.build(geo, seed)
+    with psycopg.connect(conninfo(url)) as conn:
+        with conn.transaction():
+            occupied = conn.execute(
+                "SELECT (SELECT count(*) FROM towns) + (SELECT count(*) FROM grids) + (SELECT count(*) FROM people)"
+            ).fetchone()[0]
+            if occupied and not replace:
+                raise DemoError("the database already has boundaries or people: use --replace to wipe them and load the demo")
+            if occupied:
+                conn.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")
+            counts = _write_boundaries(conn, geo, reg)
+            counts.update(_write_registry(conn, geo, reg))
+            counts["cases"] = _write_cases(conn, geo, reg, cases, seed, progress)
+        conn.execute("ANALYZE")
+    return counts
+
+
+def _write_boundaries(conn, geo: geometry.DemoGeometry, reg: registry.Registry) -> dict:
+    town = geo.to_lonlat(geo.town_xy)
+    conn.execute(
+        "INSERT INTO towns (code, name, county, city, province, geom) VALUES (%s, %s, %s, %s, %s, %s::geometry)",
+        (geometry.TOWN_CODE, geometry.TOWN_NAME, registry.COUNTY, registry.CITY, registry.PROVINCE, _ewkb(town)),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO people (id, name, role, title, phone, village_code, on_duty, town_code) "
+            "VALUES (%(id)s, %(name)s, %(role)s, %(title)s, %(phone)s, %(village_code)s, %(on_duty)s, %(town)s)",
+            [{**p, "town": geometry.TOWN_CODE} for p in reg.people],
+        )
+        cur.execute("SELECT setval(pg_get_serial_sequence('people', 'id'), (SELECT max(id) FROM people))")
+        cur.executemany(
+            "INSERT INTO zones (code, name, kind, town_code, leader_id, geom) VALUES (%s, %s, %s, %s, %s, %s::geometry)",
+            [(code, name, kind, geometry.TOWN_CODE, reg.zone_leaders[code], _ewkb(geo.to_lonlat(g)))
+             for code, (name, kind, g) in geo.zones.items()],
+        )
+        rows = [(v.code + "000", v.name, "admin", None, v.zone_code, geometry.TOWN_CODE, _ewkb(geo.to_lonlat(v.geom_xy)))
+                for v in geo.villages]
+        rows += [(l.code, l.name, l.level, l.village.code + "000", l.zone_code, geometry.TOWN_CODE, _ewkb(geo.to_lonlat(l.geom_xy)))
+                 for l in geo.leaves]
+        cur.executemany(
+            "INSERT INTO grids (code, name, level, parent_code, zone_code, town_code, geom) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s::geometry)",
+            rows,
+        )
+        cur.executemany(
+            "INSERT INTO grid_assignments (person_id, grid_code, role) VALUES (%(person_id)s, %(grid_code)s, %(role)s)",
+            reg.assignments,
+        )
+    return {"zones": len(geo.zones), "admin_grids": len(geo.villages), "leaf_grids": len(geo.leaves),
+            "people": len(reg.people)}
+
+
+def _points_lonlat(geo, points) -> np.ndarray:
+    xy = np.array([(p.x, p.y) for p in points])
+    lon, lat = geometry._TO_LONLAT.transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat])
+
+
+def _write_registry(conn, geo: geometry.DemoGeometry, reg: registry.Registry) -> dict:
+    town = geometry.TOWN_CODE
+    now = datetime.now(TZ)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO streets (village_code, name, town_code, geom) VALUES (%s, %s, %s, %s::geometry)",
+            [(s["village_code"], s["name"], town, _ewkb(geo.to_lonlat(s["geom_xy"]))) for s in reg.streets],
+        )
+        addr_ll = _points_lonlat(geo, [a["geom_xy"] for a in reg.addresses])
+        cols = ("id", "full_text", "province", "city", "county", "town", "village", "village_code", "group_name",
+                "street", "door_number", "building", "unit", "room", "grid_code", "town_code", "geom")
+        with cur.copy(f"COPY addresses ({', '.join(cols)}) FROM STDIN") as copy:
+            for i, (a, (lon, lat)) in enumerate(zip(reg.addresses, addr_ll), start=1):
+                copy.write_row((i, a["full_text"], a["province"], a["city"], a["county"], a["town"], a["village"],
+                                a["village_code"], a["group_name"], a["street"], a["door_number"], a["building"],
+                                a["unit"], a["room"], a["grid_code"], town, f"SRID=4326;POINT({lon:.8f} {lat:.8f})"))
+        cur.execute("SELECT setval(pg_get_serial_sequence('addresses', 'id'), (SELECT max(id) FROM addresses))")
+        with cur.copy("COPY households (address_id, head_name, residents, key_person, grid_code, town_code) FROM STDIN") as copy:
+            for h in reg.households:
+                copy.write_row((h["address"] + 1, h["head_name"], h["residents"], h["key_person"], h["grid_code"], town))
+        ent_ll = _points_lonlat(geo, [e["geom_xy"] for e in reg.enterprises])
+        cur.executemany(
+            "INSERT INTO enterprises (name, industry, employees, address, grid_code, zone_code, town_code, geom) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+            [(e["name"], e["industry"], e["employees"], e["address"], e["grid_code"], e["zone_code"], town, lon, lat)
+             for e, (lon, lat) in zip(reg.enterprises, ent_ll)],
+        )
+        haz_ll = _points_lonlat(geo, [h["geom_xy"] for h in reg.hazards])
+        cur.executemany(
+            "INSERT INTO hazards (type, level, status, description, grid_code, found_at, town_code, geom) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+            [(h["type"], h["level"], h["status"], h["description"], h["grid_code"],
+              now - timedelta(days=h["days_ago"]), town, lon, lat) for h, (lon, lat) in zip(reg.hazards, haz_ll)],
+        )
+    return {"addresses": len(reg.addresses), "households": len(reg.households),
+            "residents": sum(h["residents"] for h in reg.households), "streets": len(reg.streets),
+            "enterprises": len(reg.enterprises), "hazards": len(reg.hazards)}
+
+
+def _write_cases(conn, geo, reg, n: int, seed: int, progress: bool) -> int:
+    if n <= 0:
+        return 0
+    cats = [
+        dict(zip(("code", "checklist", "name_zh", "limit_value", "limit_unit", "weight"), row))
+        for row in conn.execute(
+            "SELECT code, checklist, name_zh, limit_value, limit_unit, weight FROM categories "
+            "WHERE parent_code IS NOT NULL AND weight > 0 ORDER BY code"
+        )
+    ]
+    if not cats:
+        raise DemoError("the categories table is empty: run `gridgov db upgrade`")
+    workers: dict[str, list[int]] = {}
+    for a in reg.assignments:
+        if a["role"] == "worker":
+            workers.setdefault(a["grid_code"], []).append(a["person_id"])
+    sources = demo_cases.CaseSources(
+        homes=_points_lonlat(geo, [a["geom_xy"] for a in reg.addresses]),
+        home_text=[f"{a['village']}{a['street'] or ''}{a['door_number'] or ''}{'号' if a['door_number'] else ''}" for a in reg.addresses],
+        enterprises=_points_lonlat(geo, [e["geom_xy"] for e in reg.enterprises]),
+        hazards=_points_lonlat(geo, [h["geom_xy"] for h in reg.hazards]),
+        leaf_geoms=[geo.to_lonlat(l.geom_xy) for l in geo.leaves],
+        leaf_codes=[l.code for l in geo.leaves],
+        leaf_admin=[l.village.code + "000" for l in geo.leaves],
+        leaf_names=[l.name for l in geo.leaves],
+        workers=workers,
+        categories=cats,
+    )
+    now = datetime.now(TZ).replace(minute=0, second=0, microsecond=0)
+    cols = ("town_code",) + demo_cases.COLUMNS
+    bar = tqdm(total=n, desc="cases", unit="case", disable=not progress)
+    with conn.cursor() as cur, cur.copy(f"COPY cases ({', '.join(cols)}) FROM STDIN") as copy:
+        for chunk in demo_cases.generate(sources, n, seed, now):
+            for row in chunk:
+                copy.write_row((geometry.TOWN_CODE, *row))
+            bar.update(len(chunk))
+    bar.close()
+    return n

@@ -1,0 +1,173 @@
+"""The Bagong demo: exact counts, perfect coverage, determinism, placement, cases."""
+
+from __future__ import annotations
+
+import hashlib
+
+import psycopg
+import pytest
+import shapely
+
+
+from db.session import session_scope
+from demo import geometry
+from demo.load import DemoError, conninfo, load_demo
+from tests.conftest import DEMO_CASES
+
+
+def _one(url: str, sql: str, *params):
+    with psycopg.connect(conninfo(url)) as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def _all(url: str, sql: str, *params):
+    with psycopg.connect(conninfo(url)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_demo_has_the_towns_exact_counts(demo_db_url):
+    levels = dict(_all(demo_db_url, "SELECT level, count(*) FROM grids WHERE valid_to IS NULL GROUP BY level"))
+    assert levels == {"admin": 38, "regional": 167, "service": 214}
+    zones = dict(_all(demo_db_url, "SELECT kind, count(*) FROM zones GROUP BY kind"))
+    assert zones == {"village": 5, "enterprise": 3}
+    roles = dict(_all(demo_db_url, "SELECT role, count(*) FROM people GROUP BY role"))
+    assert roles["grid_worker"] == 316
+    assert roles["auxiliary"] == 1263
+    assert roles["grid_leader"] == 38
+    assert _one(demo_db_url, "SELECT count(*) FROM enterprises")[0] == 1520
+    assert _one(demo_db_url, "SELECT count(*) FROM hazards")[0] == 258
+    assert _one(demo_db_url, "SELECT count(*) FROM cases")[0] == DEMO_CASES
+    residents = _one(demo_db_url, "SELECT sum(residents) FROM households")[0]
+    assert 19_000 <= residents <= 21_000
+
+
+def test_demo_villages_are_the_real_ones(demo_db_url):
+    rows = _all(demo_db_url, "SELECT code, name FROM grids WHERE level = 'admin'")
+    names = {code[:12]: name for code, name in rows}
+    expected = {v.code: v.name for v in geometry.village_rows()}
+    assert names == expected
+    assert names["140525108227"] == "渠头村"
+    assert all(code.endswith("000") for code, _ in rows)
+
+
+def test_demo_is_a_perfect_coverage(demo_db_url):
+    from boundaries.validation import coverage_report
+
+    with session_scope(demo_db_url) as session:
+        report = coverage_report(session)
+    assert report.ok, report.to_dict()
+    # and checked independently in PostGIS: villages tile the town, leaves tile the villages
+    town_vs_villages = _one(
+        demo_db_url,
+        "SELECT ST_Area(ST_SymDifference((SELECT geom FROM towns), "
+        "(SELECT ST_Union(geom) FROM grids WHERE level = 'admin'))::geography)",
+    )[0]
+    assert town_vs_villages == pytest.approx(0, abs=1e-3)
+    overlaps = _one(
+        demo_db_url,
+        "SELECT count(*) FROM grids a JOIN grids b ON a.id < b.id AND a.level <> 'admin' AND b.level <> 'admin' "
+        "AND ST_Relate(a.geom, b.geom, '2********')",
+    )[0]
+    assert overlaps == 0
+    outside = _one(
+        demo_db_url,
+        "SELECT count(*) FROM grids l JOIN grids a ON a.code = l.parent_code "
+        "WHERE NOT ST_Covers(a.geom, l.geom)",
+    )[0]
+    assert outside == 0
+    inside_county = _one(demo_db_url, "SELECT ST_Y(ST_Centroid(geom)), ST_X(ST_Centroid(geom)) FROM towns")
+    assert 35.6 <= inside_county[0] <= 35.7 and 112.8 <= inside_county[1] <= 113.0
+
+
+def test_town_lies_inside_the_repaired_county_outline():
+    county = geometry.county_outline_lonlat()
+    assert county.is_valid
+    demo = geometry.build(7)
+    assert county.covers(demo.to_lonlat(demo.town_xy))
+
+
+def _fingerprint(seed: int) -> str:
+    demo = geometry.build(seed)
+    h = hashlib.sha256()
+    for leaf in demo.leaves:
+        h.update(leaf.code.encode() + leaf.name.encode() + shapely.to_wkb(leaf.geom_xy))
+    return h.hexdigest()
+
+
+def test_demo_geometry_is_deterministic_for_a_seed():
+    assert _fingerprint(11) == _fingerprint(11)
+    assert _fingerprint(11) != _fingerprint(12)
+
+
+def test_every_leaf_grid_has_a_worker_and_every_village_a_leader(demo_db_url):
+    without = _one(
+        demo_db_url,
+        "SELECT count(*) FROM grids g WHERE g.level <> 'admin' AND NOT EXISTS "
+        "(SELECT 1 FROM grid_assignments a WHERE a.grid_code = g.code AND a.role = 'worker')",
+    )[0]
+    assert without == 0
+    leaders = _one(demo_db_url, "SELECT count(DISTINCT grid_code) FROM grid_assignments WHERE role = 'leader'")[0]
+    assert leaders == 38
+
+
+def test_households_sit_in_service_grids_at_their_address(demo_db_url):
+    rows = _all(
+        demo_db_url,
+        "SELECT g.level, count(*), bool_and(ST_Covers(g.geom, a.geom)) FROM households h "
+        "JOIN addresses a ON a.id = h.address_id JOIN grids g ON g.code = h.grid_code GROUP BY g.level",
+    )
+    assert [(level, ok) for level, _, ok in rows] == [("service", True)]
+    text = _one(demo_db_url, "SELECT full_text FROM addresses WHERE village = '渠头村' AND street = '东大街' LIMIT 1")[0]
+    assert text.startswith("山西省晋城市泽州县巴公镇渠头村") and "东大街" in text and text.endswith("号")
+
+
+def test_enterprises_mostly_in_the_park_and_hazards_mostly_regional(demo_db_url):
+    in_park = _one(demo_db_url, "SELECT avg((zone_code LIKE '%%E0%%')::int) FROM enterprises")[0]
+    assert in_park > 0.6
+    regional = _one(
+        demo_db_url,
+        "SELECT avg((g.level = 'regional')::int) FROM hazards h JOIN grids g ON g.code = h.grid_code",
+    )[0]
+    assert regional > 0.6
+    misplaced = _one(
+        demo_db_url,
+        "SELECT count(*) FROM enterprises e JOIN grids g ON g.code = e.grid_code WHERE NOT ST_Covers(g.geom, e.geom)",
+    )[0]
+    assert misplaced == 0
+
+
+def test_demo_cases_are_routed_spread_over_a_year_and_mixed(demo_db_url):
+    wrong_grid = _one(
+        demo_db_url,
+        "SELECT count(*) FROM cases c JOIN grids g ON g.code = c.grid_code WHERE NOT ST_Covers(g.geom, c.geom)",
+    )[0]
+    assert wrong_grid == 0
+    span_days = _one(demo_db_url, "SELECT extract(epoch FROM max(created_at) - min(created_at)) / 86400 FROM cases")[0]
+    assert 300 < span_days <= 366
+    statuses = dict(_all(demo_db_url, "SELECT status, count(*) FROM cases GROUP BY status"))
+    assert statuses.get("evaluated", 0) > DEMO_CASES * 0.3
+    assert sum(v for k, v in statuses.items() if k not in ("closed", "evaluated", "voided")) > 0
+    categories = _one(demo_db_url, "SELECT count(DISTINCT category_code) FROM cases")[0]
+    assert categories >= 20
+    channels = _one(demo_db_url, "SELECT count(DISTINCT channel) FROM cases")[0]
+    assert channels == 6
+
+
+def test_demo_load_refuses_a_database_with_data(demo_copy_url):
+    with pytest.raises(DemoError, match="--replace"):
+        load_demo(demo_copy_url, seed=2, cases=0, progress=False)
+
+
+def test_demo_load_if_empty_leaves_a_loaded_town_alone(demo_copy_url, cli):
+    before = _one(demo_copy_url, "SELECT count(*) FROM cases")[0]
+    result = cli(demo_copy_url, "demo", "load", "--if-empty", "--cases", "10")
+    assert result.exit_code == 0
+    assert "already loaded" in result.output
+    assert _one(demo_copy_url, "SELECT count(*) FROM cases")[0] == before
+
+
+def test_demo_load_replace_reloads_with_another_seed(demo_copy_url, cli):
+    result = cli(demo_copy_url, "demo", "load", "--replace", "--seed", "5", "--cases", "100")
+    assert result.exit_code == 0, result.output
+    assert _one(demo_copy_url, "SELECT count(*) FROM cases")[0] == 100
+    assert _one(demo_copy_url, "SELECT count(*) FROM grids")[0] == 38 + 167 + 214
