@@ -43,7 +43,10 @@ def database_url(config: dict | None = None) -> str:
 
 @cache
 def engine_for(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # connect_timeout: a health check against a host that does not answer must not hang
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 5}
+    )
 
 
 @contextmanager

@@ -11,6 +11,8 @@ fi
 [ -n "$pgver" ] || pgver=15
 [ -f "/usr/share/postgresql/$pgver/extension/postgis.control" ] || missing+=("postgresql-$pgver-postgis-3" "postgresql-$pgver")
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# a CJK font, or Chromium draws the Chinese interface as boxes (screenshots, and real users)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 command -v sudo >/dev/null 2>&1 || command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 
 if [ ${#missing[@]} -eq 0 ]; then

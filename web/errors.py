@@ -5,6 +5,9 @@ from __future__ import annotations
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from sqlalchemy.exc import OperationalError
+
+from db.cluster import ClusterError
 from db.migrate import SchemaOutOfDate
 
 
@@ -24,6 +27,8 @@ class ApiError(Exception):
 
 STATUS_FOR = {
     SchemaOutOfDate: (503, "schema_out_of_date"),
+    ClusterError: (503, "database_unavailable"),
+    OperationalError: (503, "database_unavailable"),
 }
 
 
@@ -45,4 +50,7 @@ def init_app(app: Flask) -> None:
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
     for cls, (status, code) in STATUS_FOR.items():
-        app.register_error_handler(cls, lambda exc, s=status, c=code: error_response(s, c, str(exc)))
+        # first line only: a driver's message can carry the statement and parameters
+        app.register_error_handler(
+            cls, lambda exc, s=status, c=code: error_response(s, c, str(exc).splitlines()[0])
+        )
