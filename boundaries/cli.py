@@ -1,6 +1,181 @@
+"""``gridgov boundaries``: import, export and validate the grid hierarchy.
+
+Thin: parse, call boundaries.importer / exporter / validation, print. Bad input becomes a
+one-line message and exit 2; `validate` exits 1 only when the coverage has errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import click
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from boundaries.errors import BoundaryError, RefusedFeatures
+from boundaries.exporter import export_boundaries
+from boundaries.importer import import_boundaries
+from boundaries.reader import LEVELS, MAX_LISTED
+from boundaries.validation import coverage_report
+from db.cluster import ClusterError
+from db.migrate import SchemaOutOfDate, check_schema
+from db.session import database_url, engine_for, session_scope
+
+
+class BadInput(click.ClickException):
+    """A refused command: one line on stderr, exit 2 (1 is validate's "coverage has errors")."""
+
+    exit_code = 2
+
+
+@contextmanager
+def _session(write: bool) -> Iterator[Session]:
+    """A session on gridgov's database, committed only when `write`; errors become BadInput."""
+    try:
+        url = database_url()
+        check_schema(engine_for(url))
+    except (ClusterError, SchemaOutOfDate) as exc:
+        raise BadInput(str(exc)) from exc
+    except OperationalError as exc:
+        raise BadInput(
+            f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}"
+        ) from exc
+    try:
+        with session_scope(url) as session:
+            yield session
+            if not write:
+                session.rollback()
+    except BoundaryError as exc:
+        if isinstance(exc, RefusedFeatures) and len(exc.refusals) > MAX_LISTED:
+            for line in exc.refusals:
+                click.echo(f"refused: {line}", err=True)
+        raise BadInput(str(exc)) from exc
 
 
 @click.group("boundaries")
 def boundaries_group() -> None:
-    """Grid boundaries: import, validate, export."""
+    """Grid boundaries: import, validate, export.
+
+    \b
+    Example:
+      gridgov boundaries import villages.gpkg --layer villages --level admin --commit
+      gridgov boundaries validate --json
+      gridgov boundaries export bagong.gpkg
+    """
+
+
+@boundaries_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--level",
+    required=True,
+    type=click.Choice(LEVELS),
+    help="What the features are: zones, admin grids (villages), regional or service grids.",
+)
+@click.option(
+    "--source-crs",
+    metavar="CRS",
+    help="The file's CRS (EPSG:4547, 4326, wgs84, cgcs2000); required when it declares none.",
+)
+@click.option("--code-field", default="code", show_default=True, metavar="F")
+@click.option("--name-field", metavar="F", help="Default: a field called name, else the code.")
+@click.option(
+    "--parent-field",
+    metavar="F",
+    help="Field with the parent's code (a leaf grid's admin grid, an admin grid's zone); "
+    "default: the polygon that contains the feature.",
+)
+@click.option("--layer", metavar="L", help="Layer to read (GeoPackage, KML with several layers).")
+@click.option(
+    "--town-code",
+    metavar="CODE",
+    help="Town of the features; default: the common 9-digit prefix of the codes.",
+)
+@click.option("--town-name", metavar="NAME", help="Name of the town, if the import creates it.")
+@click.option("--commit", is_flag=True, help="Write; without it, only print what would change.")
+def import_command(
+    path: Path,
+    level: str,
+    source_crs: str | None,
+    code_field: str,
+    name_field: str | None,
+    parent_field: str | None,
+    layer: str | None,
+    town_code: str | None,
+    town_name: str | None,
+    commit: bool,
+) -> None:
+    """Import zones or grids from PATH (GeoJSON, Shapefile or .zip, GeoPackage, KML, ...).
+
+    Reprojects to EPSG:4326, repairs invalid polygons (and says so), and prints what changes:
+    codes added, new versions of changed ones, unchanged, and current ones not in the file
+    (kept). A dry run unless --commit. A file with a `level` column (like our export) gives
+    only its rows of --level.
+
+    \b
+    Example:
+      gridgov boundaries import villages.shp --level admin --source-crs EPSG:4547
+      gridgov boundaries import grids.gpkg --layer service --level service \\
+          --parent-field village_code --commit
+    """
+    with _session(write=commit) as session:
+        plan = import_boundaries(
+            session,
+            path,
+            level,
+            commit=commit,
+            town_code=town_code,
+            town_name=town_name,
+            progress=True,
+            layer=layer,
+            source_crs=source_crs,
+            code_field=code_field,
+            name_field=name_field,
+            parent_field=parent_field,
+        )
+    for line in plan.lines():
+        click.echo(line)
+
+
+@boundaries_group.command("export")
+@click.argument("path", type=click.Path(path_type=Path))
+def export_command(path: Path) -> None:
+    """Write every current town, zone and grid to PATH, format from the extension.
+
+    One layer `boundaries`, columns code, name, level, parent_code, zone_code, version;
+    .gpkg, .geojson, .shp, .shp.zip, .kml, .fgb. An existing file is replaced.
+
+    \b
+    Example:
+      gridgov boundaries export bagong.gpkg
+    """
+    with _session(write=False) as session:
+        counts = export_boundaries(session, path)
+    click.echo(f"wrote {path}: " + ", ".join(f"{n} {level}" for level, n in counts.items()))
+
+
+@boundaries_group.command("validate")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def validate_command(ctx: click.Context, as_json: bool) -> None:
+    """Check the current hierarchy's coverage; exit 1 when there is any error.
+
+    Reports gaps and overlaps (m² and a lon, lat inside each), grids outside their village
+    or town, grids without a parent, grids without a grid worker (leaders for admin grids).
+
+    \b
+    Example:
+      gridgov boundaries validate --json | python -m json.tool
+    """
+    with _session(write=False) as session:
+        report = coverage_report(session)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.ok:
+        ctx.exit(1)
