@@ -9,7 +9,9 @@ if command -v pg_config >/dev/null 2>&1 || ls /usr/lib/postgresql >/dev/null 2>&
   pgver=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
 fi
 [ -n "$pgver" ] || pgver=15
-[ -f "/usr/share/postgresql/$pgver/extension/postgis.control" ] || missing+=("postgresql-$pgver-postgis-3" "postgresql-$pgver")
+# the extension's control file (…-scripts package) and its library (the main package) both
+[ -f "/usr/share/postgresql/$pgver/extension/postgis.control" ] && [ -f "/usr/lib/postgresql/$pgver/lib/postgis-3.so" ] \
+  || missing+=("postgresql-$pgver-postgis-3" "postgresql-$pgver")
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # a CJK font, or Chromium draws the Chinese interface as boxes (screenshots, and real users)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
