@@ -88,3 +88,23 @@ class Grid(Base):
         Index("uq_grids_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")),
         Index("ix_grids_parent_code", "parent_code"),
     )
+
+
+class GridPart(Base):
+    """The current grids cut into small pieces (ST_Subdivide) so a point lookup tests a few
+    dozen vertices instead of a whole village outline. Kept in step with ``grids`` by a
+    trigger (migration 0002): never written by the application."""
+
+    __tablename__ = "grid_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(20))
+    level: Mapped[str] = mapped_column(String(10))
+    parent_code: Mapped[str | None] = mapped_column(String(20))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (
+        Index("ix_grid_parts_geom", "geom", postgresql_using="gist"),
+        Index("ix_grid_parts_grid_id", "grid_id"),
+    )

@@ -14,7 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text, func
+from datetime import date
+
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
+    LargeBinary, String, Text, func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
@@ -36,6 +42,11 @@ CLOSED_STATES = ("closed", "evaluated", "voided")
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 SATISFACTION = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied")
 LIMIT_UNITS = ("urgent_hours", "working_hours", "working_days", "calendar_days")
+# How precisely the case's position is known, and so how far down it may be routed
+# (cases/routing.py): door and street to the leaf grid, village to the administrative grid,
+# town to the town center's queue. A position given as coordinates is ``point``.
+PRECISIONS = ("point", "door", "street", "village", "town")
+QUEUES = ("grid", "village", "town")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -83,6 +94,19 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     satisfaction: Mapped[str | None] = mapped_column(String(20))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    # intake: how the position was found and why the case went where it went
+    input_crs: Mapped[str | None] = mapped_column(String(20))
+    geocode_precision: Mapped[str | None] = mapped_column(String(10))
+    geocode_score: Mapped[float | None] = mapped_column(Float)
+    geocode_match: Mapped[str | None] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(String(10))
+    on_boundary: Mapped[bool | None] = mapped_column(Boolean)
+    grid_version: Mapped[int | None] = mapped_column(Integer)
+    routing_reason: Mapped[str | None] = mapped_column(Text)
+    assignment_reason: Mapped[str | None] = mapped_column(Text)
+    dispatch_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         CheckConstraint(_in("status", STATES), name="ck_cases_status"),
@@ -93,4 +117,57 @@ class Case(Base):
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_grid_code", "grid_code"),
         Index("ix_cases_category", "category_code"),
+        Index("uq_cases_idempotency_key", "idempotency_key", unique=True),
+        Index("ix_cases_assignee", "assignee_id"),
+        CheckConstraint(f"geocode_precision IS NULL OR {_in('geocode_precision', PRECISIONS)}", name="ck_cases_precision"),
+        CheckConstraint(f"queue IS NULL OR {_in('queue', QUEUES)}", name="ck_cases_queue"),
     )
+
+
+class CaseEvent(Base):
+    """One step in a case's history. Append-only, enforced in the database (a trigger refuses
+    UPDATE and DELETE): history is never rewritten, only added to."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    town_code: Mapped[str] = mapped_column(String(12))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    type: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    data = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_case_events_case", "case_id", "at"),)
+
+
+class CasePhoto(Base):
+    """A photo sent with a case, kept in the database so it commits with the case."""
+
+    __tablename__ = "case_photos"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(50))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_case_photos_case", "case_id"),)
+
+
+class CalendarDay(Base):
+    """A day whose working status differs from the weekday rule, or that has a name: national
+    holidays and make-up working days (调休). Seeded from the ``chinese-calendar`` package;
+    administrators add next year's and correct mistakes (``source = 'admin'``)."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(50))
+    source: Mapped[str] = mapped_column(String(20), server_default="admin")

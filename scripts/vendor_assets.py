@@ -78,6 +78,12 @@ MANIFEST: dict[str, tuple[str, dict[str, str]]] = {
         "dist/Leaflet.VectorGrid.bundled.min.js": "Leaflet.VectorGrid.bundled.min.js",
         "package.json": "package.json",
     }),
+    # The API's readable docs (/api/v1/docs), generated from the OpenAPI document.
+    "swagger-ui-dist": ("swagger-ui", {
+        "swagger-ui-bundle.js": "swagger-ui-bundle.js",
+        "swagger-ui.css": "swagger-ui.css",
+        "LICENSE": "LICENSE",
+    }),
     "leaflet-draw": ("leaflet-draw", {
         "dist/leaflet.draw.js": "leaflet.draw.js",
         "dist/leaflet.draw.css": "leaflet.draw.css",

@@ -1,0 +1,96 @@
+"""Deadline arithmetic over a business calendar.
+
+A category's time limit is a value and a unit (DOMAIN.md):
+
+- ``urgent_hours``: continuous hours, day and night, holidays included;
+- ``working_hours``: hours inside the working windows 08:00–12:00 and 14:00–18:00 of
+  working days;
+- ``working_days``: N × 8 working hours, counted in the same windows — so one working day
+  from Monday 10:00 is Tuesday 10:00, from Friday 16:00 it is Monday 16:00, and a case
+  filed on a holiday starts its clock at 08:00 of the next working day;
+- ``calendar_days``: N × 24 hours.
+
+A working day is a Monday to Friday that is not a national holiday, or a weekend day that is
+a make-up working day (调休). The calendar is a table (``calendar_days``) seeded from the
+``chinese-calendar`` package and corrected by administrators; this module only takes the
+overrides as a mapping, so it stays pure and testable.
+
+Times are computed in the town's local time (Asia/Shanghai) and returned timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+WINDOWS = ((time(8), time(12)), (time(14), time(18)))
+HOURS_PER_WORKING_DAY = 8
+UNITS = ("urgent_hours", "working_hours", "working_days", "calendar_days")
+
+
+class BusinessCalendar:
+    """Which days are working days: weekdays, except the overrides (date -> is working day)."""
+
+    def __init__(self, overrides: Mapping[date, bool] | None = None):
+        self.overrides = dict(overrides or {})
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        return day.weekday() < 5
+
+    def next_workday(self, day: date) -> date:
+        """The first working day on or after ``day`` (gives up after ten years of holidays)."""
+        for _ in range(3660):
+            if self.is_workday(day):
+                return day
+            day += timedelta(days=1)
+        raise ValueError(f"no working day within ten years of {day}")
+
+
+def _windows_from(moment: datetime, cal: BusinessCalendar):
+    """The working windows (start, end) at or after ``moment``, in order, clipped to it."""
+    day = moment.date()
+    while True:
+        day = cal.next_workday(day)
+        for start_t, end_t in WINDOWS:
+            start = datetime.combine(day, start_t, LOCAL_TZ)
+            end = datetime.combine(day, end_t, LOCAL_TZ)
+            if end <= moment:
+                continue
+            yield max(start, moment), end
+        day += timedelta(days=1)
+
+
+def add_working_time(start: datetime, hours: float, cal: BusinessCalendar) -> datetime:
+    """``start`` plus ``hours`` of working time (inside the windows of working days)."""
+    if hours < 0:
+        raise ValueError(f"`hours` was {hours} but must not be negative")
+    moment = start.astimezone(LOCAL_TZ)
+    remaining = timedelta(hours=hours)
+    for w_start, w_end in _windows_from(moment, cal):
+        span = w_end - w_start
+        if remaining <= span:
+            return w_start + remaining
+        remaining -= span
+    raise AssertionError("unreachable: _windows_from is infinite")
+
+
+def deadline_at(start: datetime, value: int, unit: str, cal: BusinessCalendar) -> datetime:
+    """When a time limit of ``value`` ``unit`` that starts at ``start`` runs out."""
+    if start.tzinfo is None:
+        raise ValueError(f"`start` was {start!r} but must be timezone-aware")
+    if value <= 0:
+        raise ValueError(f"`value` was {value} but must be positive")
+    local = start.astimezone(LOCAL_TZ)
+    if unit == "urgent_hours":
+        return local + timedelta(hours=value)
+    if unit == "calendar_days":
+        return local + timedelta(days=value)
+    if unit == "working_hours":
+        return add_working_time(local, value, cal)
+    if unit == "working_days":
+        return add_working_time(local, value * HOURS_PER_WORKING_DAY, cal)
+    raise ValueError(f"`unit` was {unit!r} but is expected to be in {list(UNITS)}")
