@@ -41,6 +41,13 @@ def database_url(config: dict | None = None) -> str:
     return managed_cluster().url()
 
 
+def conninfo(url: str) -> str:
+    """A libpq connection URL (for psycopg, LISTEN, COPY) from a SQLAlchemy URL."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @cache
 def engine_for(url: str) -> Engine:
     # connect_timeout: a health check against a host that does not answer must not hang

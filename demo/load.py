@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 import shapely
-from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
+from db.session import conninfo
 from demo import cases as demo_cases
 from demo import geometry, registry
 
@@ -22,12 +22,6 @@ TABLES = ("case_photos", "case_events", "cases", "hazards", "enterprises", "hous
 
 class DemoError(RuntimeError):
     """The demo cannot be loaded into this database as asked."""
-
-
-def conninfo(url: str) -> str:
-    """A libpq connection string for a SQLAlchemy URL."""
-    u = make_url(url)
-    return u.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _ewkb(geom) -> str:
@@ -53,9 +47,12 @@ def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True,
                 raise DemoError("the database already has boundaries or people: use --replace to wipe them and load the demo")
             if occupied:
                 conn.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")
+            # one "bulk" notification for the whole load instead of one per case (web/live.py)
+            conn.execute("SET LOCAL gridgov.bulk = 'on'")
             counts = _write_boundaries(conn, geo, reg)
             counts.update(_write_registry(conn, geo, reg))
             counts["cases"] = _write_cases(conn, geo, reg, cases, seed, progress)
+            conn.execute("SELECT pg_notify('gridgov_cases', json_build_object('op', 'bulk', 'count', %s::int)::text)", (cases,))
         conn.execute("ANALYZE")
     return counts
 

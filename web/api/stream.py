@@ -1,0 +1,28 @@
+"""``GET /api/v1/stream``: cases created or changed anywhere, as Server-Sent Events."""
+
+from __future__ import annotations
+
+from flask import Response, stream_with_context
+
+from db.session import conninfo
+from web import database
+from web.api import operation
+from web.live import hub_for, sse_stream
+
+
+@operation(
+    "/stream", summary="Live case events (Server-Sent Events)", tags=["map"],
+    responses={200: ("text/event-stream: `event: case` with JSON data {op, id, status, category_code, "
+                     "lon, lat, grid_code, assignee_id, due_at, updated_at}", None)},
+)
+def stream():
+    """Every case created or changed — by the API, a worker, the CLI or another server
+    process — is sent within a moment, via PostgreSQL LISTEN/NOTIFY. The stream sends a
+    heartbeat comment every 15 s; browsers reconnect by themselves (`retry: 2000`)."""
+    hub = hub_for(conninfo(database.engine().url.render_as_string(hide_password=False)))
+    q = hub.subscribe()
+    return Response(
+        stream_with_context(sse_stream(hub, q)),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
