@@ -42,4 +42,7 @@ $(ASSETS_STAMP): package.json package-lock.json scripts/vendor_assets.py $(PY_ST
 	touch $@
 
 bench: setup
-	$(BIN)/python bench/run.py
+	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(BIN)/gridgov db start
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -68,7 +68,8 @@ _GRIDS_SQL = text(
     posts AS (
         SELECT a.grid_code,
                array_agg(p.name ORDER BY p.name) FILTER (WHERE a.role = 'leader') AS leaders,
-               array_agg(p.name ORDER BY p.name) FILTER (WHERE a.role = 'worker') AS workers
+               array_agg(p.name ORDER BY p.name) FILTER (WHERE a.role = 'worker') AS workers,
+               count(*) FILTER (WHERE a.role = 'worker' AND p.on_duty) AS workers_on_duty
         FROM grid_assignments a JOIN people p ON p.id = a.person_id
         WHERE a.until IS NULL OR a.until >= current_date
         GROUP BY a.grid_code
@@ -76,6 +77,7 @@ _GRIDS_SQL = text(
     SELECT g.code, g.name, g.level, g.parent_code, g.zone_code, g.version,
            coalesce(posts.leaders, '{}') AS leaders,
            coalesce(posts.workers, '{}') AS workers,
+           coalesce(posts.workers_on_duty, 0) AS workers_on_duty,
            coalesce(own.n, 0) + coalesce(village.n, 0) AS households,
            ST_AsGeoJSON(g.geom, :digits)::json AS geometry
     FROM current_grids g
@@ -156,8 +158,8 @@ def grids_geojson(
     """The current grids of one level (all when None), by level then code.
 
     Properties: code, name, level, parent_code, zone_code, version, leaders and workers
-    (lists of names), worker_count, households (for an administrative grid, its leaf grids'
-    households too). Raises ValueError for a level that is not admin, regional or service.
+    (lists of names), worker_count, workers_on_duty, households (for an administrative grid,
+    its leaf grids' households too). Raises ValueError for a level that is not admin, regional or service.
     """
     check_level(level)
     params = {"digits": GEOJSON_DIGITS, "level": level, "town_code": town_code}
@@ -166,6 +168,7 @@ def grids_geojson(
             "code": row.code, "name": row.name, "level": row.level, "parent_code": row.parent_code,
             "zone_code": row.zone_code, "version": row.version, "leaders": list(row.leaders),
             "workers": list(row.workers), "worker_count": len(row.workers),
+            "workers_on_duty": int(row.workers_on_duty),
             "households": int(row.households),
         })
         for row in session.execute(_GRIDS_SQL, params)
@@ -192,3 +195,111 @@ def town_summary(session: Session, town_code: str | None = None) -> dict[str, An
         "people": int(row.people),
         "households": int(row.households),
     }
+
+
+# -- one grid, and the facts the operator map's numbers are made of ---------------------
+
+_GRID_SQL = text(
+    """
+    SELECT g.code, g.name, g.level, g.parent_code, parent.name AS parent_name, g.zone_code,
+           z.name AS zone_name, g.town_code, t.name AS town_name, g.version, g.valid_from,
+           g.valid_to, ST_AsGeoJSON(g.geom, :digits)::json AS geometry
+    FROM grids g
+    JOIN towns t ON t.code = g.town_code
+    LEFT JOIN grids parent ON parent.code = g.parent_code AND parent.valid_to IS NULL
+    LEFT JOIN zones z ON z.code = g.zone_code AND z.valid_to IS NULL
+    WHERE g.code = :code
+      AND (CASE WHEN CAST(:version AS integer) IS NULL THEN g.valid_to IS NULL
+                ELSE g.version = :version END)
+    ORDER BY g.version DESC
+    LIMIT 1
+    """
+)
+
+# The current posts of a grid, of its leaf grids when it is an administrative grid, and the
+# grid leader of its village when it is a leaf grid (the village party secretary leads them all).
+_GRID_PEOPLE_SQL = text(
+    """
+    SELECT a.grid_code, a.role AS post, p.id, p.name, p.title, p.phone, p.on_duty
+    FROM grid_assignments a JOIN people p ON p.id = a.person_id
+    WHERE (a.until IS NULL OR a.until >= current_date)
+      AND (a.grid_code IN (
+              SELECT CAST(:code AS text) UNION ALL
+              SELECT code FROM grids WHERE parent_code = CAST(:code AS text) AND valid_to IS NULL)
+           OR (a.role = 'leader' AND a.grid_code = (
+              SELECT parent_code FROM grids WHERE code = CAST(:code AS text) AND valid_to IS NULL)))
+    ORDER BY array_position(ARRAY['leader', 'worker', 'liaison', 'auxiliary'], a.role::text),
+             a.grid_code, p.name, p.id
+    """
+)
+
+_HOUSEHOLDS_SQL = text(
+    """
+    SELECT h.grid_code, count(*) AS households, coalesce(sum(h.residents), 0) AS residents
+    FROM households h
+    WHERE CAST(:town_code AS text) IS NULL OR h.town_code = :town_code
+    GROUP BY h.grid_code
+    """
+)
+
+_WORKER_POSTS_SQL = text(
+    """
+    SELECT a.grid_code, p.id AS person_id, p.on_duty
+    FROM grid_assignments a JOIN people p ON p.id = a.person_id
+    WHERE a.role = 'worker' AND (a.until IS NULL OR a.until >= current_date)
+      AND (CAST(:town_code AS text) IS NULL OR p.town_code = :town_code)
+    ORDER BY a.grid_code, p.id
+    """
+)
+
+_GRID_LIST_SQL = text(
+    """
+    SELECT code, name, level, parent_code FROM grids
+    WHERE valid_to IS NULL AND (CAST(:town_code AS text) IS NULL OR town_code = :town_code)
+    ORDER BY array_position(ARRAY['admin', 'regional', 'service'], level::text), code
+    """
+)
+
+
+def grid_feature(session: Session, code: str, version: int | None = None) -> dict[str, Any] | None:
+    """One grid as a GeoJSON Feature: the current version, or ``version`` when given.
+
+    Properties: code, name, level, parent_code, parent_name, zone_code, zone_name, town_code,
+    town_name, version, valid_from and valid_to (ISO 8601). None when there is no such grid.
+    """
+    row = session.execute(
+        _GRID_SQL, {"code": code, "version": version, "digits": GEOJSON_DIGITS}
+    ).first()
+    if row is None:
+        return None
+    return _feature(row, {
+        "code": row.code, "name": row.name, "level": row.level, "parent_code": row.parent_code,
+        "parent_name": row.parent_name, "zone_code": row.zone_code, "zone_name": row.zone_name,
+        "town_code": row.town_code, "town_name": row.town_name, "version": row.version,
+        "valid_from": row.valid_from.isoformat() if row.valid_from else None,
+        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+    })
+
+
+def grid_people(session: Session, code: str) -> list[dict[str, Any]]:
+    """The current posts of a grid, of its leaf grids (a village) or its village's grid leader
+    (a leaf grid): grid_code, post (leader, worker, liaison, auxiliary), person id, name,
+    title, phone, on_duty; leaders first."""
+    return [dict(row._mapping) for row in session.execute(_GRID_PEOPLE_SQL, {"code": code})]
+
+
+def current_grids(session: Session, town_code: str | None = None) -> list[dict[str, Any]]:
+    """Every current grid's code, name, level and parent_code, by level then code."""
+    return [dict(r._mapping) for r in session.execute(_GRID_LIST_SQL, {"town_code": town_code})]
+
+
+def households_by_grid(session: Session, town_code: str | None = None) -> dict[str, tuple[int, int]]:
+    """Grid code -> (households, residents) recorded against that grid itself."""
+    rows = session.execute(_HOUSEHOLDS_SQL, {"town_code": town_code})
+    return {r.grid_code: (int(r.households), int(r.residents)) for r in rows}
+
+
+def worker_posts(session: Session, town_code: str | None = None) -> list[tuple[str, int, bool]]:
+    """Every current grid-worker post as (grid_code, person_id, on_duty)."""
+    rows = session.execute(_WORKER_POSTS_SQL, {"town_code": town_code})
+    return [(r.grid_code, int(r.person_id), bool(r.on_duty)) for r in rows]

@@ -2,7 +2,7 @@
 
 Checks what only a browser can: the grids are drawn, nothing is fetched from another host,
 no script error, and a name typed as HTML shows as text without running. Saves
-tests/artifacts/map.png (and map-popup.png) to look at.
+tests/artifacts/map.png (and map-panel.png) to look at.
 """
 
 from __future__ import annotations
@@ -92,31 +92,29 @@ def test_map_page_draws_grids_from_our_host_only(browser, live_server, artifacts
     page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     watch = Watcher(page)
     page.goto(live_server + "/", wait_until="networkidle")
+    page.wait_for_function("document.body.dataset.ready === '1'")
 
     # Every grid drawn: 2 village outlines + 4 leaf grids, plus the zone outline.
     assert page.locator("path.leaflet-interactive").count() >= len(GRID_CODES)
     assert page.locator(".leaflet-control-layers").count() == 1
-    assert page.locator(".legend li").count() == 5  # town, zones, three grid levels
+    # town, zones, three grid levels, and the grids without a worker on duty
+    assert page.locator("#legend-grids li").count() == 6
     # The village typed with an HTML tag is labelled with the tag as text.
     label = page.locator(".leaflet-tooltip.grid-label", has_text="西庄村")
     assert label.inner_text().strip() == "西庄村" + XSS
     assert page.locator("img[src='x'], img[src='y']").count() == 0
     page.screenshot(path=str(artifacts_dir / "map.png"))
 
-    # A click inside the service grid named with a tag opens its popup, as text.
+    # A click inside the service grid named with a tag opens its panel, as text.
     _click_lonlat(page, 112.8875, 35.64)
-    popup = page.locator(".leaflet-popup-content")
-    popup.wait_for(state="visible", timeout=5000)
-    content = popup.inner_text()
+    page.wait_for_selector("#grid-panel:not([hidden]):not([data-loading])")
+    panel = page.locator("#grid-panel")
+    content = panel.inner_text()
     assert XSS + "服务网格" in content
     assert XSS_PERSON in content
     assert "西庄村" + XSS in content  # its village
     assert page.locator("img[src='x'], img[src='y']").count() == 0
-    # Leaflet fades popups in; shoot once it is opaque.
-    page.wait_for_function(
-        "getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'"
-    )
-    page.screenshot(path=str(artifacts_dir / "map-popup.png"))
+    page.screenshot(path=str(artifacts_dir / "map-panel.png"))
 
     page.wait_for_load_state("networkidle")
     assert watch.dialogs == []

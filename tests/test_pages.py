@@ -227,13 +227,15 @@ def test_map_page_shows_current_grids_and_links_only_to_us(small_town):
     for code in GRID_CODES:
         assert code in html
     assert "旧版本网格" not in html
-    assert "<title>巴公镇网格地图</title>" in html
+    assert "<title>巴公镇网格化治理指挥中心</title>" in html
     assert URL_RE.findall(html) == []
     assert "/static/vendor/leaflet/leaflet.js" in html
     # The legend: grid counts per level.
     legend = html[html.index('class="legend"'):]
     assert re.search(r"行政网格</span><span class=\"count\">2个", legend)
     assert re.search(r"服务网格</span><span class=\"count\">2个", legend)
+    # the leaf grid whose only worker left (and the one with none) stand out
+    assert re.search(r"无在岗网格员</span><span class=\"count\">2个", legend)
 
 
 def test_map_page_escapes_typed_names(small_town):
@@ -242,7 +244,8 @@ def test_map_page_escapes_typed_names(small_town):
     assert "onerror=alert(2)>" not in html
     # Escaped for HTML (&lt;), then JSON-encoded by folium (& as \u0026): shown as text.
     assert r"\u0026lt;img src=x onerror=alert(1)\u0026gt;" in html
-    assert r"\u0026lt;img src=y onerror=alert(2)\u0026gt;" in html
+    # people's names are not on the page at all: the grid panel fetches them as JSON
+    assert "alert(2)" not in html
 
 
 def test_map_page_adds_configured_basemap(small_town):

@@ -38,10 +38,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import api, database, errors, pages
+    from web import api, database, errors, pages, tiles
 
     database.init_app(app)
     errors.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(tiles.bp)
     api.init_app(app)
     return app

@@ -1,90 +1,67 @@
-"""Pages: ``/``, the town's grids on a map, and ``/healthz``, the service's state as JSON.
+"""Pages: ``/`` the command-center operator's live map, ``/cases/{id}`` one case,
+``/cases?grid=CODE`` a grid's cases, and ``/healthz``, the service's state as JSON.
 
-The map page is the path from PostGIS to the browser: boundaries/repository.py reads the
-current hierarchy as GeoJSON, geo/layers/grids.py turns it into folium layers, web/assets.py
-points folium at our own copies of Leaflet and friends, and templates/map.html wraps the
-rendered map in our page. No URL in the page names another host unless a basemap is
-configured (``BASEMAP_URL``); without one the map draws our own outlines on a plain background.
+The operator map is a folium map (web/assets.py points it at our own copies of Leaflet and its
+plugins) holding the coverage layers (boundaries/repository.py -> geo/layers/grids.py, embedded:
+they are a few hundred KB whatever the number of cases), and three layers that load their data
+from the API after the page: the cases from vector tiles (geo/layers/cases.py), and the hot
+spots and their heat map (geo/layers/hotspots.py). web/static/js/operator.js drives the rest:
+filters, choropleth, grid panel, the day's numbers and the live stream. No case is ever in the
+HTML, so the page stays small with a million of them. No URL in the page names another host
+unless a basemap is configured (``BASEMAP_URL``).
+
+Every string a person typed is escaped: by Jinja here, by geo/layers/grids.py in the embedded
+layers, and by the script, which writes text with ``textContent`` only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 import folium
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from sqlalchemy.exc import DBAPIError
 
 from boundaries import repository
+from cases import stats
+from cases.deadlines import LOCAL_TZ
 from db.migrate import schema_state
+from geo.layers import cases as case_layers
 from geo.layers import grids as layers
-from web import database
+from geo.layers import hotspots as hotspot_layers
+from web import database, i18n
 from web.assets import localise
 
 bp = Blueprint("pages", __name__)
 
-# Words of the page itself; the layers' words live with the layers (geo/layers/grids.py).
-PAGE_WORDS: dict[str, dict[str, str]] = {
-    "zh": {
-        "html_lang": "zh-CN",
-        "title": "{town}网格地图",
-        "empty_title": "网格地图",
-        "legend": "图例",
-        "basemap": "底图",
-        "count_unit": "个",
-        "empty_heading": "还没有网格数据",
-        "empty_text": "数据库里还没有镇的边界。请先载入演示数据，或导入本镇的网格边界：",
-        "empty_demo": "载入巴公镇演示数据",
-        "empty_import": "导入边界（先试运行，确认后加 --commit）",
-        "empty_after": "完成后刷新本页。",
-    },
-    "en": {
-        "html_lang": "en",
-        "title": "{town} grid map",
-        "empty_title": "Grid map",
-        "legend": "Legend",
-        "basemap": "Basemap",
-        "count_unit": "",
-        "empty_heading": "No grids yet",
-        "empty_text": (
-            "The database has no town boundary yet. Load the demo, or import your town's grids:"
-        ),
-        "empty_demo": "load the Bagong demo",
-        "empty_import": "import boundaries (a dry run; add --commit when it looks right)",
-        "empty_after": "Then reload this page.",
-    },
-}
+CASES_PER_PAGE = 100
+GRID_CLICK = "gridgov.openGrid"  # web/static/js/operator.js
+# Rendered operator maps by (language, basemap, hash of the layers' data): folium's rendering
+# takes a few hundred milliseconds and the coverage changes rarely (a boundary edit, a worker
+# going off duty), so a page load re-reads the data and renders again only when it changed.
+_RENDERED: OrderedDict[tuple, tuple[dict, dict]] = OrderedDict()
+_RENDERED_MAX = 8
+_RENDERED_LOCK = threading.Lock()
 
 
-def _language() -> str:
-    lang = current_app.config.get("LANGUAGE") or "zh"
-    if lang not in PAGE_WORDS:
-        raise ValueError(f"LANGUAGE was {lang!r} but is expected to be one of {list(PAGE_WORDS)}")
-    return lang
+def _page(template: str, status: int = 200, **context: Any):
+    """Render a page in the request's language; remember a language chosen with ``?lang=``."""
+    lang = context.setdefault("lang", i18n.language())
+    context.setdefault("t", i18n.words(lang))
+    context.setdefault("names", i18n.names(lang))
+    context.setdefault("status_colors", case_layers.STATUS_COLORS)
+    return i18n.remember(make_response(render_template(template, **context), status))
 
 
-def _town_map(town: dict, zones: dict, grids: dict, lang: str) -> folium.Map:
-    """The folium map of one town: boundary, zones, grid levels, a layer control, no CDN links."""
-    bounds = layers.bounds_latlon(town, grids)
-    assert bounds is not None  # the caller has checked that there is a town
-    (south, west), (north, east) = bounds
-    # No tiles: offline, the map is our own outlines on a plain background (see gridgov.css).
-    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=13, tiles=None)
-    basemap = current_app.config.get("BASEMAP_URL")
-    if basemap:
-        # The one configured exception to "no other host": an operator-chosen basemap
-        # (e.g. Tianditu on the intranet); its attribution is operator-written HTML.
-        attribution = current_app.config.get("BASEMAP_ATTRIBUTION") or " "
-        name = PAGE_WORDS[lang]["basemap"]
-        folium.TileLayer(tiles=basemap, attr=attribution, name=name).add_to(m)
-    regional, service, admin = layers.grid_layers(grids, lang)
-    # Filled leaf grids first, then the zones' and villages' outlines over them.
-    zone_layer = layers.zone_layer(zones, lang)
-    for layer in (layers.town_layer(town, lang), regional, service, zone_layer, admin):
-        layer.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds(bounds)
-    return localise(m)  # type: ignore[return-value]
+def _not_found(message: str, status: int = 404):
+    lang = i18n.language()
+    return _page("not_found.html", status, lang=lang, message=message,
+                 title=i18n.words(lang)["not_found_title"])
 
 
 def _map_parts(m: folium.Map) -> dict[str, str]:
@@ -99,30 +76,238 @@ def _map_parts(m: folium.Map) -> dict[str, str]:
     }
 
 
+def _leaflet_only(m: folium.Map) -> folium.Map:
+    """Drop the scripts and stylesheets folium's Map loads for widgets we do not use (jQuery,
+    Bootstrap, Font Awesome, awesome-markers): a third of a megabyte less to load and parse.
+    Call after localise(); the instance attributes shadow folium's class lists."""
+    m.default_js = [(name, url) for name, url in m.default_js if name == "leaflet"]
+    m.default_css = [(name, url) for name, url in m.default_css if name == "leaflet_css"]
+    return m
+
+
+def _base_map(bounds: list[list[float]], lang: str, zoom: int = 13) -> folium.Map:
+    (south, west), (north, east) = bounds
+    # No tiles: offline, the map is our own outlines on a plain background (see gridgov.css).
+    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=zoom, tiles=None)
+    basemap = current_app.config.get("BASEMAP_URL")
+    if basemap:
+        # The one configured exception to "no other host": an operator-chosen basemap
+        # (e.g. Tianditu on the intranet); its attribution is operator-written HTML.
+        attribution = current_app.config.get("BASEMAP_ATTRIBUTION") or " "
+        folium.TileLayer(tiles=basemap, attr=attribution, name=i18n.words(lang)["basemap"]).add_to(m)
+    return m
+
+
+def _operator_map(town: dict, zones: dict, grids: dict, lang: str) -> tuple[folium.Map, dict]:
+    """The operator's folium map and the JavaScript names of its layers."""
+    bounds = layers.bounds_latlon(town, grids)
+    assert bounds is not None  # the caller has checked that there is a town
+    m = _base_map(bounds, lang)
+    case_layers.CasePane().add_to(m)
+    hotspot_layers.HotspotPane().add_to(m)
+    regional, service, admin = layers.grid_layers(grids, lang, on_click=GRID_CLICK)
+    zone_layer = layers.zone_layer(zones, lang)
+    # Filled leaf grids first, then the zones' and villages' outlines over them.
+    for layer in (layers.town_layer(town, lang), regional, service, zone_layer, admin):
+        layer.add_to(m)
+    tiles_url = url_for("tiles.tile", layer="cases", z=0, x=0, y=0).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
+    cases = case_layers.CaseTiles(tiles_url + "?open=1", lang).add_to(m)
+    hotspots = hotspot_layers.HotspotCells(lang).add_to(m)
+    heat = hotspot_layers.HeatLayer(lang).add_to(m)
+    control = folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    m.fit_bounds(bounds)
+    _leaflet_only(localise(m))  # type: ignore[arg-type]
+    names = {
+        "map": m.get_name(), "control": control.get_name(), "cases": cases.get_name(),
+        "hotspots": hotspots.get_name(), "heat": heat.get_name(), "regional": regional.get_name(),
+        "service": service.get_name(), "admin": admin.get_name(),
+    }
+    return m, {"names": names, "tiles": tiles_url}
+
+
+def _rendered_operator_map(town: dict, zones: dict, grids: dict, lang: str) -> tuple[dict, dict]:
+    """The operator map's rendered parts and layer names, from the cache when the data is the same."""
+    digest = hashlib.blake2b(json.dumps([town, zones, grids], sort_keys=True).encode(), digest_size=16)
+    key = (lang, current_app.config.get("BASEMAP_URL"), current_app.config.get("BASEMAP_ATTRIBUTION"),
+           request.script_root, digest.hexdigest())
+    with _RENDERED_LOCK:
+        if key in _RENDERED:
+            _RENDERED.move_to_end(key)
+            return _RENDERED[key]
+    m, built = _operator_map(town, zones, grids, lang)
+    rendered = (_map_parts(m), built)
+    with _RENDERED_LOCK:
+        _RENDERED[key] = rendered
+        while len(_RENDERED) > _RENDERED_MAX:
+            _RENDERED.popitem(last=False)
+    return rendered
+
+
+def _operator_config(lang: str, tiles_url: str) -> dict[str, Any]:
+    """What operator.js needs besides the layers: URLs, words, styles, parameters."""
+    return {
+        "lang": lang,
+        "i18n": i18n.js_words(lang),
+        "urls": {
+            "tiles": tiles_url, "stream": url_for("api.stream"),
+            "today": url_for("api.stats_today"), "gridStats": url_for("api.grid_stats"),
+            "grid": "/api/v1/grids/", "caseApi": "/api/v1/cases/", "casePage": "/cases/",
+            "categories": url_for("api.list_categories"), "hotspots": url_for("api.get_hotspots"),
+            "gridCases": "/cases?grid=",
+        },
+        "styles": {
+            "levels": layers.LEVEL_STYLES, "noDuty": layers.NO_DUTY_STYLE,
+            "ramp": ["#fff3b0", "#fdc863", "#f98e3f", "#e0482e", "#a50f28"],
+            "noValue": "#d9d9d9", "statusColors": case_layers.STATUS_COLORS,
+        },
+        "pointsMinZoom": case_layers.POINTS_MIN_ZOOM,
+        "hotspot": {"cellSize": hotspot_layers.DEFAULT_CELL_SIZE_M,
+                    "permutations": hotspot_layers.DEFAULT_PERMUTATIONS},
+        "openStates": list(stats.OPEN_STATES),
+    }
+
+
 @bp.get("/")
 def index():
-    """The town's grids on a map; a page saying how to load data when there is no town yet.
+    """The operator's live map of the first town; a page saying how to load data without one.
 
-    A database holding several towns (a province sharding by town) shows the first by code;
-    choosing the town is for the operator map to come.
+    A database holding several towns (a province sharding by town) shows the first by code.
     """
-    lang = _language()
-    words = PAGE_WORDS[lang]
+    lang = i18n.language()
+    words = i18n.words(lang)
     session = database.session()
     town = repository.town_geojson(session)
     if not town["features"]:
-        return render_template("empty.html", words=words, title=words["empty_title"])
+        return _page("empty.html", lang=lang, title=words["empty_title"])
     first = town["features"][0]["properties"]
     zones = repository.zones_geojson(session, first["code"])
     grids = repository.grids_geojson(session, town_code=first["code"])
     town = {"type": "FeatureCollection", "features": town["features"][:1]}
     counts = layers.level_counts(grids)
-    return render_template(
-        "map.html",
-        words=words,
+    no_duty = sum(1 for f in grids["features"] if layers.no_duty(f["properties"]))
+    parts, built = _rendered_operator_map(town, zones, grids, lang)
+    legend = {
+        "grids": layers.legend_entries(counts, len(zones["features"]), lang, no_duty),
+        "cases": case_layers.legend_entries(lang),
+        "hotspots": hotspot_layers.legend_entries(lang),
+    }
+    return _page(
+        "operator.html",
+        lang=lang,
         title=words["title"].format(town=first["name"]),
-        legend=layers.legend_entries(counts, len(zones["features"]), lang),
-        **_map_parts(_town_map(town, zones, grids, lang)),
+        legend=legend,
+        config=_operator_config(lang, built["tiles"]),
+        layer_names=built["names"],
+        method=hotspot_layers.method_text(lang),
+        open_states=stats.OPEN_STATES,
+        **parts,
+    )
+
+
+def _case_map(case: dict, grid: dict | None, lang: str) -> dict[str, str] | None:
+    """A small map of the case's point inside the outline of the grid it was routed to."""
+    location = case.get("location")
+    collections = [{"type": "FeatureCollection", "features": [grid]}] if grid else []
+    if location:
+        point = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]}}
+        collections.append({"type": "FeatureCollection", "features": [point]})
+    bounds = layers.bounds_latlon(*collections) if collections else None
+    if bounds is None:
+        return None
+    m = _base_map(bounds, lang, zoom=16)
+    if grid:
+        level = grid["properties"]["level"]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": [{
+                "type": "Feature", "geometry": grid["geometry"],
+                "properties": {"code": layers.text(grid["properties"]["code"])}}]},
+            style_function=lambda f: {**layers.LEVEL_STYLES[level], "fillOpacity": 0.15, "weight": 2},
+            interactive=False,
+        ).add_to(m)
+    if location:
+        color = case_layers.STATUS_COLORS.get(case["status"], "#555555")
+        folium.CircleMarker(
+            [location["lat"], location["lon"]], radius=8, color="#ffffff", weight=2,
+            fill=True, fill_color=color, fill_opacity=0.95,
+        ).add_to(m)
+    if grid and location:
+        m.fit_bounds(bounds, padding=(20, 20), max_zoom=17)
+    _leaflet_only(localise(m))  # type: ignore[arg-type]
+    return _map_parts(m)
+
+
+def _local(value: str | None) -> str:
+    """An ISO 8601 time as local 'YYYY-MM-DD HH:MM' ("" for None)."""
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.get("/cases/<case_id>")
+def case_page(case_id: str):
+    """One case: details, photos, a small map, routing decision, assignee, deadlines, history."""
+    from cases import intake
+    from cases.errors import CaseNotFound
+
+    lang = i18n.language()
+    words = i18n.words(lang)
+    if not case_id.isdigit() or len(case_id) > 18:
+        return _not_found(words["case_not_found"].format(id=case_id))
+    session = database.session()
+    try:
+        case = intake.case_view(session, int(case_id))
+    except CaseNotFound:
+        return _not_found(words["case_not_found"].format(id=case_id))
+    grid = None
+    if case.get("grid_code"):
+        grid = repository.grid_feature(session, case["grid_code"], case.get("grid_version"))
+    now = stats.local_now()
+    due = case["deadlines"].get("due_at")
+    overdue = (case["status"] in stats.OPEN_STATES and case["status"] != "parked"
+               and due is not None and datetime.fromisoformat(due) < now)
+    category = case.get("category") or {}
+    return _page(
+        "case.html",
+        lang=lang,
+        title=f"{words['case']} #{case['id']}",
+        case=case,
+        category_name=category.get(f"name_{lang}") or category.get("code"),
+        overdue=overdue,
+        local=_local,
+        case_map=_case_map(case, grid, lang),
+    )
+
+
+@bp.get("/cases")
+def grid_cases_page():
+    """A grid's cases (leaf grid or village), newest first, 100 a page, each linking to its page."""
+    lang = i18n.language()
+    words = i18n.words(lang)
+    code = request.args.get("grid", "")
+    open_only = request.args.get("open") == "1"
+    before = request.args.get("before")
+    if not code.isdigit() or not 9 <= len(code) <= 20:
+        return _not_found(words["grid_not_found"].format(code=code))
+    if before is not None and (not before.isdigit() or len(before) > 18):
+        return _not_found(f"`before` was {before!r} but must be a case id", 400)
+    session = database.session()
+    grid = repository.grid_feature(session, code)
+    if grid is None:
+        return _not_found(words["grid_not_found"].format(code=code))
+    rows = stats.grid_cases(session, code, open_only=open_only,
+                            before_id=int(before) if before else None, limit=CASES_PER_PAGE + 1)
+    more = len(rows) > CASES_PER_PAGE
+    rows = rows[:CASES_PER_PAGE]
+    props = grid["properties"]
+    return _page(
+        "cases.html",
+        lang=lang,
+        title=words["grid_cases_title"].format(name=props["name"], code=code),
+        grid=props,
+        rows=rows,
+        open_only=open_only,
+        next_before=rows[-1]["id"] if more and rows else None,
+        local=lambda t: t.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if t else "",
     )
 
 

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 from gunicorn.app.base import BaseApplication
 
 from db.migrate import SchemaOutOfDate, check_schema
 from db.session import database_url, engine_for
+
+
+# Threads per worker process: while one request waits on PostgreSQL, another runs Python.
+DEFAULT_THREADS = 4
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
+    """gunicorn's settings for ``gridgov serve``."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        # Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new
+        # connections over them. With one shared socket the worker that wakes first takes
+        # them, and a few long-lived keep-alive clients can all land on one worker while the
+        # other idles (measured with 8 wrk connections: one worker at 0.7 cores, one at 0).
+        "reuse_port": True,
+        "timeout": 120,
+        "accesslog": None,
+        "loglevel": "warning",
+    }
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on. With SO_REUSEPORT the workers would
+    otherwise share it with another gridgov serve, or fail to bind and be restarted forever."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 class _Server(BaseApplication):
@@ -28,26 +64,23 @@ class _Server(BaseApplication):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True, type=click.IntRange(1, 256),
+              help="threads per worker (each open live stream holds one)")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve gridgov with gunicorn; refuses to start on an out-of-date schema.
 
     \b
     Example:
       gridgov serve --port 8000 --workers 2
     """
+    engine = engine_for(database_url())
     try:
-        check_schema(engine_for(database_url()))
+        check_schema(engine)
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        # gunicorn forks the workers next: they must not share this pooled connection
+        engine.dispose()
+    _check_port_free(host, port)
     click.echo(f"gridgov serving on http://{host}:{port}/ with {workers} workers")
-    _Server(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": 4,
-            "timeout": 120,
-            "accesslog": None,
-            "loglevel": "warning",
-        }
-    ).run()
+    _Server(gunicorn_options(host, port, workers, threads)).run()

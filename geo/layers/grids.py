@@ -11,6 +11,7 @@ features carry only the escaped display values, never the raw ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -51,7 +52,7 @@ LABELS: dict[str, dict[str, str]] = {
         "code": "编码", "name": "名称", "level": "层级", "village": "所属村", "leaders": "网格长",
         "workers": "网格员", "households": "户数", "zone_leader": "包联领导", "kind": "类型",
         "village_zone": "村社片区", "enterprise_zone": "企业片区", "none": "—", "more": "等{n}人",
-        "separator": "、",
+        "separator": "、", "no_duty": "无在岗网格员",
     },
     "en": {
         "town": "Town boundary", "zones": "Zones", "admin": "Administrative grids",
@@ -59,7 +60,7 @@ LABELS: dict[str, dict[str, str]] = {
         "level": "Level", "village": "Village", "leaders": "Grid leader", "workers": "Grid workers",
         "households": "Households", "zone_leader": "Zone leader", "kind": "Kind",
         "village_zone": "Village zone", "enterprise_zone": "Enterprise zone", "none": "—",
-        "more": "({n} in all)", "separator": ", ",
+        "more": "({n} in all)", "separator": ", ", "no_duty": "No grid worker on duty",
     },
 }
 MAX_NAMES = 6  # names listed in a popup before "and N more"
@@ -160,27 +161,80 @@ def _constant(style: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
     return lambda feature: style
 
 
+NO_DUTY_STYLE: dict[str, Any] = {"color": "#e53935", "weight": 2.5, "opacity": 1, "dashArray": "6 4"}
+_JS_NAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
+
+
+def no_duty(props: Mapping[str, Any]) -> bool:
+    """A leaf grid whose posts have no grid worker on duty (unknown counts as staffed)."""
+    return props.get("level") != "admin" and props.get("workers_on_duty", 1) == 0
+
+
+def level_style(level: str, props: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A grid's style: its level's, with a red dashed outline when no worker is on duty."""
+    style = dict(LEVEL_STYLES[level])
+    if props is not None and no_duty(props):
+        style.update(NO_DUTY_STYLE)
+    return style
+
+
+def _click_js(on_click: str, label: bool) -> JsCode:
+    if not _JS_NAME.match(on_click):
+        raise ValueError(f"`on_click` was {on_click!r} but must be a JavaScript name like gridgov.openGrid")
+    bind_label = (
+        "layer.bindTooltip(feature.properties.name, {permanent: true, direction: 'center', "
+        "className: 'grid-label', interactive: false});" if label else ""
+    )
+    return JsCode(
+        "function (feature, layer) {" + bind_label
+        + f"layer.on('click', function (e) {{ {on_click}(feature.properties.code, layer, e); }}); }}"
+    )
+
+
 def grid_layer(
     collection: FeatureCollection,
     level: str,
     lang: str = "zh",
     names: Mapping[str, str] | None = None,
     show: bool = True,
+    on_click: str | None = None,
 ) -> folium.GeoJson:
     """One grid level as a styled folium.GeoJson with tooltip and popup (admin grids: name labels).
 
     ``names`` maps grid codes to names (to show a leaf grid's village); by default the
-    names in ``collection`` itself.
+    names in ``collection`` itself. With ``on_click`` (the name of a page function taking the
+    grid code, the Leaflet layer and the event) a click calls it instead of opening a popup,
+    and the features carry only code, escaped name, level and ``no_duty``; leaf grids without
+    an on-duty grid worker get a red dashed outline.
     """
     if level not in LEVEL_STYLES:
         raise ValueError(
             f"`level` was {level!r} but is expected to be one of {list(LEVEL_STYLES)}"
         )
     words = labels(lang)
+    has_features = bool(collection["features"])
+    if on_click is not None:
+        data = _slim(collection, lambda p: {
+            "code": text(p["code"]), "name": text(p["name"]), "level": p["level"],
+            "no_duty": no_duty(p),
+        })
+        tooltip = None
+        if level != "admin" and has_features:
+            tooltip = folium.GeoJsonTooltip(
+                ["code", "name"], aliases=[text(words["code"]), text(words["name"])]
+            )
+        return folium.GeoJson(
+            data,
+            name=text(words[level]),
+            style_function=lambda f: level_style(level, {
+                "level": level, "workers_on_duty": 0 if f["properties"]["no_duty"] else 1}),
+            tooltip=tooltip,
+            on_each_feature=_click_js(on_click, label=level == "admin"),
+            show=show,
+        )
     village_names = names if names is not None else _names(collection)
     data = _slim(collection, lambda p: grid_properties(p, words, village_names))
     popup_fields = ["code", "name", "level", "village", "leaders", "workers", "households"]
-    has_features = bool(data["features"])
     tooltip: folium.GeoJsonTooltip | None
     on_each_feature: JsCode | None = None
     if level == "admin":
@@ -212,14 +266,19 @@ def grid_layer(
     )
 
 
-def grid_layers(collection: FeatureCollection, lang: str = "zh") -> list[folium.GeoJson]:
+def grid_layers(
+    collection: FeatureCollection, lang: str = "zh", on_click: str | None = None
+) -> list[folium.GeoJson]:
     """One layer per grid level, in drawing order: leaf grids first, village outlines on top."""
     names = _names(collection)
     by_level: dict[str, list[dict[str, Any]]] = {level: [] for level in LEVELS}
     for feature in collection["features"]:
         by_level[feature["properties"]["level"]].append(feature)
     return [
-        grid_layer({"type": "FeatureCollection", "features": by_level[level]}, level, lang, names)
+        grid_layer(
+            {"type": "FeatureCollection", "features": by_level[level]}, level, lang, names,
+            on_click=on_click,
+        )
         for level in ("regional", "service", "admin")
     ]
 
@@ -267,13 +326,17 @@ def _entry(key: str, label: str, count: int | None, style: Mapping[str, Any]) ->
 
 
 def legend_entries(
-    counts: Mapping[str, int], zone_count: int | None = None, lang: str = "zh"
+    counts: Mapping[str, int], zone_count: int | None = None, lang: str = "zh",
+    no_duty_count: int | None = None,
 ) -> list[dict[str, Any]]:
-    """What the legend shows, one entry per layer: key, label, count, colour, fill, dash."""
+    """What the legend shows, one entry per layer: key, label, count, colour, fill, dash;
+    with ``no_duty_count``, an entry for the leaf grids without an on-duty grid worker."""
     words = labels(lang)
     entries = [_entry("town", words["town"], None, TOWN_STYLE)]
     if zone_count is not None:
         entries.append(_entry("zones", words["zones"], zone_count, ZONE_STYLE))
     for level in LEVELS:
         entries.append(_entry(level, words[level], int(counts.get(level, 0)), LEVEL_STYLES[level]))
+    if no_duty_count is not None:
+        entries.append(_entry("no-duty", words["no_duty"], no_duty_count, NO_DUTY_STYLE))
     return entries

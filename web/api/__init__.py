@@ -218,6 +218,7 @@ def openapi_document() -> dict:
                 "description": text,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             }
+        entry["responses"] = responses
         paths.setdefault(_openapi_path(op.rule), {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",

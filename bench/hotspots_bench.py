@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Hot spots (Gi*) over the cases in the database: gridgov's analysis against esda's G_Local
+with its defaults (star=True for Gi*; 999 permutations, row-standardised weights), on the
+same cells, in the same run. Writes its section of bench/RESULTS.md.
+
+Run (the managed database with `gridgov demo load --replace --cases 1000000`):
+  .venv/bin/python bench/hotspots_bench.py [--runs 3] [--cell-size 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import machine, write_section  # noqa: E402
+
+from cases.hotspots import case_hotspots  # noqa: E402
+from db.session import database_url, session_scope  # noqa: E402
+from geo.hotspots import _neighbour_table  # noqa: E402
+
+
+def _esda_run(session, cell_size: float) -> float:
+    """The peer: the same SQL binning, then libpysal weights and esda.G_Local(star=True)."""
+    import esda
+    from libpysal.weights import W
+
+    started = time.perf_counter()
+    fc_grid = _binned(session, cell_size)
+    values, mask = fc_grid
+    table, _ = _neighbour_table(mask)
+    neighbours = {i: [int(j) for j in row if j >= 0] for i, row in enumerate(table)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = W(neighbours, silence_warnings=True)
+        esda.G_Local(values[mask], w, star=True, seed=1)
+    return time.perf_counter() - started
+
+
+def _binned(session, cell_size: float):
+    """The binned grid and study-area mask exactly as cases.hotspots builds them."""
+    import math
+
+    import shapely
+    from sqlalchemy import text
+
+    from cases.hotspots import _BIN_SQL, _TOWN_SQL, M_PER_DEG_LAT, LocalFrame
+
+    town = session.execute(_TOWN_SQL).first()
+    outline = shapely.from_wkb(bytes(town[0]))
+    frame = LocalFrame(lon0=(town[1] + town[3]) / 2, lat0=(town[2] + town[4]) / 2)
+    minx, miny = frame.to_xy_m(town[1], town[2])
+    maxx, maxy = frame.to_xy_m(town[3], town[4])
+    ncols, nrows = (
+        int(math.ceil((maxx - minx) / cell_size)),
+        int(math.ceil((maxy - miny) / cell_size)),
+    )
+    rows = session.execute(
+        _BIN_SQL,
+        {
+            "lon0": frame.lon0,
+            "lat0": frame.lat0,
+            "kx": frame.kx,
+            "ky": M_PER_DEG_LAT,
+            "minx": float(minx),
+            "miny": float(miny),
+            "cell": cell_size,
+            "category": None,
+            "category_prefix": None,
+            "since": None,
+            "until": None,
+        },
+    ).all()
+    values = np.zeros((nrows, ncols))
+    for col, row, n in rows:
+        if 0 <= row < nrows and 0 <= col < ncols:
+            values[row, col] += n
+    cc, rr = np.meshgrid(np.arange(ncols), np.arange(nrows))
+    lon, lat = frame.to_lonlat(minx + (cc + 0.5) * cell_size, miny + (rr + 0.5) * cell_size)
+    shapely.prepare(outline)
+    return values, shapely.contains_xy(outline, lon, lat)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cell-size", type=float, default=250.0)
+    args = parser.parse_args()
+    url = database_url()
+    ours, peer = [], []
+    with session_scope(url) as session:
+        n_cases = session.execute(
+            __import__("sqlalchemy").text("SELECT count(*) FROM cases")
+        ).scalar()
+        case_hotspots(session, cell_size_m=args.cell_size)  # warm the database cache for both
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            result = case_hotspots(session, cell_size_m=args.cell_size)
+            ours.append(time.perf_counter() - started)
+            peer.append(_esda_run(session, args.cell_size))
+    cells = len(result["features"])
+    lines = [
+        f"Hot spots over {n_cases:,} cases, {cells:,} cells of {args.cell_size:g} m, {args.runs} runs, medians.",
+        "",
+        "| implementation | seconds (median) | what it does |",
+        "| --- | --- | --- |",
+        f"| gridgov `GET /api/v1/hotspots` path (`case_hotspots`) | {statistics.median(ours):.2f} | SQL binning + Gi* + 999 permutations refined where p is small + FDR + GeoJSON |",
+        f"| esda `G_Local(star=True)`, defaults | {statistics.median(peer):.2f} | the same SQL binning + libpysal W + 999 permutations (no FDR, no GeoJSON) |",
+        "",
+        f"Target ≤ 2 s: {'met' if statistics.median(ours) <= 2 else 'NOT met'}. Classes: {result['properties']['classes']}.",
+    ]
+    write_section(
+        "hotspots",
+        "Hot spots (Gi*) over the cases",
+        lines,
+        command=f"python bench/hotspots_bench.py --runs {args.runs} --cell-size {args.cell_size:g}",
+    )
+    print("\n".join(lines))
+    print(machine())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,510 @@
+"""HTTP benchmark: ``POST /api/v1/cases`` and ``GET /api/v1/locate`` under ``gridgov serve``.
+
+What it does, end to end:
+
+1. creates a throwaway database (on the server of GRIDGOV_DATABASE_URL, else the managed
+   cluster of ``gridgov db url``), migrates it and loads the Bagong demo into it (default seed,
+   4,107 cases); no other database is written to;
+2. starts ``gridgov serve --workers 2`` on a free port against it (gunicorn, as in production);
+3. drives 8 keep-alive connections with wrk (C, epoll; 2 threads), for each endpoint in two
+   ways: **paced**, the connections together offering ``--rate`` (300) requests/s on a fixed
+   schedule, and **saturated**, each connection sending its next request as soon as the
+   previous answer arrives. POST bodies carry random points inside the town (drawn by PostGIS)
+   with random leaf categories and channels; locate asks for random points inside the town.
+   Each run lasts ``--duration`` (60) s after a 5 s warm-up;
+4. reports p50, p90, p99, throughput and errors (non-2xx answers and socket errors) as medians
+   over ``--runs`` (3) runs, the CPU each party used (wrk, gunicorn, PostgreSQL), and checks
+   that the database holds as many new cases as wrk saw answered 201;
+5. writes its section ``<!-- http:start -->…<!-- http:end -->`` of bench/RESULTS.md (the rest
+   of the file is left alone), stops the server and drops the database (``--keep-db`` keeps it).
+
+wrk comes from Debian (``apt-get install -y wrk``). Targets (DESIGN.md): POST p99 ≤ 25 ms,
+≥ 300 cases/s, zero errors, 8 clients, 2 cores.
+
+Example:
+    .venv/bin/python bench/http_bench.py                 # 3 runs × 60 s × 4 ways: ~13 minutes
+    .venv/bin/python bench/http_bench.py --duration 10 --runs 1 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from db import migrate  # noqa: E402
+from db.session import conninfo, database_url  # noqa: E402
+from demo.load import load_demo  # noqa: E402
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+START, END = "<!-- http:start -->", "<!-- http:end -->"
+CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
+WORDS = (
+    "路边有垃圾堆放",
+    "路灯不亮",
+    "井盖破损",
+    "占道经营",
+    "邻里噪音纠纷",
+    "墙体开裂",
+    "积水严重",
+    "乱贴小广告",
+)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SERVER_KIND = "gthread workers"
+
+LUA_COMMON = r"""
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'JSON:{"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+# Pacing: each wrk thread sends its share of the rate on a fixed schedule; delay() waits for
+# the next slot (LuaJIT's ffi reads the monotonic clock). wrk times a request from when it is
+# written, so the wait is not counted as latency. Without it, every connection sends its next
+# request as soon as the previous answer arrives (closed loop: the server's saturation).
+LUA_PACED = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } gg_timespec;
+int clock_gettime(int clk_id, gg_timespec *tp);
+]]
+local ts = ffi.new("gg_timespec")
+local interval = %(interval_ms)f
+local next_slot = nil
+function delay()
+  ffi.C.clock_gettime(1, ts)
+  local t = tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+  if next_slot == nil or next_slot < t - 1000 then next_slot = t end
+  local wait = next_slot - t
+  next_slot = next_slot + interval
+  if wait < 0 then return 0 end
+  return wait
+end
+"""
+
+
+def paced(script: str, rate: float, threads: int) -> str:
+    """``script`` sending ``rate`` requests per second in all (``threads`` wrk threads)."""
+    return script + LUA_PACED % {"interval_ms": 1000.0 / (rate / threads)}
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def post_script(
+    points: list[tuple[float, float]], categories: list[str], rng: random.Random
+) -> str:
+    """A wrk script sending one of 4,000 prepared case bodies at random."""
+    bodies = []
+    for i in range(4000):
+        lon, lat = points[i % len(points)]
+        body = {
+            "category": rng.choice(categories),
+            "description": f"{rng.choice(WORDS)}（压测 {i}）",
+            "location": {"lon": round(lon, 7), "lat": round(lat, 7), "crs": "wgs84"},
+            "channel": rng.choice(CHANNELS),
+        }
+        bodies.append(_lua_string(json.dumps(body, ensure_ascii=False)))
+    return (
+        "local bodies = {"
+        + ",\n".join(bodies)
+        + "}\n"
+        + 'local headers = {["Content-Type"] = "application/json"}\n'
+        + "function request()\n  return wrk.format('POST', '/api/v1/cases', headers, bodies[math.random(#bodies)])\nend\n"
+        + LUA_COMMON
+    )
+
+
+def locate_script(points: list[tuple[float, float]]) -> str:
+    """A wrk script asking where one of the prepared points is, at random."""
+    paths = [_lua_string(f"/api/v1/locate?lon={lon:.7f}&lat={lat:.7f}") for lon, lat in points]
+    return (
+        "local paths = {"
+        + ",\n".join(paths)
+        + "}\n"
+        + "function request()\n  return wrk.format('GET', paths[math.random(#paths)])\nend\n"
+        + LUA_COMMON
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _on(url: str, dbname: str) -> str:
+    return make_url(url).set(database=dbname).render_as_string(hide_password=False)
+
+
+def _admin(url: str) -> psycopg.Connection:
+    return psycopg.connect(conninfo(_on(url, "postgres")), autocommit=True)
+
+
+def prepare_database(server_url: str, name: str, seed: int, cases: int) -> str:
+    """A fresh database ``name`` on the server, migrated, with the demo loaded."""
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _on(server_url, name)
+    migrate.upgrade(url)
+    load_demo(url, seed=seed, cases=cases, progress=False)
+    return url
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def sample(url: str, n: int, seed: int) -> tuple[list[tuple[float, float]], list[str]]:
+    """Random points inside the town (PostGIS ST_GeneratePoints) and the leaf categories."""
+    with psycopg.connect(conninfo(url)) as conn:
+        pts = conn.execute(
+            "SELECT ST_X(p.geom), ST_Y(p.geom) FROM towns, "
+            "LATERAL ST_Dump(ST_GeneratePoints(towns.geom, %s, %s)) AS p",
+            (n, seed),
+        ).fetchall()
+        cats = [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM categories WHERE parent_code IS NOT NULL ORDER BY code"
+            )
+        ]
+    return [(float(x), float(y)) for x, y in pts], cats
+
+
+def count_cases(url: str) -> int:
+    with psycopg.connect(conninfo(url)) as conn:
+        return conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+
+
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
+    env = dict(os.environ, GRIDGOV_DATABASE_URL=url)
+    gridgov = ROOT / ".venv" / "bin" / "gridgov"
+    proc = subprocess.Popen(
+        [str(gridgov), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gridgov serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v1/categories", timeout=2
+            ) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gridgov serve did not answer within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group (start_new_session)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _proc_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0
+
+
+def backend_pids(url: str) -> list[int]:
+    """The PostgreSQL backends serving the benchmark's database (the server's pooled
+    connections): other databases on the cluster are not counted."""
+    with psycopg.connect(conninfo(url)) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _server_pids(proc: subprocess.Popen) -> list[int]:
+    kids = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True
+    ).stdout
+    return [proc.pid] + [int(p) for p in kids.split()]
+
+
+def _cpu_snapshot(server: list[int], backends: list[int]) -> dict[str, int]:
+    total = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(x) for i, x in enumerate(total) if i not in (3, 4))  # minus idle, iowait
+    return {
+        "busy": busy,
+        "server": sum(_proc_ticks(p) for p in server),
+        "postgres": sum(_proc_ticks(p) for p in backends),
+    }
+
+
+def run_wrk(
+    port: int, script: Path, clients: int, threads: int, duration: int, server: list[int],
+    backends: list[int] | None = None,
+) -> dict:
+    """One wrk run; its numbers plus the CPU seconds each party used (the machine's busy time
+    too, so load from elsewhere shows)."""
+    backends = backends or []
+    before = _cpu_snapshot(server, backends)
+    child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.monotonic()
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(clients),
+            "-d",
+            f"{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wall = time.monotonic() - wall
+    child_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = _cpu_snapshot(server, backends)
+    line = next(l for l in out.splitlines() if l.startswith("JSON:"))
+    r = json.loads(line[5:])
+    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    wrk_cpu = (child_after.ru_utime + child_after.ru_stime) - (
+        child_before.ru_utime + child_before.ru_stime
+    )
+    return {
+        "requests": r["requests"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p90_ms": r["p90_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "errors": errors,
+        "non_2xx": r["status"],
+        "cpu_wrk_s": wrk_cpu,
+        "cpu_server_s": (after["server"] - before["server"]) / CLK_TCK,
+        "cpu_postgres_s": (after["postgres"] - before["postgres"]) / CLK_TCK,
+        "cpu_busy_s": (after["busy"] - before["busy"]) / CLK_TCK,
+        "wall_s": wall,
+    }
+
+
+def median_of(runs: list[dict]) -> dict:
+    keys = [k for k in runs[0] if k not in ("requests",)]
+    out = {k: statistics.median(r[k] for r in runs) for k in keys}
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["requests"] = sum(r["requests"] for r in runs)
+    return out
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    return (f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+            f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) our section of bench/RESULTS.md, leaving the rest alone."""
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    section = f"{START}\n{text.rstrip()}\n{END}"
+    if START in old and END in old:
+        new = old[: old.index(START)] + section + old[old.index(END) + len(END) :]
+    else:
+        new = old.rstrip() + "\n\n" + section + "\n"
+    RESULTS.write_text(new, encoding="utf-8")
+
+
+def report(args, results: dict[str, list[dict]], created: int, answered: int, versions: str) -> str:
+    post_paced = median_of(results[f"POST /api/v1/cases at {args.rate:g}/s"])
+    post_sat = median_of(results["POST /api/v1/cases, saturated"])
+    lines = [
+        "## HTTP: `POST /api/v1/cases` and `GET /api/v1/locate` under `gridgov serve`",
+        "",
+        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {machine()}",
+        f"- command: `.venv/bin/python bench/http_bench.py --duration {args.duration} --runs {args.runs} "
+        f"--clients {args.clients} --rate {args.rate:g} --workers {args.workers}`",
+        f"- server: `gridgov serve --workers {args.workers}` (gunicorn, {SERVER_KIND}) on a throwaway "
+        f"database with the Bagong demo (seed {args.seed}, {args.cases} cases), managed PostgreSQL with "
+        f"fsync on, on the same 2 cores; {versions}",
+        f"- load: wrk, {args.clients} keep-alive connections on {args.threads} threads, {args.duration} s "
+        f"per run after a 5 s warm-up, random points inside the town (PostGIS ST_GeneratePoints), random "
+        f"leaf categories and channels. Two ways: **paced**, the {args.clients} connections together "
+        f"offering {args.rate:g} requests/s on a fixed schedule (latency = service time at that load), "
+        f"and **saturated**, each connection sending its next request as soon as an answer arrives "
+        f"(throughput = capacity; latency there is mostly queueing: with {args.clients} requests always "
+        f"in flight, mean latency = {args.clients} / throughput).",
+        f"- figures are medians over {args.runs} run(s); errors are summed over them (non-2xx answers "
+        "and socket errors); CPU is cores used during the run by wrk, the gunicorn processes, the "
+        "PostgreSQL backends of the benchmark's database, and everything else on the machine (other "
+        "databases' backends, PostgreSQL's WAL writer, other programs): of 2 cores",
+        "",
+        "| endpoint | p50 ms | p90 ms | p99 ms | max ms | req/s | errors | CPU cores: wrk / gunicorn / PostgreSQL / everything else |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, runs in results.items():
+        m = median_of(runs)
+        w = m["wall_s"]
+        other = max(0.0, m["cpu_busy_s"] - m["cpu_wrk_s"] - m["cpu_server_s"] - m["cpu_postgres_s"])
+        cpu = (f"{m['cpu_wrk_s'] / w:.2f} / {m['cpu_server_s'] / w:.2f} / {m['cpu_postgres_s'] / w:.2f}"
+               f" / {other / w:.2f}")
+        lines.append(
+            f"| {name} | {m['p50_ms']:.2f} | {m['p90_ms']:.2f} | {m['p99_ms']:.2f} | {m['max_ms']:.1f} | "
+            f"{m['rps']:.0f} | {m['errors']} | {cpu} |"
+        )
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    lines += [
+        "",
+        f"Targets for `POST /api/v1/cases` (DESIGN.md: p99 ≤ 25 ms, ≥ 300 cases/s, zero errors, 8 clients, "
+        f"2 cores): p99 at {args.rate:g}/s offered {post_paced['p99_ms']:.1f} ms — {met(post_paced['p99_ms'] <= 25)}; "
+        f"capacity {post_sat['rps']:.0f} cases/s — {met(post_sat['rps'] >= 300)}; "
+        f"errors {post_paced['errors'] + post_sat['errors']} — {met(post_paced['errors'] + post_sat['errors'] == 0)}. "
+        f"Saturated, the p99 is {post_sat['p99_ms']:.1f} ms — "
+        f"{met(post_sat['p99_ms'] <= 25)} for the stricter reading (8 clients never pausing).",
+        "",
+        f"Check: cases written during the POST runs {created}; answers 2xx counted by wrk {answered} "
+        f"({'they agree' if abs(created - answered) <= args.clients * 2 * (args.runs + 1) else 'THEY DIFFER'}; "
+        "a request cut off when a run ends is written but not counted).",
+        "",
+        "Per run:",
+        "",
+    ]
+    for name, runs in results.items():
+        for i, r in enumerate(runs, 1):
+            lines.append(
+                f"- {name}, run {i}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+                f"{r['rps']:.0f} req/s, {r['errors']} errors, {r['requests']} requests"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=int, default=60, help="seconds per run (default 60)")
+    p.add_argument("--runs", type=int, default=3, help="runs per endpoint and mode (default 3)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--rate", type=float, default=300, help="requests/s offered in the paced runs")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (gridgov serve --workers)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cases", type=int, default=4107, help="demo cases loaded before the runs")
+    p.add_argument("--db-name", default="gridgov_bench_http")
+    p.add_argument("--keep-db", action="store_true")
+    p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    args = p.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    # the throwaway database goes on the server of GRIDGOV_DATABASE_URL (bench/run.py sets it)
+    # or on the managed cluster; the database named there is never written to
+    server_url = database_url()
+    print(f"preparing {args.db_name} (demo seed {args.seed}, {args.cases} cases)…", flush=True)
+    url = prepare_database(server_url, args.db_name, args.seed, args.cases)
+    rng = random.Random(args.seed)
+    points, categories = sample(url, 4000, args.seed)
+    post = post_script(points, categories, rng)
+    locate = locate_script(points)
+    plan = {
+        f"POST /api/v1/cases at {args.rate:g}/s": paced(post, args.rate, args.threads),
+        "POST /api/v1/cases, saturated": post,
+        f"GET /api/v1/locate at {args.rate:g}/s": paced(locate, args.rate, args.threads),
+        "GET /api/v1/locate, saturated": locate,
+    }
+    port = _free_port()
+    proc = start_server(url, port, args.workers)
+    results: dict[str, list[dict]] = {}
+    answered = 0
+    try:
+        server = _server_pids(proc)
+        before = count_cases(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, (name, text) in enumerate(plan.items()):
+                script = Path(tmp, f"{i}.lua")
+                script.write_text(text, encoding="utf-8")
+                warm = run_wrk(port, script, args.clients, args.threads, 5, server)
+                backends = backend_pids(url)
+                runs = []
+                for k in range(args.runs):
+                    r = run_wrk(port, script, args.clients, args.threads, args.duration, server, backends)
+                    print(f"{name}, run {k + 1}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+                          f"{r['rps']:.0f} req/s, {r['errors']} errors", flush=True)
+                    runs.append(r)
+                results[name] = runs
+                if name.startswith("POST"):
+                    answered += sum(r["requests"] - r["non_2xx"] for r in runs + [warm])
+        created = count_cases(url) - before
+    finally:
+        stop_server(proc)
+        if not args.keep_db:
+            drop_database(server_url, args.db_name)
+    from importlib.metadata import version
+
+    versions = f"Flask {version('flask')}, gunicorn {version('gunicorn')}, psycopg {version('psycopg')}"
+    text = report(args, results, created, answered, versions)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()

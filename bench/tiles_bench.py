@@ -1,0 +1,437 @@
+"""Benchmark: vector tiles of the ``cases`` table, gridgov against tipg, same database, same run.
+
+What it does:
+
+1. lists every tile covering the town at z12-16 (``--zooms``) and shuffles the list with a
+   fixed seed, so every run and both servers fetch the same tiles in the same order;
+2. serves the dev database (``gridgov db url``, the demo with 1,000,000 cases; or
+   ``--database-url``) twice, on free local ports:
+
+   * tipg (PyPI ``tipg``, FastAPI under uvicorn, ``--workers 2``), publishing only
+     ``public.cases`` (``TIPG_DB_TABLES``), with the same selection and properties as
+     gridgov's default view: ``filter=status IN (<open states>)`` and ``properties=id,status,
+     category_code,channel,created_at,due_at,grid_code`` (tipg cannot send the computed
+     ``overdue``); ``TIPG_MAX_FEATURES_PER_TILE`` raised so its tiles are complete rather
+     than cut at 10,000 features;
+   * ``gridgov serve --workers 2`` (gunicorn, gthread), ``/tiles/cases/{z}/{x}/{y}.pbf``;
+
+3. drives ``--clients`` concurrent keep-alive connections (Python threads, http.client) over
+   the list. tipg: one untimed pass (warms PostgreSQL's buffers), then a timed pass — tipg has
+   no tile cache, so that is all there is. gridgov: restarted (empty caches), a timed cold
+   pass, an untimed pass, then a timed warm pass (each of the 2 workers has its own cache;
+   the hit ratio of the warm pass is reported);
+4. checks that both sent the same cases for a sample of z14+ tiles (below z14 gridgov sends
+   buckets with counts and tipg sends every point, so the contents differ there by design);
+5. repeats ``--rounds`` times and writes the medians into its section
+   ``<!-- tiles:start -->…<!-- tiles:end -->`` of bench/RESULTS.md (the rest is left alone).
+
+Benchmark numbers taken on a busy machine are noisy: the load average is recorded.
+
+Example:
+    .venv/bin/python bench/tiles_bench.py                       # 3 rounds, 8 clients
+    .venv/bin/python bench/tiles_bench.py --rounds 1 --zooms 14-15 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import mapbox_vector_tile  # noqa: E402
+import mercantile  # noqa: E402
+import psycopg  # noqa: E402
+
+from cases.models import CLOSED_STATES, STATES  # noqa: E402
+from db.session import database_url  # noqa: E402
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SECTION = "tiles"
+BIN = Path(sys.executable).parent
+OPEN_STATES = [s for s in STATES if s not in CLOSED_STATES]
+PROPERTIES = "id,status,category_code,channel,created_at,due_at,grid_code"
+REQUEST_TIMEOUT_S = 120
+PASS_TIMEOUT_S = 1800  # a pass that takes longer than this is stopped and reported as such
+
+
+# -- servers -----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _plain_url(url: str) -> str:
+    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
+
+
+class Server:
+    """A server process we started (its own process group), stopped by its pid."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, ready_path: str):
+        self.name, self.port = name, port
+        self.log = open(f"/tmp/tiles_bench_{name}_{port}.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited; see {self.log.name}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", ready_path)
+                status = conn.getresponse().status
+                conn.close()
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"{name} did not answer {ready_path} within 120 s; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the group is ours: start_new_session
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def start_gridgov(url: str) -> Server:
+    port = _free_port()
+    argv = [str(BIN / "gridgov"), "serve", "--port", str(port), "--workers", "2"]
+    return Server("gridgov", argv, {"GRIDGOV_DATABASE_URL": url}, port, "/healthz")
+
+
+def start_tipg(url: str) -> Server:
+    port = _free_port()
+    env = {
+        "DATABASE_URL": _plain_url(url),
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_DB_TABLES": '["public.cases"]',
+        "TIPG_DB_FUNCTIONS": "[]",
+        "TIPG_DB_SPATIAL_EXTENT": "false",
+        "TIPG_DB_DATETIME_EXTENT": "false",
+        "TIPG_MAX_FEATURES_PER_TILE": "1000000",
+        "TIPG_DEBUG": "false",
+    }
+    argv = [
+        str(BIN / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "2", "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    return Server("tipg", argv, env, port, "/collections/public.cases")
+
+
+def gridgov_path(z: int, x: int, y: int) -> str:
+    return f"/tiles/cases/{z}/{x}/{y}.pbf"
+
+
+def tipg_path(z: int, x: int, y: int) -> str:
+    query = urllib.parse.urlencode(
+        {
+            "properties": PROPERTIES,
+            "filter": "status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATES) + ")",
+            "filter-lang": "cql2-text",
+        }
+    )
+    return f"/collections/public.cases/tiles/WebMercatorQuad/{z}/{x}/{y}?{query}"
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+def run_pass(port: int, paths: list[tuple[int, str]], clients: int) -> dict:
+    """Fetch every (zoom, path) once with ``clients`` keep-alive connections; latency of each."""
+    results: list[tuple[float, int, int, str, int]] = []
+    lock = threading.Lock()
+    queue = list(reversed(paths))
+    deadline = time.monotonic() + PASS_TIMEOUT_S
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if not queue:
+                        return
+                    zoom, path = queue.pop()
+                t0 = time.perf_counter()
+                try:
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    body = response.read()
+                    status, cache = response.status, response.getheader("X-Tile-Cache", "")
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+                    body, status, cache = b"", 599, ""
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    results.append((elapsed, status, len(body), cache, zoom))
+        finally:
+            conn.close()
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    latencies = sorted(r[0] for r in results)
+    errors = sum(1 for r in results if r[1] not in (200, 204))
+    hits = sum(1 for r in results if r[3] == "hit")
+    by_zoom: dict[int, list[float]] = {}
+    for r in results:
+        by_zoom.setdefault(r[4], []).append(r[0])
+    return {
+        "requests": len(results),
+        "unfinished": len(paths) - len(results),
+        "errors": errors,
+        "wall_s": wall,
+        "tiles_per_s": len(results) / wall,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "mb_per_s": sum(r[2] for r in results) / wall / 1e6,
+        "mean_kb": sum(r[2] for r in results) / max(1, len(results)) / 1024,
+        "hit_ratio": hits / max(1, len(results)),
+        "p50_by_zoom_ms": {z: 1000 * statistics.median(v) for z, v in sorted(by_zoom.items())},
+    }
+
+
+def fetch(port: int, path: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status not in (200, 204):
+            raise RuntimeError(f"{path} answered {response.status}: {body[:300]!r}")
+        return body
+    finally:
+        conn.close()
+
+
+def case_ids(data: bytes) -> set[int]:
+    if not data:
+        return set()
+    layers = mapbox_vector_tile.decode(data)
+    layer = next(iter(layers.values()), {"features": []})
+    return {int(f["properties"]["id"]) for f in layer["features"]}
+
+
+def content_check(gridgov: Server, tipg: Server, tiles: list[tuple[int, int, int]]) -> str:
+    """Do both servers send the same cases in a sample of z14+ tiles?"""
+    sample = [t for t in tiles if t[0] >= 14][:20]
+    same = 0
+    for t in sample:
+        if case_ids(fetch(gridgov.port, gridgov_path(*t))) == case_ids(
+            fetch(tipg.port, tipg_path(*t))
+        ):
+            same += 1
+    return f"{same} of {len(sample)} sampled z14+ tiles carry the same case ids from both servers"
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def town_tiles(url: str, zooms: range) -> tuple[list[tuple[int, int, int]], int]:
+    """Every tile covering the town at ``zooms``, shuffled with a fixed seed; and the case count."""
+    with psycopg.connect(_plain_url(url)) as conn:
+        w, s, e, n = conn.execute(
+            "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b)"
+            " FROM (SELECT ST_Extent(geom) AS b FROM towns) t"
+        ).fetchone()
+        cases = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+    tiles = [(t.z, t.x, t.y) for t in mercantile.tiles(w, s, e, n, list(zooms))]
+    random.Random(7).shuffle(tiles)
+    return tiles, cases
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        "unknown CPU",
+    )  # fmt: skip
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def _row(label: str, runs: list[dict], note: str) -> str:
+    return (
+        f"| {label} | {_median(runs, 'tiles_per_s'):.1f} | {_median(runs, 'p50_ms'):.1f} | "
+        f"{_median(runs, 'p99_ms'):.1f} | {_median(runs, 'mb_per_s'):.1f} | "
+        f"{_median(runs, 'mean_kb'):.1f} | {sum(r['errors'] + r['unfinished'] for r in runs)} | "
+        f"{note} |"
+    )
+
+
+def write_section(lines: list[str]) -> None:
+    """Replace (or append) our section of bench/RESULTS.md, leaving the rest alone."""
+    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
+    body = "\n".join([start, *lines, end])
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: body, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", help="default: the managed dev database (gridgov db url)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--zooms", default="12-16", help="a range, e.g. 12-16")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave RESULTS.md alone"
+    )
+    args = parser.parse_args()
+    url = args.database_url or database_url()
+    low, high = (int(v) for v in args.zooms.split("-"))
+    tiles, cases = town_tiles(url, range(low, high + 1))
+    load_start = os.getloadavg()
+    started = datetime.now(UTC)
+    print(
+        f"{len(tiles)} tiles at z{low}-{high}, {cases:,} cases, {args.clients} clients, "
+        f"{args.rounds} rounds"
+    )
+
+    runs: dict[str, list[dict]] = {"tipg": [], "cold": [], "warm": []}
+    check = ""
+    for n in range(args.rounds):
+        tipg = start_tipg(url)
+        try:
+            tipg_paths = [(t[0], tipg_path(*t)) for t in tiles]
+            run_pass(tipg.port, tipg_paths, args.clients)  # warms PostgreSQL's buffers
+            runs["tipg"].append(run_pass(tipg.port, tipg_paths, args.clients))
+            gridgov = start_gridgov(url)
+            try:
+                paths = [(t[0], gridgov_path(*t)) for t in tiles]
+                runs["cold"].append(run_pass(gridgov.port, paths, args.clients))
+                run_pass(gridgov.port, paths, args.clients)
+                runs["warm"].append(run_pass(gridgov.port, paths, args.clients))
+                if n == 0:
+                    check = content_check(gridgov, tipg, tiles)
+            finally:
+                gridgov.stop()
+        finally:
+            tipg.stop()
+        for name, got in runs.items():
+            r = got[-1]
+            print(
+                f"round {n + 1} {name:5}: {r['tiles_per_s']:7.1f} tiles/s  "
+                f"p50 {r['p50_ms']:7.1f} ms  "
+                f"p99 {r['p99_ms']:7.1f} ms  {r['mb_per_s']:6.1f} MB/s  errors {r['errors']}  "
+                f"unfinished {r['unfinished']}  hits {r['hit_ratio']:.0%}"
+            )
+    load_end = os.getloadavg()
+    print(check)
+
+    tipg_tps = _median(runs["tipg"], "tiles_per_s")
+    ratios = {k: _median(runs[k], "tiles_per_s") / tipg_tps for k in ("cold", "warm")}
+    command = ("python bench/tiles_bench.py " + " ".join(sys.argv[1:])).strip()
+    noisy = max(load_start[0], load_end[0]) > 0.7
+    verdict = {k: "met" if ratios[k] >= 2 else "not met" for k in ratios}
+    zooms = sorted(runs["tipg"][0]["p50_by_zoom_ms"])
+    lines = [
+        "## Vector tiles of 1M cases: gridgov against tipg",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC",
+        (
+            f"- machine: {machine()}; load average {load_start[0]:.2f} at the start, "
+            f"{load_end[0]:.2f} at the end"
+            + (" (other work was running: the numbers are noisy)" if noisy else "")
+        ),
+        f"- command: `{command}`",
+        (
+            f"- data: {cases:,} cases; {len(tiles)} tiles covering the town at z{low}-{high}, "
+            f"shuffled (seed 7); {args.clients} concurrent keep-alive clients; medians over "
+            f"{args.rounds} rounds"
+        ),
+        (
+            "- selection: open cases; properties id, status, category_code, channel, created_at, "
+            "due_at, grid_code (gridgov adds overdue). tipg was asked with `properties=` and a "
+            "CQL2 `filter=status IN (…)`; `TIPG_MAX_FEATURES_PER_TILE` raised so that its tiles "
+            "are complete; tipg has no tile cache"
+        ),
+        (
+            "- below z14 the contents differ by design: gridgov sends ≤ 1,024 buckets with "
+            f"counts, tipg every point. Content check: {check}"
+        ),
+        "",
+        "| server | tiles/s | p50 ms | p99 ms | MB/s | mean KB/tile | errors | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        _row("tipg 1.6.1 (uvicorn, 2 workers)", runs["tipg"], "no tile cache"),
+        _row("gridgov serve, cold cache", runs["cold"], f"{ratios['cold']:.1f}× tipg"),
+        _row(
+            "gridgov serve, warm cache",
+            runs["warm"],
+            f"{ratios['warm']:.1f}× tipg; hit ratio {_median(runs['warm'], 'hit_ratio'):.0%}",
+        ),
+        "",
+        "p50 latency by zoom, ms:",
+        "",
+        "| server | " + " | ".join(f"z{z}" for z in zooms) + " |",
+        "| --- |" + " --- |" * len(zooms),
+        *(
+            f"| {label} | "
+            + " | ".join(
+                f"{statistics.median(r['p50_by_zoom_ms'][z] for r in runs[key]):.1f}" for z in zooms
+            )
+            + " |"
+            for key, label in (("tipg", "tipg"), ("cold", "gridgov cold"), ("warm", "gridgov warm"))
+        ),
+        "",
+        (
+            f"Target ≥ 2× tipg's throughput: cold {verdict['cold']} ({ratios['cold']:.1f}×), "
+            f"warm {verdict['warm']} ({ratios['warm']:.1f}×)."
+        ),
+    ]
+    print("\n".join(lines))
+    if not args.no_write:
+        write_section(lines)
+
+
+if __name__ == "__main__":
+    main()

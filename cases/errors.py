@@ -1,0 +1,71 @@
+"""Errors of the cases package: one base class, one subclass per thing that can go wrong.
+
+Each carries a one-line message for the user (naming the offending value) and, where it
+helps, ``details`` (valid values, the nearest grid, per-field messages). The web layer maps
+the classes to HTTP statuses in one table (web/api/cases.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CaseError(Exception):
+    """Base of every error raised for a request the cases package refuses."""
+
+    def __init__(self, message: str, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class UnknownCategory(CaseError):
+    """The category code is not in the categories table; details list the valid codes."""
+
+
+class OutsideCoverage(CaseError):
+    """The case's point lies outside every town we cover; details name the nearest grid."""
+
+
+class AddressNotFound(CaseError):
+    """The address text matched nothing in the standard address base."""
+
+
+class IdempotencyKeyReused(CaseError):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+class InvalidPhoto(CaseError):
+    """A photo is not JPEG, PNG or WebP (by its first bytes), or is empty."""
+
+
+class PhotoTooLarge(CaseError):
+    """A photo is over the per-photo limit."""
+
+
+class TooManyPhotos(CaseError):
+    """More photos than a case may carry."""
+
+
+class CaseNotFound(CaseError):
+    """No case has this id."""
+
+
+class PhotoNotFound(CaseError):
+    """The case has no photo with this id."""
+
+
+class PersonNotFound(CaseError):
+    """No person has this id."""
+
+
+class PersonOffDuty(CaseError):
+    """A case cannot be given to a person who is off duty."""
+
+
+class CaseClosed(CaseError):
+    """The case is closed, evaluated or voided: it can no longer be reassigned."""
+
+
+class AlreadyAssigned(CaseError):
+    """The case is already assigned to that person."""

@@ -1,0 +1,368 @@
+"""Case intake: a validated report becomes a routed, assigned case with its deadlines, its
+first event and its photos, all in the caller's one transaction.
+
+The hot path (``create_case``) costs a handful of statements: the point lookup
+(boundaries.locate), the open-case counts of the candidate workers when there are several, and
+one statement inserting the case and its ``created`` event. Categories and the business
+calendar change rarely, so each process keeps them for ``CACHE_SECONDS`` instead of reading
+them on every request.
+
+Idempotency: a request with an ``Idempotency-Key`` stores the key and a hash of the request
+on the case (unique index). A retry with the same key and body gets the same case back
+(``replayed``); with another body, IdempotencyKeyReused. Concurrent requests with one key are
+serialised by the unique index (INSERT … ON CONFLICT DO NOTHING): the loser inserts nothing
+and replays the winner's case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cases import repository
+from cases.assignment import choose_assignee
+from cases.calendar import load_calendar
+from cases.deadlines import LOCAL_TZ, BusinessCalendar, deadline_at
+from cases.errors import (
+    CaseNotFound, IdempotencyKeyReused, InvalidPhoto, PhotoTooLarge, TooManyPhotos, UnknownCategory,
+)
+from cases.routing import route_address, route_point
+
+CACHE_SECONDS = 300.0
+MAX_PHOTOS = 5
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+# File and dispatch (DOMAIN.md, Shanxi practice): within 10 minutes for urgent matters,
+# 30 otherwise.
+DISPATCH_URGENT = timedelta(minutes=10)
+DISPATCH_NORMAL = timedelta(minutes=30)
+PHOTO_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+)
+
+
+class _PerDatabase:
+    """A value loaded from the database, kept per database for ``ttl_s`` seconds."""
+
+    def __init__(self, loader: Callable[[Session], Any], ttl_s: float = CACHE_SECONDS):
+        self._loader = loader
+        self._ttl_s = ttl_s
+        self._store: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session) -> Any:
+        key = session.get_bind().url
+        hit = self._store.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._ttl_s:
+            return hit[1]
+        value = self._loader(session)
+        with self._lock:
+            self._store[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._store.clear()
+
+
+def _load_categories(session: Session) -> dict[str, dict[str, Any]]:
+    return {row["code"]: row for row in repository.categories(session)}
+
+
+_categories = _PerDatabase(_load_categories)
+_calendar = _PerDatabase(load_calendar)
+
+
+def categories(session: Session) -> dict[str, dict[str, Any]]:
+    """Every category by code (cached per process for CACHE_SECONDS)."""
+    return _categories.get(session)
+
+
+def business_calendar(session: Session) -> BusinessCalendar:
+    """The business calendar (cached per process for CACHE_SECONDS)."""
+    return _calendar.get(session)
+
+
+def clear_caches() -> None:
+    """Forget the cached categories and calendar (after an administrator changed them)."""
+    _categories.clear()
+    _calendar.clear()
+
+
+@dataclass(frozen=True)
+class CaseRequest:
+    """A validated report: exactly one of (lon, lat, crs) or ``address``."""
+
+    category: str
+    description: str
+    channel: str
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    address: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Photo:
+    filename: str
+    content_type: str
+    data: bytes
+    sha256: str
+
+
+@dataclass
+class IntakeResult:
+    case: dict[str, Any]  # the API's representation (case_summary)
+    replayed: bool
+
+
+def photo(filename: str | None, data: bytes, index: int = 0) -> Photo:
+    """A photo checked by its first bytes (JPEG, PNG, WebP) and its size.
+
+    Raises InvalidPhoto or PhotoTooLarge, naming the photo.
+    """
+    name = (filename or f"photo-{index + 1}")[:200]
+    field = f"photos[{index}]"
+    if len(data) > MAX_PHOTO_BYTES:
+        raise PhotoTooLarge(
+            f"photo {name!r} is {len(data)} bytes; a photo may have at most {MAX_PHOTO_BYTES} bytes",
+            [{"field": field, "message": f"{len(data)} bytes is over the limit of {MAX_PHOTO_BYTES}"}],
+        )
+    content_type = None
+    for magic, ctype in PHOTO_MAGIC:
+        if data.startswith(magic):
+            content_type = ctype
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        content_type = "image/webp"
+    if content_type is None:
+        what = "is empty" if not data else f"starts with {data[:8].hex(' ')}"
+        raise InvalidPhoto(
+            f"photo {name!r} is not a JPEG, PNG or WebP image: it {what}",
+            [{"field": field, "message": "send JPEG, PNG or WebP"}],
+        )
+    return Photo(name, content_type, data, hashlib.sha256(data).hexdigest())
+
+
+def check_photo_count(n: int) -> None:
+    """Raise TooManyPhotos past MAX_PHOTOS."""
+    if n > MAX_PHOTOS:
+        raise TooManyPhotos(f"{n} photos sent; a case may carry at most {MAX_PHOTOS}",
+                            [{"field": "photos", "message": f"at most {MAX_PHOTOS} photos"}])
+
+
+def request_fingerprint(payload: Any, photos: list[Photo]) -> str:
+    """A hash of the request as sent (JSON canonicalised, photos by their hashes): what an
+    idempotent retry must repeat exactly."""
+    canonical = json.dumps([payload, [p.sha256 for p in photos]], sort_keys=True,
+                           ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(LOCAL_TZ).isoformat() if moment is not None else None
+
+
+def create_case(
+    session: Session, req: CaseRequest, photos: list[Photo] | None = None,
+    idempotency_key: str | None = None, request_hash: str | None = None,
+    now: datetime | None = None,
+) -> IntakeResult:
+    """Route, assign and insert a case with its ``created`` event and photos (not committed).
+
+    Raises UnknownCategory, OutsideCoverage, AddressNotFound, IdempotencyKeyReused.
+    """
+    photos = photos or []
+    if idempotency_key is not None:
+        replay = _replay(session, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+    cats = categories(session)
+    category = cats.get(req.category)
+    if category is None:
+        raise UnknownCategory(
+            f"the category {req.category!r} does not exist: see GET /api/v1/categories",
+            {"valid": sorted(cats)},
+        )
+    if req.address is not None:
+        decision = route_address(session, req.address)
+    else:
+        decision = route_point(session, req.lon, req.lat, req.crs)
+    assignment = choose_assignee(session, decision)
+    created_at = (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ)
+    value, unit = category["limit_value"], category["limit_unit"]
+    due_at = deadline_at(created_at, value, unit, business_calendar(session))
+    dispatch_due_at = created_at + (DISPATCH_URGENT if unit == "urgent_hours" else DISPATCH_NORMAL)
+    person = assignment.person
+    # A person assigned: the case is dispatched and the clock runs. Otherwise it waits,
+    # collected, for a center to file and dispatch it.
+    status = "dispatched" if person is not None else "collected"
+    values = {
+        "town_code": decision.town["code"], "category_code": category["code"],
+        "description": req.description, "status": status, "channel": req.channel,
+        "address": req.address, "grid_code": decision.grid_code,
+        "admin_code": decision.admin["code"] if decision.admin else None,
+        "assignee_id": person["id"] if person else None,
+        "reporter_name": req.reporter_name, "reporter_phone": req.reporter_phone,
+        "occurred_at": req.occurred_at, "created_at": created_at, "due_at": due_at,
+        "dispatch_due_at": dispatch_due_at, "lon": decision.lon, "lat": decision.lat,
+        "input_crs": decision.input_crs, "geocode_precision": decision.precision,
+        "geocode_score": decision.score, "geocode_match": decision.matched,
+        "queue": decision.queue, "on_boundary": decision.on_boundary,
+        "grid_version": decision.grid_version, "routing_reason": decision.reason,
+        "assignment_reason": assignment.reason, "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+    }
+    event = {
+        "routing": decision.record(),
+        "assignment": assignment.record(),
+        "category": {"code": category["code"], "name_zh": category["name_zh"],
+                     "name_en": category["name_en"],
+                     "time_limit": {"value": value, "unit": unit}},
+    }
+    case_id = repository.insert_case(session, values, event, actor=f"intake:{req.channel}")
+    if case_id is None:
+        # a concurrent request with the same key committed first: its case is the answer
+        replay = _replay(session, idempotency_key, request_hash)
+        if replay is None:
+            raise AssertionError(f"idempotency key {idempotency_key!r} conflicted but no case has it")
+        return replay
+    repository.insert_photos(session, case_id, [
+        {"filename": p.filename, "content_type": p.content_type, "size_bytes": len(p.data),
+         "sha256": p.sha256, "data": p.data} for p in photos
+    ])
+    row = {**values, "id": case_id, "created_event": event, "created_status": status}
+    return IntakeResult(case_summary(row), replayed=False)
+
+
+def _replay(session: Session, key: str | None, request_hash: str | None) -> IntakeResult | None:
+    found = repository.case_by_idempotency_key(session, key)
+    if found is None:
+        return None
+    if found["request_hash"] != request_hash:
+        raise IdempotencyKeyReused(
+            f"the Idempotency-Key {key!r} was used for case {found['id']} with a different request; "
+            "use a new key for a new case",
+            {"case_id": found["id"]},
+        )
+    row = repository.case_detail(session, found["id"])
+    return IntakeResult(case_summary(row), replayed=True)
+
+
+_KEYS = {
+    "town": ("code", "name"),
+    "zone": ("code", "name", "kind"),
+    "admin": ("code", "name", "version", "valid_from"),
+    "leaf": ("code", "name", "level", "version", "valid_from"),
+}
+_PERSON_KEYS = ("id", "name", "phone", "title")
+
+
+def _ordered(unit: dict | None, keys: tuple[str, ...]) -> dict | None:
+    # JSONB keeps keys in its own order: put them back in the documented one, so a replay
+    # reads exactly like the first answer
+    return {k: unit.get(k) for k in keys} if unit is not None else None
+
+
+def _hierarchy(grid: dict | None) -> dict | None:
+    if grid is None:
+        return None
+    return {level: _ordered(grid.get(level), keys) for level, keys in _KEYS.items()}
+
+
+def case_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """The case as intake answered it: routing, assignee and deadlines as decided at creation.
+
+    ``row`` is a case_detail row (or the values just inserted): the first event's record
+    supplies the hierarchy and the assignee, so a replay answers exactly what the first
+    request did.
+    """
+    event = row["created_event"] or {}
+    routing = event.get("routing") or {}
+    assignment = event.get("assignment") or {}
+    category = event.get("category") or {"code": row["category_code"]}
+    geocode = routing.get("geocode") or {}
+    return {
+        "id": row["id"],
+        "status": row["created_status"],
+        "category": {k: category.get(k) for k in ("code", "name_zh", "name_en")},
+        "grid": _hierarchy(routing.get("grid")),
+        "queue": routing.get("queue"),
+        "assignee": _ordered(assignment.get("assignee"), _PERSON_KEYS),
+        "assignment_reason": assignment.get("reason"),
+        "geocode": {
+            "precision": geocode.get("precision"), "score": geocode.get("score"),
+            "matched": geocode.get("matched"), "input_crs": geocode.get("input_crs"),
+            "lon": geocode.get("lon"), "lat": geocode.get("lat"),
+        },
+        "routing_reason": routing.get("reason"),
+        "on_boundary": routing.get("on_boundary"),
+        "deadlines": {
+            "dispatch_due_at": _iso(row["dispatch_due_at"]),
+            "due_at": _iso(row["due_at"]),
+            "time_limit": _ordered(category.get("time_limit"), ("value", "unit")),
+        },
+        "created_at": _iso(row["created_at"]),
+        "links": {"self": f"/api/v1/cases/{row['id']}"},
+    }
+
+
+def case_view(session: Session, case_id: int) -> dict[str, Any]:
+    """A case as it is now: its current status and assignee, the routing recorded at intake,
+    its deadlines, its history and its photos. Raises CaseNotFound."""
+    row = repository.case_detail(session, case_id)
+    if row is None:
+        raise CaseNotFound(f"there is no case with id {case_id}", {"case_id": case_id})
+    out = case_summary(row)
+    assignee = None
+    if row["assignee_id"] is not None:
+        assignee = {"id": row["assignee_id"], "name": row["assignee_name"],
+                    "phone": row["assignee_phone"], "title": row["assignee_title"]}
+    out.update({
+        "status": row["status"],
+        "assignee": assignee,
+        "assignment_reason": row["assignment_reason"],
+        "description": row["description"],
+        "channel": row["channel"],
+        "address": row["address"],
+        "location": {"lon": row["lon"], "lat": row["lat"]} if row["lon"] is not None else None,
+        "grid_code": row["grid_code"],
+        "admin_code": row["admin_code"],
+        "grid_version": row["grid_version"],
+        "reporter": {"name": row["reporter_name"], "phone": row["reporter_phone"]},
+        "occurred_at": _iso(row["occurred_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "closed_at": _iso(row["closed_at"]),
+        "events": [
+            {**e, "at": _iso(e["at"])} for e in repository.case_events(session, case_id)
+        ],
+        "photos": [
+            {**p, "created_at": _iso(p["created_at"]),
+             "url": f"/api/v1/cases/{case_id}/photos/{p['id']}"}
+            for p in repository.case_photos(session, case_id)
+        ],
+    })
+    if row["created_event"] is None:  # a case that did not come through intake (demo history)
+        category = categories(session).get(row["category_code"], {})
+        out["category"] = {"code": row["category_code"], "name_zh": category.get("name_zh"),
+                           "name_en": category.get("name_en")}
+        out["deadlines"]["time_limit"] = ({"value": category["limit_value"], "unit": category["limit_unit"]}
+                                          if category else None)
+        out["geocode"] = {"precision": row["geocode_precision"], "score": row["geocode_score"],
+                          "matched": row["geocode_match"], "input_crs": row["input_crs"],
+                          "lon": row["lon"], "lat": row["lat"]}
+        out["queue"] = row["queue"]
+        out["routing_reason"] = row["routing_reason"]
+        out["on_boundary"] = row["on_boundary"]
+    return out

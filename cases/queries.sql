@@ -1,0 +1,147 @@
+-- The statements of cases/repository.py, one per "-- name:" block. Values are always bound
+-- parameters. The closed states ('closed', 'evaluated', 'voided' = cases.models.CLOSED_STATES)
+-- are written out as literals where they filter: a literal predicate lets PostgreSQL use a
+-- partial index on open cases, and keeps the plan the same under prepared statements.
+
+-- name: categories
+SELECT code, parent_code, checklist, name_zh, name_en, limit_value, limit_unit, weight
+  FROM categories
+ ORDER BY checklist, (parent_code IS NOT NULL), coalesce(parent_code, code), code;
+
+-- name: open_case_counts
+-- How many open cases each candidate holds (the fewest wins the next one).
+SELECT assignee_id, count(*) AS n
+  FROM cases
+ WHERE assignee_id = ANY(:ids)
+   AND status NOT IN ('closed', 'evaluated', 'voided')
+ GROUP BY assignee_id;
+
+-- name: insert_case
+-- The case and its first event in one statement (one round trip). ON CONFLICT on the unique
+-- idempotency key: a concurrent request with the same key waits for the first to commit, then
+-- inserts nothing and gets no row back (and so no event either).
+WITH new_case AS (
+    INSERT INTO cases (
+        town_code, category_code, description, status, channel, address, grid_code, admin_code,
+        assignee_id, reporter_name, reporter_phone, occurred_at, created_at, updated_at,
+        due_at, dispatch_due_at, geom, input_crs, geocode_precision, geocode_score,
+        geocode_match, queue, on_boundary, grid_version, routing_reason, assignment_reason,
+        idempotency_key, request_hash)
+    VALUES (
+        :town_code, :category_code, :description, :status, :channel, :address, :grid_code,
+        :admin_code, :assignee_id, :reporter_name, :reporter_phone, :occurred_at, :created_at,
+        :created_at, :due_at, :dispatch_due_at, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+        :input_crs, :geocode_precision, :geocode_score, :geocode_match, :queue, :on_boundary,
+        :grid_version, :routing_reason, :assignment_reason, :idempotency_key, :request_hash)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, town_code, status, created_at
+)
+INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data)
+SELECT id, town_code, created_at, 'created', NULL, status, :actor, CAST(:event_data AS jsonb)
+  FROM new_case
+RETURNING case_id;
+
+-- name: insert_photo
+INSERT INTO case_photos (case_id, filename, content_type, size_bytes, sha256, data)
+VALUES (:case_id, :filename, :content_type, :size_bytes, :sha256, :data);
+
+-- name: case_by_idempotency_key
+SELECT id, request_hash FROM cases WHERE idempotency_key = :key;
+
+-- name: case_detail
+-- One case with its position, its assignee and the first event's record of the routing.
+SELECT c.id, c.town_code, c.category_code, c.description, c.status, c.channel, c.address,
+       c.grid_code, c.admin_code, c.assignee_id, c.reporter_name, c.reporter_phone,
+       c.occurred_at, c.created_at, c.updated_at, c.due_at, c.dispatch_due_at, c.closed_at,
+       c.satisfaction, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.input_crs,
+       c.geocode_precision, c.geocode_score, c.geocode_match, c.queue, c.on_boundary,
+       c.grid_version, c.routing_reason, c.assignment_reason,
+       p.name AS assignee_name, p.phone AS assignee_phone, p.title AS assignee_title,
+       e.data AS created_event, e.to_status AS created_status
+  FROM cases c
+  LEFT JOIN people p ON p.id = c.assignee_id
+  LEFT JOIN LATERAL (
+        SELECT data, to_status FROM case_events
+         WHERE case_id = c.id AND type = 'created'
+         ORDER BY id LIMIT 1) e ON true
+ WHERE c.id = :id;
+
+-- name: case_events
+SELECT id, at, type, from_status, to_status, actor, data
+  FROM case_events
+ WHERE case_id = :id
+ ORDER BY at, id;
+
+-- name: case_photos
+SELECT id, filename, content_type, size_bytes, sha256, created_at
+  FROM case_photos
+ WHERE case_id = :id
+ ORDER BY id;
+
+-- name: photo
+SELECT id, filename, content_type, data
+  FROM case_photos
+ WHERE case_id = :case_id AND id = :photo_id;
+
+-- name: list_cases
+-- Keyset pagination on id, newest first. {where} is filled by repository.list_cases from a
+-- fixed set of conditions (one per filter given, values bound), so each combination is a
+-- plain statement the planner can use its indexes for.
+SELECT c.id, c.category_code, c.status, c.channel, c.grid_code, c.admin_code, c.queue,
+       c.assignee_id, p.name AS assignee_name, c.geocode_precision, c.created_at,
+       c.dispatch_due_at, c.due_at, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
+  FROM cases c
+  LEFT JOIN people p ON p.id = c.assignee_id
+ WHERE {where}
+ ORDER BY c.id DESC
+ LIMIT :limit;
+
+-- name: admin_grid
+-- An administrative grid (current version) with its zone, town and grid leader: where a
+-- village-precision case goes.
+SELECT g.code, g.name, g.version, g.valid_from, g.town_code, t.name AS town_name,
+       z.code AS zone_code, z.name AS zone_name, z.kind AS zone_kind,
+       leader.id AS leader_id, leader.name AS leader_name, leader.phone AS leader_phone,
+       leader.title AS leader_title
+  FROM grids g
+  JOIN towns t ON t.code = g.town_code
+  LEFT JOIN zones z ON z.code = g.zone_code AND z.valid_to IS NULL
+  LEFT JOIN LATERAL (
+        SELECT p.id, p.name, p.phone, p.title
+          FROM grid_assignments a JOIN people p ON p.id = a.person_id
+         WHERE a.grid_code = g.code AND a.role = 'leader'
+           AND (a.until IS NULL OR a.until >= current_date)
+         ORDER BY p.id LIMIT 1) leader ON true
+ WHERE g.code = :code AND g.level = 'admin' AND g.valid_to IS NULL;
+
+-- name: town_at
+-- The town containing a point, else the nearest one (a town-precision geocode may fall just
+-- outside a drawn outline).
+SELECT code, name
+  FROM towns
+ ORDER BY NOT ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)),
+          geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), code
+ LIMIT 1;
+
+-- name: person
+SELECT id, name, role, title, phone, village_code, on_duty, town_code
+  FROM people
+ WHERE id = :id;
+
+-- name: set_on_duty
+UPDATE people SET on_duty = :on_duty WHERE id = :id
+RETURNING id, name, role, title, phone, village_code, on_duty, town_code;
+
+-- name: lock_case
+SELECT id, town_code, status, assignee_id FROM cases WHERE id = :id FOR UPDATE;
+
+-- name: set_assignee
+UPDATE cases SET assignee_id = :assignee_id, status = :status, updated_at = :at,
+       assignment_reason = :reason
+ WHERE id = :id;
+
+-- name: insert_event
+INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data)
+VALUES (:case_id, :town_code, :at, :type, :from_status, :to_status, :actor,
+        CAST(:data AS jsonb))
+RETURNING id, at;

@@ -1,0 +1,391 @@
+"""Mapbox vector tiles from PostGIS: the layers, their filters, and one tile's query.
+
+Layers (an allow-list; the MVT layer inside a tile has the same name):
+
+- ``cases`` — cases, filtered by ``open``, ``status``, ``category``, ``channel``, ``since``,
+  ``until`` (see ``case_filters``). What a tile carries depends on the zoom
+  (``points_min_zoom``): from z14 on (``POINTS_MIN_ZOOM``) when the selection holds open cases
+  only, as the operator's default view does, and from z17 on (``HISTORY_POINTS_MIN_ZOOM``)
+  when it can hold closed ones too (``open=0``, or a closed state in ``status``; there are
+  about 17 closed cases to an open one, and a z14 tile of the town centre would carry 130,000
+  points, 7.6 MB):
+
+  * at or above that zoom: one point per case, properties ``id`` (also the feature id),
+    ``status``, ``category_code``, ``channel``, ``created_at`` and ``due_at`` (epoch seconds),
+    ``overdue`` (not closed and due_at < now()), ``grid_code``.
+  * below it: the tile is cut into 32 x 32 buckets (``BUCKETS_PER_SIDE``; 8 screen pixels on
+    a 256-pixel tile, about 250 m at z12 in Bagong) and each non-empty bucket is one point at
+    the mean position of its cases, properties ``count`` and ``overdue`` (how many of them
+    are overdue). A tile never carries more than 1,024 features however many cases it
+    covers, so the whole town at z10-12 stays a few small tiles; its counts add up to the
+    cases in the tile.
+
+- ``grids`` — current grids of every level (code, name, level, parent_code, zone_code);
+- ``zones`` — current zones (code, name, kind). Both simplified for the zoom (tolerance half
+  a screen pixel) and clipped to the tile with a 64/4096 buffer.
+
+Every query filters with ``ST_Transform(ST_TileEnvelope(z, x, y), 4326)`` (``&&`` for polygons,
+``ST_Intersects`` for case points, which also uses the index): the GiST
+indexes are on the stored EPSG:4326 geometries.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+from importlib import resources
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from cases.deadlines import LOCAL_TZ
+from cases.models import CHANNELS, CLOSED_STATES, STATES
+from tiles import InvalidFilter, InvalidTileAddress, TileOutOfRange, UnknownLayer, UnknownParameter
+from tiles.cache import CACHE, TileCache, cached_tile
+
+MAX_ZOOM = 22
+POINTS_MIN_ZOOM = 14
+HISTORY_POINTS_MIN_ZOOM = 17
+BUCKETS_PER_SIDE = 32
+EXTENT = 4096
+WORLD_WIDTH_M = 2 * 20037508.342789244  # EPSG:3857's square, edge to edge
+OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
+
+LAYERS: dict[str, tuple[str, ...]] = {
+    "cases": (
+        "id",
+        "status",
+        "category_code",
+        "channel",
+        "created_at",
+        "due_at",
+        "overdue",
+        "grid_code",
+    ),
+    "grids": ("code", "name", "level", "parent_code", "zone_code"),
+    "zones": ("code", "name", "kind"),
+}
+CASE_PARAMETERS = ("open", "status", "category", "channel", "since", "until")
+
+_CATEGORY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
+_CATEGORY_TTL_S = 60.0
+
+# A tile's query touches up to a few hundred thousand rows: JIT compilation (100+ ms once the
+# estimate crosses jit_above_cost) costs more than it saves, and parallel workers on a small
+# machine serving many tiles at once only contend. Both for this transaction only.
+_SESSION_SETTINGS = (
+    "SELECT set_config('jit', 'off', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true)"
+)
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    # Written into the SQL rather than bound: the planner can then prove that a partial index
+    # on open cases (gist (geom) WHERE status NOT IN (closed states)) covers the query, which
+    # it cannot do with bound values in a generic plan. Only our own state names get here.
+    assert all(re.fullmatch(r"[a-z_]+", v) for v in values)
+    return ", ".join(f"'{v}'" for v in values)
+
+
+_OPEN_SQL = f"AND c.status IN ({_sql_list(OPEN_STATES)})"
+_OVERDUE_SQL = (
+    # parked (挂账) cases have their deadline suspended: not overdue, as everywhere else
+    f"(c.status NOT IN ({_sql_list(CLOSED_STATES)}) AND c.status <> 'parked' "
+    "AND coalesce(c.due_at < now(), false))"
+)
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """The cases layer's filters, normalised so that equal selections are equal (cache keys)."""
+
+    open_only: bool = True
+    statuses: tuple[str, ...] = ()
+    category: str | None = None
+    channels: tuple[str, ...] = ()
+    since: date | None = None  # created on or after this local day
+    until: date | None = None  # created on or before this local day
+
+
+@dataclass(frozen=True)
+class ServedTile:
+    """A tile's bytes (empty: no features), its ETag, and whether the cache answered."""
+
+    data: bytes
+    etag: str
+    cache_hit: bool
+
+
+# -- checking a request ------------------------------------------------------------------------
+
+
+def check_layer(name: str) -> str:
+    """``name`` if it is a layer; UnknownLayer listing the valid ones otherwise."""
+    if name not in LAYERS:
+        raise UnknownLayer(
+            f"there is no tile layer {name!r}; the layers are {', '.join(LAYERS)}",
+            {"layer": name, "valid": list(LAYERS)},
+        )
+    return name
+
+
+def tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
+    """The tile address as integers: z in 0..22, x and y in 0..2^z-1."""
+    values: dict[str, int] = {}
+    for name, raw in (("z", z), ("x", x), ("y", y)):
+        if not _INTEGER.fullmatch(raw):
+            raise InvalidTileAddress(
+                f"{name} was {raw!r} but must be an integer", {"field": name, "value": raw}
+            )
+        values[name] = int(raw)
+    if not 0 <= values["z"] <= MAX_ZOOM:
+        raise TileOutOfRange(
+            f"z was {values['z']} but must be in 0..{MAX_ZOOM}",
+            {"field": "z", "value": values["z"], "min": 0, "max": MAX_ZOOM},
+        )
+    top = 2 ** values["z"] - 1
+    for name in ("x", "y"):
+        if not 0 <= values[name] <= top:
+            raise TileOutOfRange(
+                f"{name} was {values[name]} but must be in 0..{top} at zoom {values['z']}",
+                {"field": name, "value": values[name], "min": 0, "max": top},
+            )
+    return values["z"], values["x"], values["y"]
+
+
+def layer_filters(layer: str, args: Mapping[str, Sequence[str]]) -> CaseFilters | None:
+    """The layer's filters from the query parameters (each name to its list of values); grids
+    and zones take none."""
+    if layer == "cases":
+        return case_filters(args)
+    _refuse_unknown(layer, args, ())
+    return None
+
+
+def case_filters(args: Mapping[str, Sequence[str]]) -> CaseFilters:
+    """The cases layer's filters.
+
+    ``open`` 1 (default) or 0: only cases not closed, evaluated or voided. ``status``: a comma
+    list of states; when given, it decides alone (unless ``open=1`` is given too, which refuses
+    closed states). ``category``: a category code, matching it and its subcategories
+    (``hazard`` matches ``hazard.fire``). ``channel``: a comma list. ``since``/``until``: local
+    (Asia/Shanghai) days, YYYY-MM-DD, both inclusive, on ``created_at``.
+    """
+    _refuse_unknown("cases", args, CASE_PARAMETERS)
+    one = {name: values[0] for name, values in args.items()}
+    open_given = "open" in one
+    open_only = _flag("open", one["open"]) if open_given else True
+    statuses = _choices("status", one.get("status"), STATES)
+    if statuses:
+        closed = [s for s in statuses if s in CLOSED_STATES]
+        if open_given and open_only and closed:
+            raise InvalidFilter(
+                f"status {closed[0]!r} is a closed state, but open=1 asks for open cases only",
+                {"parameter": "status", "value": closed[0], "conflicts_with": "open=1"},
+            )
+        open_only = False  # the states given select exactly; open=1 with open states adds nothing
+    category = one.get("category")
+    if category is not None and not _CATEGORY.fullmatch(category):
+        raise InvalidFilter(
+            f"category {category!r} is not a category code (like hazard or hazard.fire)",
+            {"parameter": "category", "value": category},
+        )
+    since, until = _day("since", one.get("since")), _day("until", one.get("until"))
+    if since and until and since > until:
+        raise InvalidFilter(
+            f"since {since.isoformat()} is after until {until.isoformat()}",
+            {"parameter": "since", "value": since.isoformat(), "until": until.isoformat()},
+        )
+    return CaseFilters(
+        open_only=open_only,
+        statuses=statuses,
+        category=category,
+        channels=_choices("channel", one.get("channel"), CHANNELS),
+        since=since,
+        until=until,
+    )
+
+
+def _refuse_unknown(layer: str, args: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> None:
+    for name, values in args.items():
+        if name not in allowed:
+            raise UnknownParameter(
+                f"the {layer} layer takes no parameter {name!r}"
+                + (f"; it takes {', '.join(allowed)}" if allowed else ""),
+                {"parameter": name, "valid": list(allowed)},
+            )
+        if len(values) > 1:
+            raise InvalidFilter(
+                f"{name} was given {len(values)} times; give it once"
+                " (a comma list where it takes several)",
+                {"parameter": name, "value": list(values)},
+            )
+
+
+def _flag(name: str, raw: str) -> bool:
+    if raw in ("1", "true"):
+        return True
+    if raw in ("0", "false"):
+        return False
+    raise InvalidFilter(
+        f"{name} was {raw!r} but must be 1 or 0",
+        {"parameter": name, "value": raw, "valid": ["1", "0"]},
+    )
+
+
+def _choices(name: str, raw: str | None, valid: Sequence[str]) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    items = raw.split(",")
+    for item in items:
+        if item not in valid:
+            raise InvalidFilter(
+                f"{name} {item!r} is not one of {', '.join(valid)}",
+                {"parameter": name, "value": item, "valid": list(valid)},
+            )
+    return tuple(sorted(set(items)))
+
+
+def _day(name: str, raw: str | None) -> date | None:
+    if raw is None:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidFilter(
+            f"{name} was {raw!r} but must be a date, YYYY-MM-DD", {"parameter": name, "value": raw}
+        ) from exc
+
+
+_categories_lock = threading.Lock()
+_categories: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def known_categories(session: Session, source: str) -> frozenset[str]:
+    """The category codes in ``source``'s database, re-read at most once a minute."""
+    now = time.monotonic()
+    with _categories_lock:
+        cached = _categories.get(source)
+    if cached and now - cached[0] < _CATEGORY_TTL_S:
+        return cached[1]
+    codes = frozenset(session.execute(text("SELECT code FROM categories")).scalars())
+    with _categories_lock:
+        _categories[source] = (now, codes)
+    return codes
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@cache
+def _sql(name: str) -> str:
+    body = resources.files("tiles").joinpath(name).read_text(encoding="utf-8")
+    # comment lines go: a word after a colon there ("EPSG:4326") would read as a bind parameter
+    return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("--"))
+
+
+def _case_where(filters: CaseFilters) -> tuple[str, dict]:
+    parts: list[str] = []
+    params: dict = {}
+    if filters.open_only:
+        parts.append(_OPEN_SQL)
+    if filters.statuses:
+        parts.append("AND c.status = ANY(:statuses)")
+        params["statuses"] = list(filters.statuses)
+    if filters.category:
+        parts.append(
+            "AND (c.category_code = :category OR starts_with(c.category_code, :category_prefix))"
+        )
+        params["category"] = filters.category
+        params["category_prefix"] = filters.category + "."
+    if filters.channels:
+        parts.append("AND c.channel = ANY(:channels)")
+        params["channels"] = list(filters.channels)
+    if filters.since:
+        parts.append("AND c.created_at >= :since_at")
+        params["since_at"] = datetime.combine(filters.since, datetime.min.time(), LOCAL_TZ)
+    if filters.until:
+        parts.append("AND c.created_at < :until_at")
+        params["until_at"] = datetime.combine(
+            filters.until + timedelta(days=1), datetime.min.time(), LOCAL_TZ
+        )
+    return "\n        ".join(parts), params
+
+
+def points_min_zoom(filters: CaseFilters) -> int:
+    """The zoom from which a cases tile carries one point per case (buckets below it)."""
+    only_open = filters.open_only or (
+        bool(filters.statuses) and not set(filters.statuses) & set(CLOSED_STATES)
+    )
+    return POINTS_MIN_ZOOM if only_open else HISTORY_POINTS_MIN_ZOOM
+
+
+def statement(layer: str, z: int, x: int, y: int, filters: CaseFilters | None) -> tuple[str, dict]:
+    """The SQL and bound values that render one tile of ``layer``."""
+    params: dict = {"z": z, "x": x, "y": y}
+    if layer == "cases":
+        where, extra = _case_where(filters or CaseFilters())
+        params.update(extra)
+        if z >= points_min_zoom(filters or CaseFilters()):
+            body = _sql("cases_points.sql")
+        else:
+            body = _sql("cases_buckets.sql")
+            params["cells"] = BUCKETS_PER_SIDE
+        return body.replace("{filters}", where).replace("{overdue}", _OVERDUE_SQL), params
+    # half a screen pixel of a 256-pixel tile: finer detail cannot be seen at this zoom
+    params["tolerance_m"] = WORLD_WIDTH_M / 2**z / 512
+    return _sql(f"{check_layer(layer)}.sql"), params
+
+
+def render(
+    session: Session, layer: str, z: int, x: int, y: int, filters: CaseFilters | None
+) -> bytes:
+    """One tile of ``layer`` as MVT bytes (empty when nothing is in it)."""
+    sql, params = statement(layer, z, x, y, filters)
+    session.execute(text(_SESSION_SETTINGS))
+    data = session.execute(text(sql), params).scalar_one()
+    return bytes(data) if data else b""
+
+
+def serve_tile(
+    open_session: Callable[[], Session],
+    source: str,
+    layer: str,
+    z: str,
+    x: str,
+    y: str,
+    args: Mapping[str, Sequence[str]],
+    tile_cache: TileCache = CACHE,
+) -> ServedTile:
+    """Check a tile request, then answer it from the cache or render it and store it.
+
+    ``open_session`` is called only when the database is needed; ``source`` names the database
+    in the cache key; ``args`` maps each query parameter to its values.
+    """
+    name = check_layer(layer)
+    zi, xi, yi = tile_address(z, x, y)
+    filters = layer_filters(name, args)
+    category = filters.category if filters is not None else None
+    if category is not None and category not in known_categories(open_session(), source):
+        raise InvalidFilter(
+            f"category {category!r} is not a category code in this database",
+            {"parameter": "category", "value": category},
+        )
+    key = (source, name, zi, xi, yi, filters)
+    hit = tile_cache.get(key)
+    if hit is not None:
+        return ServedTile(hit.data, hit.etag, True)
+    # the token before the query: each statement reads a fresh snapshot (READ COMMITTED), so a
+    # change committed after it may be missing from the tile, and put() then refuses the tile
+    token = tile_cache.token()
+    tile = cached_tile(render(open_session(), name, zi, xi, yi, filters))
+    tile_cache.put(key, tile, token)
+    return ServedTile(tile.data, tile.etag, False)

@@ -1,0 +1,245 @@
+"""Cases: ``POST /api/v1/cases`` (intake), the list, one case, and its photos.
+
+Views parse and validate, call cases.intake, and render; the errors of the cases package map
+to HTTP statuses in ``STATUS_FOR`` below (one table).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from flask import Response, current_app, request
+from pydantic import ValidationError
+
+from cases import errors as case_errors
+from cases import intake, repository
+from cases.deadlines import LOCAL_TZ
+from web.api import OPERATIONS, bp, field_errors, json_body, operation
+from web.api.case_schemas import CaseDetailOut, CaseIn, CaseListOut, CaseListQuery, CaseOut, bbox_4326
+from web.database import session
+from web.errors import ApiError, error_response
+
+# The errors of the cases package, as HTTP statuses and stable codes.
+STATUS_FOR: dict[type[case_errors.CaseError], tuple[int, str]] = {
+    case_errors.UnknownCategory: (422, "unknown_category"),
+    case_errors.OutsideCoverage: (422, "outside_coverage"),
+    case_errors.AddressNotFound: (422, "address_not_found"),
+    case_errors.IdempotencyKeyReused: (409, "idempotency_key_reused"),
+    case_errors.InvalidPhoto: (422, "unsupported_photo"),
+    case_errors.PhotoTooLarge: (413, "photo_too_large"),
+    case_errors.TooManyPhotos: (422, "too_many_photos"),
+    case_errors.CaseNotFound: (404, "case_not_found"),
+    case_errors.PhotoNotFound: (404, "photo_not_found"),
+    case_errors.PersonNotFound: (404, "person_not_found"),
+    case_errors.PersonOffDuty: (422, "person_off_duty"),
+    case_errors.CaseClosed: (409, "case_closed"),
+    case_errors.AlreadyAssigned: (409, "already_assigned"),
+}
+
+
+@bp.errorhandler(case_errors.CaseError)
+def _case_error(exc: case_errors.CaseError):
+    status, code = STATUS_FOR.get(type(exc), (422, "invalid_case"))
+    return error_response(status, code, exc.message, exc.details)
+
+
+# An Idempotency-Key: printable ASCII without spaces, as UUIDs and most client libraries make.
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def _validate_case(payload: Any) -> CaseIn:
+    """The report as CaseIn, or 422 with every field's message (the location-or-address rule
+    included, even when other fields fail too)."""
+    if not isinstance(payload, dict):
+        raise ApiError(f"the body must be a JSON object, not {type(payload).__name__}",
+                       code="invalid_body", status=422)
+    problems: list[dict[str, str]] = []
+    has_location = payload.get("location") is not None
+    has_address = payload.get("address") is not None
+    if has_location and has_address:
+        msg = "give either location or address, not both"
+        problems += [{"field": "location", "message": msg}, {"field": "address", "message": msg}]
+    elif not has_location and not has_address:
+        msg = "give location {lon, lat, crs} or address"
+        problems += [{"field": "location", "message": msg}, {"field": "address", "message": msg}]
+    try:
+        model = CaseIn.model_validate(payload)
+    except ValidationError as exc:
+        problems = field_errors(exc) + problems
+    if problems:
+        raise ApiError("the request body is not valid", problems, code="invalid_body", status=422)
+    return model
+
+
+def _read_request() -> tuple[Any, list[intake.Photo]]:
+    """The report's JSON and its photos, from a JSON body or multipart/form-data."""
+    if request.mimetype != "multipart/form-data":
+        return json_body(), []
+    form, files = request.form, request.files  # 413 past MAX_CONTENT_LENGTH
+    unknown = sorted(set(files) - {"photos"}) + sorted(set(form) - {"case"})
+    if unknown:
+        raise ApiError("unknown multipart fields", [
+            {"field": name, "message": "not a field of this form: send `case` (JSON) and `photos`"}
+            for name in unknown], code="invalid_body", status=422)
+    raw = form.get("case")
+    if raw is None:
+        raise ApiError("the request body is not valid", [
+            {"field": "case", "message": "Field required: the report as JSON text"}],
+            code="invalid_body", status=422)
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(f"the `case` field is not valid JSON: {exc}", code="malformed_json",
+                       status=400) from exc
+    uploads = files.getlist("photos")
+    intake.check_photo_count(len(uploads))
+    photos = [intake.photo(f.filename, f.read(intake.MAX_PHOTO_BYTES + 1), i)
+              for i, f in enumerate(uploads)]
+    return payload, photos
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError("the Idempotency-Key header is not valid", [
+            {"field": "Idempotency-Key", "message": "1 to 200 visible ASCII characters, e.g. a UUID"}],
+            code="invalid_idempotency_key", status=422)
+    return key
+
+
+# -- the views ----------------------------------------------------------------------------
+
+
+PHOTO_FORM = {
+    "type": "object",
+    "required": ["case"],
+    "properties": {
+        "case": {"type": "string", "description": "the report (CaseIn) as JSON text"},
+        "photos": {"type": "array", "maxItems": intake.MAX_PHOTOS,
+                   "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                   "description": f"JPEG, PNG or WebP, each at most {intake.MAX_PHOTO_BYTES} bytes"},
+    },
+}
+
+
+@operation(
+    "/cases", "POST", summary="Report a case: route it, assign it, set its deadlines",
+    tags=["cases"], body=CaseIn, parse_body=False, multipart=PHOTO_FORM,
+    responses={201: ("the new case (also answered, with header Idempotent-Replayed: true, to a "
+                     "retry with the same Idempotency-Key and body)", CaseOut)},
+    errors={400: "malformed JSON", 409: "idempotency_key_reused: the key was used with another body",
+            413: "the body is over the limit (or a photo over 5 MB: photo_too_large)",
+            422: "invalid_body (a message per field), unknown_category (details.valid lists the "
+                 "codes), outside_coverage (details: nearest grid, distance_m), address_not_found, "
+                 "unsupported_photo, too_many_photos, invalid_idempotency_key"},
+)
+def create_case():
+    """Send JSON, or multipart/form-data with the JSON in a `case` field and up to five
+    `photos`. The position is `location` {lon, lat, crs} or an `address`: coordinates and
+    door- or street-precise addresses go to the leaf grid covering them; a village-precise
+    address to the village's administrative grid; a town-precise one to the town center's
+    queue. The case goes to the leaf grid's worker on duty (the one with the fewest open cases
+    when several are), else the village's grid leader. The case, its routing decision, its
+    first event and its photos are committed together.
+
+    With an `Idempotency-Key` header, a retry with the same key and body answers the first
+    request's case (status 201, header `Idempotent-Replayed: true`) and creates nothing."""
+    payload, photos = _read_request()
+    model = _validate_case(payload)
+    key = _idempotency_key()
+    req = intake.CaseRequest(
+        category=model.category, description=model.description, channel=model.channel,
+        lon=model.location.lon if model.location else None,
+        lat=model.location.lat if model.location else None,
+        crs=model.location.crs if model.location else "wgs84",
+        address=model.address,
+        reporter_name=model.reporter.name if model.reporter else None,
+        reporter_phone=model.reporter.phone if model.reporter else None,
+        occurred_at=model.occurred_at,
+    )
+    fingerprint = intake.request_fingerprint(payload, photos) if key else None
+    db = session()
+    result = intake.create_case(db, req, photos, key, fingerprint)
+    db.commit()
+    response = current_app.json.response(result.case)
+    response.status_code = 201
+    response.headers["Location"] = result.case["links"]["self"]
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _declare_idempotency_header() -> None:
+    for op in OPERATIONS:
+        if op.rule == "/cases" and op.method == "POST":
+            op.extra_parameters.append({
+                "name": "Idempotency-Key", "in": "header", "required": False,
+                "description": "makes a retried POST return the same case instead of a second one",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            })
+
+
+_declare_idempotency_header()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(LOCAL_TZ).isoformat() if moment is not None else None
+
+
+@operation(
+    "/cases", summary="List cases, newest first", tags=["cases"], query=CaseListQuery,
+    responses={200: ("a page of cases", CaseListOut)},
+    errors={422: "invalid_query: a bad status, grid, bbox, limit or cursor"},
+)
+def list_cases(query: CaseListQuery):
+    """Filter by workflow state, grid (leaf or administrative code) and a lon/lat box; page
+    with ``cursor`` (keyset on id, so pages stay stable while cases arrive)."""
+    rows = repository.list_cases(
+        session(), status=query.status, grid=query.grid,
+        bbox_4326=bbox_4326(query.bbox) if query.bbox else None,
+        cursor=query.cursor, limit=query.limit + 1,
+    )
+    items = [{
+        "id": r["id"], "category": r["category_code"], "status": r["status"], "channel": r["channel"],
+        "grid_code": r["grid_code"], "admin_code": r["admin_code"], "queue": r["queue"],
+        "assignee": {"id": r["assignee_id"], "name": r["assignee_name"]} if r["assignee_id"] else None,
+        "geocode_precision": r["geocode_precision"],
+        "location": {"lon": r["lon"], "lat": r["lat"]} if r["lon"] is not None else None,
+        "created_at": _iso(r["created_at"]), "dispatch_due_at": _iso(r["dispatch_due_at"]),
+        "due_at": _iso(r["due_at"]), "links": {"self": f"/api/v1/cases/{r['id']}"},
+    } for r in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return {"items": items, "next_cursor": items[-1]["id"] if more else None}
+
+
+@operation(
+    "/cases/<int:case_id>", summary="One case: routing, assignee, deadlines, history, photos",
+    tags=["cases"], responses={200: ("the case as it is now", CaseDetailOut)},
+    errors={404: "case_not_found"},
+)
+def get_case(case_id: int):
+    """The case with its current status and assignee, the routing decision recorded at
+    intake, its deadlines, every event of its history and its photos."""
+    return intake.case_view(session(), case_id)
+
+
+@operation(
+    "/cases/<int:case_id>/photos/<int:photo_id>", summary="One photo of a case, as sent",
+    tags=["cases"], responses={200: ("the image (image/jpeg, image/png or image/webp)", None)},
+    errors={404: "case_not_found or photo_not_found"},
+)
+def get_photo(case_id: int, photo_id: int):
+    """The photo's bytes, with the content type its first bytes showed at upload."""
+    found = repository.photo(session(), case_id, photo_id)
+    if found is None:
+        raise case_errors.PhotoNotFound(
+            f"case {case_id} has no photo {photo_id}", {"case_id": case_id, "photo_id": photo_id})
+    response = Response(bytes(found["data"]), mimetype=found["content_type"])
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -1,0 +1,80 @@
+"""``/tiles/{layer}/{z}/{x}/{y}.pbf``: Mapbox vector tiles (tiles/mvt.py), cached per process.
+
+A tile answers 200 with ``application/vnd.mapbox-vector-tile``, or 204 with no body when it
+has no features (Leaflet.VectorGrid reads an empty body as a tile without layers). Every
+answer carries ``Cache-Control: no-cache`` and an ``ETag`` (a hash of the bytes, the same in
+every worker), so a browser revalidates and gets 304 while the tile is unchanged.
+``X-Tile-Cache: hit|miss`` says whether this process's cache answered.
+
+The cache's size is ``TILE_CACHE_BYTES`` in the app's config (default 64 MiB; 0 turns it off).
+The cache belongs to the process (the live-update listener invalidates it), so the app created
+last in a process sets its size.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from flask.sansio.blueprints import BlueprintSetupState
+
+from tiles import (
+    InvalidFilter,
+    InvalidTileAddress,
+    TileError,
+    TileOutOfRange,
+    UnknownLayer,
+    UnknownParameter,
+    mvt,
+)
+from db.session import conninfo
+from tiles.cache import CACHE, DEFAULT_MAX_BYTES
+from web.live import hub_for
+from web import database
+from web.errors import error_response
+
+bp = Blueprint("tiles", __name__, url_prefix="/tiles")
+
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+
+# One table from tile error to HTTP status and error code.
+ERRORS: dict[type[TileError], tuple[int, str]] = {
+    UnknownLayer: (404, "unknown_layer"),
+    TileOutOfRange: (404, "tile_out_of_range"),
+    InvalidTileAddress: (422, "invalid_tile_address"),
+    UnknownParameter: (422, "unknown_parameter"),
+    InvalidFilter: (422, "invalid_filter"),
+}
+
+
+@bp.record_once
+def _configure(state: BlueprintSetupState) -> None:
+    CACHE.resize(int(state.app.config.get("TILE_CACHE_BYTES", DEFAULT_MAX_BYTES)))
+
+
+@bp.errorhandler(TileError)
+def _tile_error(exc: TileError):
+    status, code = ERRORS.get(type(exc), (422, "invalid_tile_request"))
+    return error_response(status, code, exc.message, exc.details)
+
+
+@bp.get("/<layer>/<z>/<x>/<y>.pbf")
+def tile(layer: str, z: str, x: str, y: str) -> Response:
+    """One vector tile; the query parameters are the layer's filters."""
+    # this process's listener keeps the tile cache true to changes made anywhere (web/live.py);
+    # start it with the first tile, not only with the first live-map client
+    hub_for(conninfo(database.engine().url.render_as_string(hide_password=False)))
+    served = mvt.serve_tile(
+        database.session,
+        str(database.engine().url),
+        layer,
+        z,
+        x,
+        y,
+        request.args.to_dict(flat=False),
+    )
+    response = Response(
+        served.data or None, status=200 if served.data else 204, mimetype=MEDIA_TYPE
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Tile-Cache"] = "hit" if served.cache_hit else "miss"
+    response.set_etag(served.etag)
+    return response.make_conditional(request)
