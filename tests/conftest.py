@@ -51,8 +51,11 @@ class PgServer:
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
+        from web.live import stop_hubs
+
         url = self.url_for(name)
         engine_for(url).dispose()
+        stop_hubs()  # their listeners would otherwise retry a dropped database forever
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -68,6 +71,9 @@ def pg_server(tmp_path_factory):
     try:
         yield PgServer(cluster.url())
     finally:
+        from web.live import stop_hubs
+
+        stop_hubs()
         cluster.destroy()
 
 
@@ -102,7 +108,10 @@ def demo_db_url(pg_server, template_db):
 @pytest.fixture
 def demo_copy_url(pg_server, demo_db_url):
     """A private copy of the demo database that a test may change."""
+    from web.live import stop_hubs
+
     engine_for(demo_db_url).dispose()
+    stop_hubs()  # a live listener on the demo would block copying it
     name = f"gridgov_test_democopy_{os.getpid()}_{next(_counter)}"
     url = pg_server.create_database(name, template="gridgov_test_demo")
     yield url

@@ -50,8 +50,12 @@ class Hub:
             self._thread = threading.Thread(target=self._run, name="gridgov-listen", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop listening and close the connection (waits for the thread)."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
 
     def subscribe(self) -> queue.Queue:
         q: queue.Queue = queue.Queue(maxsize=CLIENT_QUEUE_SIZE)
@@ -131,3 +135,11 @@ def sse_stream(hub: Hub, q: queue.Queue, heartbeat_s: float = HEARTBEAT_S) -> It
             yield f"event: case\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
     finally:
         hub.unsubscribe(q)
+
+
+def stop_hubs() -> None:
+    """Stop every listener of this process (tests copy databases, which needs no connection)."""
+    with _hubs_lock:
+        hubs = list(_hubs.values())
+    for hub in hubs:
+        hub.stop()

@@ -28,6 +28,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
         # other idles (measured with 8 wrk connections: one worker at 0.7 cores, one at 0).
         "reuse_port": True,
         "timeout": 120,
+        # live-map streams never end by themselves: don't wait 30 s for them on a restart
+        "graceful_timeout": 3,
         "accesslog": None,
         "loglevel": "warning",
     }
