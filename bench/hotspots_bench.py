@@ -16,12 +16,11 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine, write_section  # noqa: E402
 
-from cases.hotspots import case_hotspots  # noqa: E402
+from cases.hotspots import case_cells, case_hotspots  # noqa: E402
 from db.session import database_url, session_scope  # noqa: E402
 from geo.hotspots import _neighbour_table  # noqa: E402
 
@@ -32,59 +31,14 @@ def _esda_run(session, cell_size: float) -> float:
     from libpysal.weights import W
 
     started = time.perf_counter()
-    fc_grid = _binned(session, cell_size)
-    values, mask = fc_grid
-    table, _ = _neighbour_table(mask)
+    cells = case_cells(session, cell_size_m=cell_size)
+    table, _ = _neighbour_table(cells.mask)
     neighbours = {i: [int(j) for j in row if j >= 0] for i, row in enumerate(table)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = W(neighbours, silence_warnings=True)
-        esda.G_Local(values[mask], w, star=True, seed=1)
+        esda.G_Local(cells.values[cells.mask], w, star=True, seed=1)
     return time.perf_counter() - started
-
-
-def _binned(session, cell_size: float):
-    """The binned grid and study-area mask exactly as cases.hotspots builds them."""
-    import math
-
-    import shapely
-    from sqlalchemy import text
-
-    from cases.hotspots import _BIN_SQL, _TOWN_SQL, M_PER_DEG_LAT, LocalFrame
-
-    town = session.execute(_TOWN_SQL).first()
-    outline = shapely.from_wkb(bytes(town[0]))
-    frame = LocalFrame(lon0=(town[1] + town[3]) / 2, lat0=(town[2] + town[4]) / 2)
-    minx, miny = frame.to_xy_m(town[1], town[2])
-    maxx, maxy = frame.to_xy_m(town[3], town[4])
-    ncols, nrows = (
-        int(math.ceil((maxx - minx) / cell_size)),
-        int(math.ceil((maxy - miny) / cell_size)),
-    )
-    rows = session.execute(
-        _BIN_SQL,
-        {
-            "lon0": frame.lon0,
-            "lat0": frame.lat0,
-            "kx": frame.kx,
-            "ky": M_PER_DEG_LAT,
-            "minx": float(minx),
-            "miny": float(miny),
-            "cell": cell_size,
-            "category": None,
-            "category_prefix": None,
-            "since": None,
-            "until": None,
-        },
-    ).all()
-    values = np.zeros((nrows, ncols))
-    for col, row, n in rows:
-        if 0 <= row < nrows and 0 <= col < ncols:
-            values[row, col] += n
-    cc, rr = np.meshgrid(np.arange(ncols), np.arange(nrows))
-    lon, lat = frame.to_lonlat(minx + (cc + 0.5) * cell_size, miny + (rr + 0.5) * cell_size)
-    shapely.prepare(outline)
-    return values, shapely.contains_xy(outline, lon, lat)
 
 
 def main() -> None:

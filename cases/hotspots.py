@@ -76,13 +76,23 @@ _BIN_SQL = text(
 )
 
 
-def case_hotspots(
+@dataclass
+class CaseCells:
+    """Cases counted in the town's cells: values and study-area mask are (rows, cols)."""
+
+    frame: LocalFrame
+    origin_xy_m: tuple[float, float]
+    cell_size_m: float
+    values: np.ndarray
+    mask: np.ndarray
+
+
+def case_cells(
     session: Session, *, category: str | None = None, since: datetime | date | None = None,
     until: datetime | date | None = None, cell_size_m: float = 250.0,
-    permutations: int = DEFAULT_PERMUTATIONS, seed: int = 12345,
-) -> dict:
-    """Gi* hot spots of the cases matching the filters, as a GeoJSON FeatureCollection of
-    cells (EPSG:4326) with count, z, p (FDR-adjusted), p_sim and class."""
+) -> CaseCells:
+    """Count the cases matching the filters in square cells over the town (binned in SQL);
+    the study area is the cells whose centre lies in the town."""
     cell = check_cell_size(cell_size_m)
     town = session.execute(_TOWN_SQL).first()
     if town is None:
@@ -104,17 +114,27 @@ def case_hotspots(
     for col, row, n in rows:
         if 0 <= row < nrows and 0 <= col < ncols:
             values[row, col] += n
-    # the study area: cells whose centre lies in the town
     cc, rr = np.meshgrid(np.arange(ncols), np.arange(nrows))
     centre_lon, centre_lat = frame.to_lonlat(minx + (cc + 0.5) * cell, miny + (rr + 0.5) * cell)
     shapely.prepare(outline)
     mask = shapely.contains_xy(outline, centre_lon, centre_lat)
-    value, z, p_sim, p_fdr = gi_star(values, mask, permutations=permutations, seed=seed)
-    r, c = np.nonzero(mask)
-    grid = HotspotGrid((float(minx), float(miny)), cell, r, c, value, z, p_sim, p_fdr, classify(z, p_fdr))
-    return _feature_collection(grid, lambda x, y: frame.to_lonlat(x, y), {
-        "category": category, "since": _iso(since), "until": _iso(until), "cell_size_m": cell,
-        "cases": int(values.sum()), "permutations": permutations, "seed": seed,
+    return CaseCells(frame, (float(minx), float(miny)), cell, values, mask)
+
+
+def case_hotspots(
+    session: Session, *, category: str | None = None, since: datetime | date | None = None,
+    until: datetime | date | None = None, cell_size_m: float = 250.0,
+    permutations: int = DEFAULT_PERMUTATIONS, seed: int = 12345,
+) -> dict:
+    """Gi* hot spots of the cases matching the filters, as a GeoJSON FeatureCollection of
+    cells (EPSG:4326) with count, z, p (FDR-adjusted), p_sim and class."""
+    cells = case_cells(session, category=category, since=since, until=until, cell_size_m=cell_size_m)
+    value, z, p_sim, p_fdr = gi_star(cells.values, cells.mask, permutations=permutations, seed=seed)
+    r, c = np.nonzero(cells.mask)
+    grid = HotspotGrid(cells.origin_xy_m, cells.cell_size_m, r, c, value, z, p_sim, p_fdr, classify(z, p_fdr))
+    return _feature_collection(grid, cells.frame.to_lonlat, {
+        "category": category, "since": _iso(since), "until": _iso(until), "cell_size_m": cells.cell_size_m,
+        "cases": int(cells.values.sum()), "permutations": permutations, "seed": seed,
     })
 
 

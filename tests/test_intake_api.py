@@ -35,7 +35,10 @@ WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 32
 @pytest.fixture(scope="module")
 def intake_url(pg_server, demo_db_url):
     """A copy of the demo for this module's tests, which add cases to it."""
+    from web.live import stop_hubs
+
     engine_for(demo_db_url).dispose()  # a template must have no connections
+    stop_hubs()  # nor a live listener (another module's tiles or stream may have started one)
     name = f"gridgov_test_intake_{os.getpid()}_{next(_copies)}"
     url = pg_server.create_database(name, template="gridgov_test_demo")
     yield url
