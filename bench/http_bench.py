@@ -449,7 +449,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (gridgov serve --workers)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cases", type=int, default=4107, help="demo cases loaded before the runs")
-    p.add_argument("--db-name", default="gridgov_bench_http")
+    # one database per run: two runs at once (two sessions benchmarking) must not drop each
+    # other's database halfway
+    p.add_argument("--db-name", default=f"gridgov_bench_http_{os.getpid()}")
     p.add_argument("--keep-db", action="store_true")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
