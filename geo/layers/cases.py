@@ -199,7 +199,8 @@ class CaseTiles(JSCSSMixin, Layer):
         {% endmacro %}
         """
     )
-    default_js = [("vectorgrid", "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js")]
+    # named only: web/assets.localise() serves our npm copy under this name
+    default_js = [("vectorgrid", "local:vectorgrid")]
 
     def __init__(self, url: str, lang: str = "zh", show: bool = True, pane: str = PANE):
         super().__init__(name=labels(lang)["layer"], overlay=True, control=True, show=show)

@@ -154,7 +154,8 @@ class HeatLayer(JSCSSMixin, Layer):
         {% endmacro %}
         """
     )
-    default_js = [("leaflet-heat.js", "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js")]
+    # named only: web/assets.localise() serves our npm copy under this name
+    default_js = [("leaflet-heat.js", "local:leaflet-heat.js")]
 
     def __init__(self, lang: str = "zh", show: bool = False):
         super().__init__(name=labels(lang)["heat"], overlay=True, control=True, show=show)
