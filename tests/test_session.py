@@ -1,0 +1,53 @@
+"""Pooled connections: an idle connection cut by the server is pinged and replaced, one in
+steady use is handed out without a ping (db.session._ping_when_idle) — a real server."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+import db.session as db_session
+from db.session import conninfo, engine_for
+
+
+def _pooled_backend(url: str) -> int:
+    """Open a pooled connection, note its server process, give it back to the pool."""
+    with engine_for(url).connect() as conn:
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _terminate(url: str, pid: int) -> None:
+    with psycopg.connect(conninfo(url), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+
+
+@pytest.fixture
+def url(empty_db_url):
+    engine_for(empty_db_url).dispose()
+    yield empty_db_url
+    engine_for(empty_db_url).dispose()
+
+
+def test_an_idle_connection_cut_by_the_server_is_replaced_before_use(url, monkeypatch):
+    cut = _pooled_backend(url)
+    _terminate(url, cut)
+    monkeypatch.setattr(db_session, "PING_IDLE_S", 0.0)  # every pooled connection counts as idle
+
+    with engine_for(url).connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    assert pid != cut
+
+
+def test_a_connection_in_steady_use_is_not_pinged(url, monkeypatch):
+    # the counterpart: without the idle ping the cut connection is handed out as it is, and
+    # its first statement fails; the pool is then invalidated and the next one works
+    cut = _pooled_backend(url)
+    _terminate(url, cut)
+    monkeypatch.setattr(db_session, "PING_IDLE_S", 3600.0)
+
+    with pytest.raises(OperationalError), engine_for(url).connect() as conn:
+        conn.execute(text("SELECT 1"))
+    with engine_for(url).connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != cut
