@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from db.session import database_url, engine_for
+
+_KEYS = ("db_session", "db_session_autocommit")
 
 
 def engine() -> Engine:
@@ -17,18 +21,37 @@ def engine() -> Engine:
     return engine_for(url)
 
 
-def session() -> Session:
-    if "db_session" not in g:
-        g.db_session = Session(engine(), expire_on_commit=False)
-    return g.db_session
+@cache
+def _autocommit(engine: Engine) -> Engine:
+    # the same pool; each connection is switched to autocommit while it is checked out
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def session(autocommit: bool = False) -> Session:
+    """The request's session: one transaction, committed by the view or rolled back at the end.
+
+    ``autocommit=True`` gives a session where every statement is its own transaction: no BEGIN
+    before the first statement and no COMMIT or ROLLBACK after the last, two round trips fewer
+    (of four on an intake POST; measured: see bench/RESULTS.md, HTTP). Only for a request
+    whose reads need no common snapshot and whose every write is one statement: a point
+    lookup, and an intake without photos (the case and its first event are one INSERT).
+    """
+    key = _KEYS[autocommit]
+    found = g.get(key)
+    if found is None:
+        bind = _autocommit(engine()) if autocommit else engine()
+        found = Session(bind, expire_on_commit=False)
+        setattr(g, key, found)
+    return found
 
 
 def _close(exc: BaseException | None) -> None:
-    s = g.pop("db_session", None)
-    if s is not None:
-        if exc is not None:
-            s.rollback()
-        s.close()
+    for key in _KEYS:
+        s = g.pop(key, None)
+        if s is not None:
+            if exc is not None:
+                s.rollback()
+            s.close()
 
 
 def init_app(app: Flask) -> None:

@@ -163,7 +163,10 @@ def create_case():
         occurred_at=model.occurred_at,
     )
     fingerprint = intake.request_fingerprint(payload, photos) if key else None
-    db = session()
+    # Without photos every write of an intake is one statement (the case and its first event
+    # in one INSERT … RETURNING), so it needs no transaction of its own around it; photos are
+    # more INSERTs that must commit with the case.
+    db = session(autocommit=not photos)
     result = intake.create_case(db, req, photos, key, fingerprint)
     db.commit()
     response = current_app.json.response(result.case)

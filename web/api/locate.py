@@ -103,7 +103,7 @@ def get_locate(query: LocateQuery):
     nearest grid and its geodesic distance in metres."""
     lon, lat = to_wgs84(query.lon, query.lat, query.crs)
     try:
-        found = locate(database.session(), lon, lat)
+        found = locate(database.session(autocommit=True), lon, lat)
     except OutsideCoverage as exc:
         raise ApiError(
             exc.message,
