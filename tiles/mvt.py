@@ -93,7 +93,11 @@ def _sql_list(values: Sequence[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-_OPEN_SQL = f"AND c.status IN ({_sql_list(OPEN_STATES)})"
+# Open = not in a closed state: the partial index's own predicate, so the index alone selects
+# the rows. Written as "status IN (open states)" (the same set: ck_cases_status), the planner
+# also read ix_cases_status for the ~56,000 open cases and ANDed the two bitmaps, 5 ms of a
+# 9 ms z16 tile on 1M cases (EXPLAIN ANALYZE, 2026-11-26).
+_OPEN_SQL = f"AND c.status NOT IN ({_sql_list(CLOSED_STATES)})"
 _OVERDUE_SQL = (
     # parked (挂账) cases have their deadline suspended: not overdue, as everywhere else
     f"(c.status NOT IN ({_sql_list(CLOSED_STATES)}) AND c.status <> 'parked' "
