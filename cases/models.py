@@ -11,14 +11,12 @@ with the side paths escalate (to the town center), return, park and void.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
-from datetime import date
-
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
-    LargeBinary, String, Text, func,
+    LargeBinary, String, Text, func, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,6 +37,8 @@ STATES = (
     "voided",  # 作废: duplicate or invalid
 )
 CLOSED_STATES = ("closed", "evaluated", "voided")
+# "open" as the partial indexes on cases state it (migrations 0004, 0005)
+OPEN_PREDICATE = "status NOT IN (" + ", ".join(f"'{s}'" for s in CLOSED_STATES) + ")"
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 SATISFACTION = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied")
 LIMIT_UNITS = ("urgent_hours", "working_hours", "working_days", "calendar_days")
@@ -119,6 +119,13 @@ class Case(Base):
         Index("ix_cases_category", "category_code"),
         Index("uq_cases_idempotency_key", "idempotency_key", unique=True),
         Index("ix_cases_assignee", "assignee_id"),
+        # later migrations (0004-0006); the partial ones repeat the closed states word for word,
+        # as the queries that use them must (see tiles/mvt.py _OPEN_SQL)
+        Index("ix_cases_open_assignee", "assignee_id", postgresql_where=text(OPEN_PREDICATE)),
+        Index("ix_cases_admin_code", "admin_code"),
+        Index("ix_cases_open_geom", "geom", postgresql_using="gist",
+              postgresql_where=text(OPEN_PREDICATE)),
+        Index("ix_cases_closed_at", "closed_at"),
         CheckConstraint(f"geocode_precision IS NULL OR {_in('geocode_precision', PRECISIONS)}", name="ck_cases_precision"),
         CheckConstraint(f"queue IS NULL OR {_in('queue', QUEUES)}", name="ck_cases_queue"),
     )

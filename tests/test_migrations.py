@@ -55,3 +55,29 @@ def test_serve_refuses_an_out_of_date_schema_and_names_the_command(pg_server):
         assert "Traceback" not in out.stderr
     finally:
         pg_server.drop_database("gridgov_test_unmigrated")
+
+
+def test_every_index_the_models_declare_is_what_the_migrations_built(empty_db_url):
+    # the models are the readable schema; the migrations build it: they must agree on every
+    # index, partial predicates and access methods included. PostgreSQL spells both: each
+    # declared index is built again under another name, in a transaction rolled back.
+    import boundaries.models  # noqa: F401  (every model registers its table)
+    import cases.models  # noqa: F401
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex
+
+    from db.base import Base
+
+    declared = {ix.name: ix for table in Base.metadata.tables.values() for ix in table.indexes}
+    assert {"ix_cases_open_geom", "ix_cases_open_assignee", "ix_cases_closed_at"} <= set(declared)
+    with psycopg.connect(conninfo(empty_db_url)) as conn:
+        built = dict(conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+        for name, ix in sorted(declared.items()):
+            assert name in built, f"{name} is declared in the models but no migration built it"
+            ddl = str(CreateIndex(ix).compile(dialect=postgresql.dialect()))
+            conn.execute(ddl.replace(f"INDEX {name} ", f"INDEX check_{name} ", 1))
+            again = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+                                 (f"check_{name}",)).fetchone()[0]
+            assert again.replace(f"check_{name}", name) == built[name]
+        conn.rollback()
