@@ -32,8 +32,10 @@ class BadInput(click.ClickException):
 
 
 @contextmanager
-def _session(write: bool) -> Iterator[Session]:
-    """A session on gridgov's database, committed only when `write`; errors become BadInput."""
+def cli_session(write: bool) -> Iterator[Session]:
+    """A session on gridgov's database for a command, committed only when `write`. An
+    unreachable database, a cluster that cannot start and an out-of-date schema become
+    BadInput; the command's own errors pass through for it to word."""
     try:
         url = database_url()
         check_schema(engine_for(url))
@@ -43,11 +45,18 @@ def _session(write: bool) -> Iterator[Session]:
         raise BadInput(
             f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}"
         ) from exc
+    with session_scope(url) as session:
+        yield session
+        if not write:
+            session.rollback()
+
+
+@contextmanager
+def _session(write: bool) -> Iterator[Session]:
+    """cli_session, with the boundary errors as BadInput."""
     try:
-        with session_scope(url) as session:
+        with cli_session(write) as session:
             yield session
-            if not write:
-                session.rollback()
     except BoundaryError as exc:
         if isinstance(exc, RefusedFeatures) and len(exc.refusals) > MAX_LISTED:
             for line in exc.refusals:

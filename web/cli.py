@@ -13,14 +13,10 @@ from pathlib import Path
 
 import click
 from flask.cli import FlaskGroup
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from boundaries.cli import BadInput, boundaries_group
+from boundaries.cli import BadInput, boundaries_group, cli_session
 from db.cli import db_group
-from db.cluster import ClusterError
-from db.migrate import SchemaOutOfDate, check_schema
-from db.session import database_url, engine_for, session_scope
 from demo.cli import demo_group
 from web import create_app
 from web.hotspots_cli import hotspots_command
@@ -41,21 +37,12 @@ main.add_command(hotspots_command)
 
 @contextmanager
 def _session(write: bool) -> Iterator[Session]:
-    """A session on gridgov's database, committed only when `write`; errors become BadInput."""
+    """boundaries.cli.cli_session, with the cases package's errors as BadInput."""
     from cases.errors import CaseError
 
     try:
-        url = database_url()
-        check_schema(engine_for(url))
-    except (ClusterError, SchemaOutOfDate) as exc:
-        raise BadInput(str(exc)) from exc
-    except OperationalError as exc:
-        raise BadInput(f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}") from exc
-    try:
-        with session_scope(url) as session:
+        with cli_session(write) as session:
             yield session
-            if not write:
-                session.rollback()
     except CaseError as exc:
         raise BadInput(exc.message) from exc
 

@@ -103,8 +103,8 @@ def _operator_map(town: dict, zones: dict, grids: dict, lang: str) -> tuple[foli
     bounds = layers.bounds_latlon(town, grids)
     assert bounds is not None  # the caller has checked that there is a town
     m = _base_map(bounds, lang)
-    case_layers.CasePane().add_to(m)
-    hotspot_layers.HotspotPane().add_to(m)
+    case_layers.pane().add_to(m)
+    hotspot_layers.pane().add_to(m)
     regional, service, admin = layers.grid_layers(grids, lang, on_click=GRID_CLICK)
     zone_layer = layers.zone_layer(zones, lang)
     # Filled leaf grids first, then the zones' and villages' outlines over them.

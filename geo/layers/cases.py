@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from branca.element import MacroElement
 from folium.elements import JSCSSMixin
-from folium.map import Layer
+from folium.map import CustomPane, Layer
 from folium.template import Template
 
 POINTS_MIN_ZOOM = 14  # tiles/mvt.py: from this zoom up a tile carries one point per case
@@ -83,22 +82,11 @@ def labels(lang: str) -> dict[str, str]:
     return LABELS[lang]
 
 
-class CasePane(MacroElement):
-    """The map pane the case tiles are drawn in, above the grids' fills."""
+def pane() -> CustomPane:
+    """The map pane the case tiles are drawn in, above the grids' fills.
 
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.createPane({{ this.pane|tojson }}).style.zIndex = {{ this.z_index }};
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, pane: str = PANE, z_index: int = PANE_Z_INDEX):
-        super().__init__()
-        self._name = "CasePane"
-        self.pane = pane
-        self.z_index = z_index
+    Its layers take clicks (pointer_events), unlike folium's default for a custom pane."""
+    return CustomPane(PANE, z_index=PANE_Z_INDEX, pointer_events=True)
 
 
 class CaseTiles(JSCSSMixin, Layer):

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from branca.element import MacroElement
 from folium.elements import JSCSSMixin
-from folium.map import Layer
+from folium.map import CustomPane, Layer
 from folium.template import Template
 
 PANE = "hotspots"
@@ -90,22 +89,11 @@ def method_text(
     return [p.format(cell_size=f"{cell_size_m:g}", permutations=permutations) for p in METHOD[lang]]
 
 
-class HotspotPane(MacroElement):
-    """The map pane of the hotspot cells."""
+def pane() -> CustomPane:
+    """The map pane of the hotspot cells.
 
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.createPane({{ this.pane|tojson }}).style.zIndex = {{ this.z_index }};
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, pane: str = PANE, z_index: int = PANE_Z_INDEX):
-        super().__init__()
-        self._name = "HotspotPane"
-        self.pane = pane
-        self.z_index = z_index
+    Its layers take clicks (pointer_events), unlike folium's default for a custom pane."""
+    return CustomPane(PANE, z_index=PANE_Z_INDEX, pointer_events=True)
 
 
 class HotspotCells(Layer):
