@@ -27,7 +27,7 @@ def machine() -> str:
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
     return (
         f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, {pg}; load average {load:.2f} at the start"
+        f"Python {platform.python_version()}, {pg}; load average {load:.2f} when the results were written"
     )
 
 

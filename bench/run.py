@@ -5,7 +5,7 @@
 `gridgov_bench` on the managed cluster (or on the server of GRIDGOV_DATABASE_URL), loaded once
 with `gridgov demo load --seed 3 --cases 1000000` and reused while it has them.
 
-  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots]
+  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots,geocode,live]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ BENCHES = {
     "page": "page_bench.py",
     "hotspots": "hotspots_bench.py",
     "geocode": "geocode_bench.py",
+    "live": "live_bench.py",
 }
 BENCH_DB = "gridgov_bench"
 CASES = 1_000_000
