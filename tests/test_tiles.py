@@ -433,7 +433,7 @@ def _key(layer: str, z: int, x: int, y: int, filters=None):
 
 
 def test_cache_evicts_least_recently_used_tiles_beyond_its_byte_bound():
-    cache = TileCache(max_bytes=3 * (1000 + 256))
+    cache = TileCache(max_bytes=3 * (cached_tile(b"x" * 1000).nbytes + 256))
     for x in range(3):
         assert cache.put(_key("cases", 16, x, 0), cached_tile(b"x" * 1000), cache.token())
     cache.get(_key("cases", 16, 0, 0))  # now the most recently used
@@ -482,3 +482,25 @@ def test_invalidate_bbox_drops_polygon_tiles_it_meets_including_their_buffer():
     assert cache.get(_key("grids", *far)) and cache.get(_key("cases", *inside))
     with pytest.raises(ValueError):
         cache.invalidate_bbox(1, 1, 0, 0, ["grids"])
+
+
+def test_a_client_that_accepts_gzip_gets_the_tile_gzipped_with_its_own_etag(client, centre):
+    import gzip
+
+    url = _url("cases", _tile(centre, 14))
+    plain = client.get(url)
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert plain.status_code == packed.status_code == 200
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"] and "Accept-Encoding" in plain.headers["Vary"]
+    assert gzip.decompress(packed.data) == plain.data
+    assert len(packed.data) < len(plain.data)
+    assert packed.headers["ETag"] == plain.headers["ETag"][:-1] + ':gzip"'
+    # each representation revalidates against its own ETag
+    again = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]})
+    assert again.status_code == 304
+    crossed = client.get(url, headers={"If-None-Match": packed.headers["ETag"]})
+    assert crossed.status_code == 200 and crossed.data == plain.data
+    refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0, br"})
+    assert "Content-Encoding" not in refused.headers and refused.data == plain.data

@@ -24,6 +24,7 @@ token)``: the tile is stored only if no invalidation since the token touched it.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 from collections import OrderedDict, deque
@@ -49,15 +50,28 @@ TileKey = tuple[str, str, int, int, int, Hashable]
 
 @dataclass(frozen=True)
 class CachedTile:
-    """A rendered tile and its strong ETag (a hash of the bytes, so every process agrees)."""
+    """A rendered tile, gzip'ed, and its strong ETag (a hash of the bytes, so every process
+    agrees)."""
 
     data: bytes
     etag: str
+    gzipped: bytes = b""
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data) + len(self.gzipped)
+
+
+# gzip level 6, the usual trade for MVT: a tile is compressed once, when it is rendered, and
+# served compressed from the cache to every browser after that
+GZIP_LEVEL = 6
 
 
 def cached_tile(data: bytes) -> CachedTile:
-    """Wrap rendered tile bytes with their ETag."""
-    return CachedTile(data, hashlib.blake2b(data, digest_size=12).hexdigest())
+    """Wrap rendered tile bytes with their gzip'ed form and their ETag. mtime=0: the same
+    bytes in every process, as the ETag promises."""
+    return CachedTile(data, hashlib.blake2b(data, digest_size=12).hexdigest(),
+                      gzip.compress(data, GZIP_LEVEL, mtime=0) if data else b"")
 
 
 def _tile_box(z: int, x: int, y: int, margin: float) -> tuple[float, float, float, float]:
@@ -114,7 +128,7 @@ class TileCache:
     def put(self, key: TileKey, tile: CachedTile, token: int) -> bool:
         """Store a tile rendered after ``token()``; False when an invalidation since then touched
         it, or it is larger than the whole cache."""
-        size = len(tile.data) + ENTRY_OVERHEAD_BYTES
+        size = tile.nbytes + ENTRY_OVERHEAD_BYTES
         with self._lock:
             if size > self._max_bytes or self._touched_since(key, token):
                 return False
@@ -144,7 +158,7 @@ class TileCache:
 
     def _drop(self, key: TileKey) -> None:
         tile = self._entries.pop(key)
-        self._bytes -= len(tile.data) + ENTRY_OVERHEAD_BYTES
+        self._bytes -= tile.nbytes + ENTRY_OVERHEAD_BYTES
         siblings = self._by_tile[key[1:5]]
         siblings.discard(key)
         if not siblings:

@@ -119,11 +119,13 @@ class CaseFilters:
 
 @dataclass(frozen=True)
 class ServedTile:
-    """A tile's bytes (empty: no features), its ETag, and whether the cache answered."""
+    """A tile's bytes (empty: no features), its ETag, whether the cache answered, and the
+    bytes gzip'ed."""
 
     data: bytes
     etag: str
     cache_hit: bool
+    gzipped: bytes = b""
 
 
 # -- checking a request ------------------------------------------------------------------------
@@ -386,10 +388,10 @@ def serve_tile(
     key = (source, name, zi, xi, yi, filters)
     hit = tile_cache.get(key)
     if hit is not None:
-        return ServedTile(hit.data, hit.etag, True)
+        return ServedTile(hit.data, hit.etag, True, hit.gzipped)
     # the token before the query: each statement reads a fresh snapshot (READ COMMITTED), so a
     # change committed after it may be missing from the tile, and put() then refuses the tile
     token = tile_cache.token()
     tile = cached_tile(render(open_session(), name, zi, xi, yi, filters))
     tile_cache.put(key, tile, token)
-    return ServedTile(tile.data, tile.etag, False)
+    return ServedTile(tile.data, tile.etag, False, tile.gzipped)

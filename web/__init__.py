@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask
+from flask_compress import Compress
 
 DEFAULTS = {
     "DATABASE_URL": None,  # None: GRIDGOV_DATABASE_URL, else the managed cluster in var/pg
@@ -16,6 +17,13 @@ DEFAULTS = {
     "BASEMAP_ATTRIBUTION": "",
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "LANGUAGE": "zh",
+    # Flask-Compress: what is worth compressing. Not the live stream (text/event-stream: a
+    # compressor would hold events back until its buffer fills) and not vector tiles, which are
+    # gzip'ed once when cached (web/tiles.py) rather than on every answer.
+    "COMPRESS_MIMETYPES": [
+        "text/html", "text/css", "text/javascript", "application/javascript",
+        "application/json", "application/geo+json", "image/svg+xml",
+    ],
 }
 ENV_KEYS = ("DATABASE_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH", "LANGUAGE")
 
@@ -39,6 +47,20 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     from web import api, database, errors, pages, tiles
+
+    Compress(app)
+
+    # registered after Compress, so it runs before it (Flask runs after_request hooks in
+    # reverse order)
+    @app.after_request
+    def _read_static_files(response):
+        # A static file comes as a stream of its chunks; Flask-Compress would compress it chunk by
+        # chunk but never close the file (the garbage collector would). Read into memory, the
+        # file is closed with the response, and compressed whole like any other answer.
+        if response.direct_passthrough and response.mimetype in app.config["COMPRESS_MIMETYPES"]:
+            response.direct_passthrough = False
+            response.make_sequence()
+        return response
 
     database.init_app(app)
     errors.init_app(app)

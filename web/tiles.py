@@ -4,7 +4,9 @@ A tile answers 200 with ``application/vnd.mapbox-vector-tile``, or 204 with no b
 has no features (Leaflet.VectorGrid reads an empty body as a tile without layers). Every
 answer carries ``Cache-Control: no-cache`` and an ``ETag`` (a hash of the bytes, the same in
 every worker), so a browser revalidates and gets 304 while the tile is unchanged.
-``X-Tile-Cache: hit|miss`` says whether this process's cache answered.
+``X-Tile-Cache: hit|miss`` says whether this process's cache answered. A client that accepts
+gzip gets the tile gzip'ed (``Content-Encoding: gzip``, ETag ``<hash>:gzip``), compressed once
+when the tile was rendered.
 
 The cache's size is ``TILE_CACHE_BYTES`` in the app's config (default 64 MiB; 0 turns it off).
 The cache belongs to the process (the live-update listener invalidates it), so the app created
@@ -71,10 +73,19 @@ def tile(layer: str, z: str, x: str, y: str) -> Response:
         y,
         request.args.to_dict(flat=False),
     )
+    gzip = bool(served.data) and request.accept_encodings.quality("gzip") > 0
     response = Response(
-        served.data or None, status=200 if served.data else 204, mimetype=MEDIA_TYPE
+        (served.gzipped if gzip else served.data) or None,
+        status=200 if served.data else 204,
+        mimetype=MEDIA_TYPE,
     )
     response.headers["Cache-Control"] = "no-cache"
+    response.headers["Vary"] = "Accept-Encoding"
     response.headers["X-Tile-Cache"] = "hit" if served.cache_hit else "miss"
-    response.set_etag(served.etag)
+    if gzip:
+        # another representation, another strong ETag (Flask-Compress spells it the same way)
+        response.headers["Content-Encoding"] = "gzip"
+        response.set_etag(f"{served.etag}:gzip")
+    else:
+        response.set_etag(served.etag)
     return response.make_conditional(request)
