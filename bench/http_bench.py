@@ -56,9 +56,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from db import migrate  # noqa: E402
 from db.session import conninfo, database_url  # noqa: E402
 from demo.load import load_demo  # noqa: E402
+from results import replace_section  # noqa: E402  (bench/, the script's own folder)
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
-START, END = "<!-- http:start -->", "<!-- http:end -->"
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 WORDS = (
     "路边有垃圾堆放",
@@ -361,17 +360,6 @@ def machine() -> str:
             f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) our section of bench/RESULTS.md, leaving the rest alone."""
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    section = f"{START}\n{text.rstrip()}\n{END}"
-    if START in old and END in old:
-        new = old[: old.index(START)] + section + old[old.index(END) + len(END) :]
-    else:
-        new = old.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(new, encoding="utf-8")
-
-
 def report(args, results: dict[str, list[dict]], created: int, answered: int, versions: str) -> str:
     post_paced = median_of(results[f"POST /api/v1/cases at {args.rate:g}/s"])
     post_sat = median_of(results["POST /api/v1/cases, saturated"])
@@ -505,7 +493,7 @@ def main() -> None:
     text = report(args, results, created, answered, versions)
     print(text)
     if not args.no_write:
-        write_section(text)
+        replace_section("http", text.splitlines())
 
 
 if __name__ == "__main__":

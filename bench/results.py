@@ -32,21 +32,24 @@ def machine() -> str:
 
 
 def write_section(name: str, title: str, lines: list[str], command: str) -> None:
-    """Replace (or append) the section between <!-- name:start --> and <!-- name:end -->."""
+    """Replace (or append) the section between <!-- name:start --> and <!-- name:end -->, with
+    its title, the date, the machine and the command before ``lines``."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    body = "\n".join(
-        [
-            f"<!-- {name}:start -->",
-            f"## {title}",
-            "",
-            f"- date: {stamp}",
-            f"- machine: {machine()}",
-            f"- command: `{command}`",
-            "",
-            *lines,
-            f"<!-- {name}:end -->",
-        ]
-    )
+    replace_section(name, [
+        f"## {title}",
+        "",
+        f"- date: {stamp}",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        "",
+        *lines,
+    ])
+
+
+def replace_section(name: str, lines: list[str]) -> None:
+    """Put ``lines`` between <!-- name:start --> and <!-- name:end --> (appended when the
+    section is new), leaving the rest of bench/RESULTS.md alone."""
+    body = "\n".join([f"<!-- {name}:start -->", *lines, f"<!-- {name}:end -->"])
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else HEADER
     pattern = re.compile(
         rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S

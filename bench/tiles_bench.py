@@ -58,10 +58,10 @@ import mapbox_vector_tile  # noqa: E402
 import mercantile  # noqa: E402
 import psycopg  # noqa: E402
 
-from cases.models import CLOSED_STATES, STATES  # noqa: E402
+from cases.models import CLOSED_STATES  # noqa: E402
 from db.session import database_url  # noqa: E402
+from results import replace_section  # noqa: E402  (bench/, the script's own folder)
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "tiles"
 BIN = Path(sys.executable).parent
 PROPERTIES = "id,status,category_code,channel,created_at,due_at,grid_code"
@@ -304,19 +304,6 @@ def _row(label: str, runs: list[dict], note: str) -> str:
     )
 
 
-def write_section(lines: list[str]) -> None:
-    """Replace (or append) our section of bench/RESULTS.md, leaving the rest alone."""
-    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
-    body = "\n".join([start, *lines, end])
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + body + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -432,7 +419,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if not args.no_write:
-        write_section(lines)
+        replace_section(SECTION, lines)
 
 
 if __name__ == "__main__":
