@@ -17,7 +17,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, func, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
@@ -108,3 +118,17 @@ class GridPart(Base):
         Index("ix_grid_parts_geom", "geom", postgresql_using="gist"),
         Index("ix_grid_parts_grid_id", "grid_id"),
     )
+
+
+class DataVersion(Base):
+    """A counter of changes to the tables a derived data set is built from, one row per data
+    set, bumped by triggers in the writing transaction (migration 0007). The row 'geocoder'
+    counts statements on addresses, streets, grids and towns; cases/geocoding.py keys its
+    cached index on it. Never written by the application. (Nothing to do with boundary
+    versions, described at the top of this module.)"""
+
+    __tablename__ = "data_versions"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,11 +1,13 @@
 """Geocoding against the database's standard address table, with the index cached per process.
 
 The index (geo.geocoder.AddressIndex) is built from the addresses, streets, current
-administrative grids and the town, and kept per database URL together with a fingerprint of
-those tables. Every call checks the fingerprint (one cheap query) and rebuilds the index when
-it changed, so an address added, a street removed or a village redrawn is seen by the next
-geocode in every worker. What the fingerprint does not see: an UPDATE that changes a row in
-place without changing counts or ids; call ``invalidate()`` after one.
+administrative grids and the town, and kept per database URL together with the version of
+those tables (the row 'geocoder' of data_versions, bumped by a trigger on every statement that
+writes them, migration 0007). Every call reads the version (one primary-key lookup) and
+rebuilds the index when it moved, so any committed change is seen by the next geocode in every
+worker: an address added or removed, a door number or point corrected in place, a street
+renamed, a village redrawn, a demo reloaded. ``invalidate()`` remains for tests and tools that
+want a cold cache.
 """
 
 from __future__ import annotations
@@ -22,16 +24,22 @@ from geo.geocoder import AddressIndex, GeocodeResult
 # where a point is (fields, hills, or outside the town, which is ~12 km across): no answer.
 REVERSE_MAX_DISTANCE_M = 2000.0
 
-# Counts and max ids catch inserts and deletes; the relation's file node changes on TRUNCATE,
-# so a demo reloaded with the same number of rows and restarted ids is seen too.
+# What a cached index is kept under; a different answer means "build it again".
+# - version: moves with every committed statement on the four tables (migration 0007).
+# - xmin, the transaction that wrote this version of the row: a session that geocodes inside
+#   its own transaction after changing an address sees its uncommitted bump and caches what it
+#   saw under that number; if it rolls back, the next committed change reaches the same number
+#   but is written by another transaction. Transaction ids are also unique across the cluster,
+#   so a database dropped and made again behind the same URL starts back at version 0 with a
+#   new xmin (a copy of a template carries the template's row and, with it, the same data).
+# - pg_postmaster_start_time(): transaction ids start over in a new cluster (initdb) behind the
+#   same host and port, which has to be started to be used. A restart of the same cluster
+#   costs one rebuild per process.
+# The database's oid would cover a dropped database but not the rolled-back transaction, nor a
+# new cluster; the relations' file nodes no longer matter (TRUNCATE fires the trigger too).
 FINGERPRINT_SQL = text("""
-SELECT (SELECT count(*) FROM addresses), (SELECT max(id) FROM addresses),
-       (SELECT count(*) FROM streets), (SELECT max(id) FROM streets),
-       (SELECT count(*) FROM grids WHERE level = 'admin' AND valid_to IS NULL),
-       (SELECT max(id) FROM grids WHERE level = 'admin' AND valid_to IS NULL),
-       (SELECT count(*) FROM towns),
-       pg_relation_filenode('addresses'), pg_relation_filenode('streets'),
-       pg_relation_filenode('grids'), pg_relation_filenode('towns')
+SELECT version, xmin::text AS xmin, pg_postmaster_start_time() AS started_at
+FROM data_versions WHERE name = 'geocoder'
 """)
 
 ADDRESSES_SQL = text("""
@@ -97,7 +105,12 @@ def build_index(session: Session) -> AddressIndex | None:
 def address_index(session: Session) -> AddressIndex | None:
     """The cached index for this session's database, rebuilt when its tables changed."""
     url = _url(session)
-    fingerprint = tuple(session.execute(FINGERPRINT_SQL).one())
+    # Read before the rows (each statement sees the latest commits): the index is then at least
+    # as new as the version it is kept under, and at worst built once more than needed.
+    row = session.execute(FINGERPRINT_SQL).one_or_none()
+    if row is None:  # the 'geocoder' row was deleted by hand: nothing to tell changes by
+        return build_index(session)
+    fingerprint = tuple(row)
     cached = _cache.get(url)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
