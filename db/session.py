@@ -53,11 +53,24 @@ def conninfo(url: str) -> str:
 PING_IDLE_S = 10.0
 
 
+# Every connection's settings, sent when it opens (no round trip later). JIT compilation costs
+# 100+ ms whenever a plan's estimate crosses jit_above_cost, which a vector tile over a busy
+# area does, and saves nothing on our queries; parallel workers on a small machine serving many
+# requests at once only contend. Measured on 1M cases (2026-11-26): hot spots 0.89 → 0.86 s,
+# the day's numbers 0.22 → 0.19 s, and tiles need no per-request SET LOCAL.
+SERVER_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0"
+
+
 @cache
 def engine_for(url: str) -> Engine:
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url).query.get("options")  # a URL's own options come last, so they win
+    options = " ".join([SERVER_OPTIONS, *([given] if isinstance(given, str) else given or [])])
     # connect_timeout: a health check against a host that does not answer must not hang
     engine = create_engine(
-        url, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 5}
+        url, pool_size=5, max_overflow=10,
+        connect_args={"connect_timeout": 5, "options": options},
     )
     _ping_when_idle(engine)
     return engine

@@ -51,3 +51,17 @@ def test_a_connection_in_steady_use_is_not_pinged(url, monkeypatch):
         conn.execute(text("SELECT 1"))
     with engine_for(url).connect() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != cut
+
+
+def test_every_connection_opens_without_jit_or_parallel_workers_unless_the_url_says(url):
+    def settings(u: str) -> list[str]:
+        with engine_for(u).connect() as conn:
+            return [conn.execute(text(f"SHOW {name}")).scalar_one()
+                    for name in ("jit", "max_parallel_workers_per_gather")]
+
+    assert settings(url) == ["off", "0"]
+    own = url + "?options=-c%20jit%3Don"
+    try:
+        assert settings(own) == ["on", "0"]  # the URL's own options come last and win
+    finally:
+        engine_for(own).dispose()

@@ -76,15 +76,6 @@ _CATEGORY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
 _CATEGORY_TTL_S = 60.0
 
-# A tile's query touches up to a few hundred thousand rows: JIT compilation (100+ ms once the
-# estimate crosses jit_above_cost) costs more than it saves, and parallel workers on a small
-# machine serving many tiles at once only contend. Both for this transaction only.
-_SESSION_SETTINGS = (
-    "SELECT set_config('jit', 'off', true),"
-    " set_config('max_parallel_workers_per_gather', '0', true)"
-)
-
-
 def _sql_list(values: Sequence[str]) -> str:
     # Written into the SQL rather than bound: the planner can then prove that a partial index
     # on open cases (gist (geom) WHERE status NOT IN (closed states)) covers the query, which
@@ -355,8 +346,10 @@ def render(
     session: Session, layer: str, z: int, x: int, y: int, filters: CaseFilters | None
 ) -> bytes:
     """One tile of ``layer`` as MVT bytes (empty when nothing is in it)."""
+    # one statement: in an autocommit session (web/tiles.py), one round trip. JIT and parallel
+    # workers are off for every connection (db.session.SERVER_OPTIONS): a tile's query touches
+    # up to a few hundred thousand rows, where both cost more than they save.
     sql, params = statement(layer, z, x, y, filters)
-    session.execute(text(_SESSION_SETTINGS))
     data = session.execute(text(sql), params).scalar_one()
     return bytes(data) if data else b""
 

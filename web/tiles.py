@@ -65,7 +65,8 @@ def tile(layer: str, z: str, x: str, y: str) -> Response:
     # start it with the first tile, not only with the first live-map client
     hub_for(conninfo(database.engine().url.render_as_string(hide_password=False)))
     served = mvt.serve_tile(
-        database.session,
+        # a tile is one statement: autocommit saves the BEGIN and ROLLBACK round trips
+        lambda: database.session(autocommit=True),
         str(database.engine().url),
         layer,
         z,
