@@ -9,21 +9,26 @@ WITH frame AS (
         envelope,
         ST_XMin(envelope) AS x0,
         ST_YMin(envelope) AS y0,
-        (ST_XMax(envelope) - ST_XMin(envelope)) / CAST(:cells AS integer) AS cell_m
+        (ST_XMax(envelope) - ST_XMin(envelope)) / CAST(:cells AS integer) AS cell_m,
+        ST_Transform(envelope, 4326) AS box
     FROM (
         SELECT ST_TileEnvelope(CAST(:z AS integer), CAST(:x AS integer), CAST(:y AS integer)) AS envelope
     ) AS tile
 ),
 located AS (
-    -- EPSG:3857 by its formulas (spherical Mercator, R = 6378137 m): a transform call per
-    -- point costs more here, where a history tile can cover a million cases
+    -- EPSG:3857 by its formulas (spherical Mercator, R = 6378137 m) from the stored lon/lat: a
+    -- transform call per point costs more here, where a history tile can cover a million cases.
+    -- {within} is the tile test (tiles/mvt.py): ST_Intersects on geom for open cases (their
+    -- partial GiST index), lon/lat BETWEEN the box's edges otherwise (the covering index
+    -- ix_cases_lonlat). For points and this box (an exact lon/lat rectangle: Mercator's x
+    -- depends on longitude alone, its y on latitude alone) the two select the same cases.
     SELECT
-        ST_X(c.geom) * 111319.49079327357 AS x_m,
-        ln(tan(radians(45 + ST_Y(c.geom) / 2))) * 6378137 AS y_m,
+        c.lon * 111319.49079327357 AS x_m,
+        ln(tan(radians(45 + c.lat / 2))) * 6378137 AS y_m,
         {overdue} AS overdue
-    FROM cases AS c
-    WHERE ST_Intersects(c.geom, ST_Transform(
-              ST_TileEnvelope(CAST(:z AS integer), CAST(:x AS integer), CAST(:y AS integer)), 4326))
+    FROM frame AS f
+    JOIN cases AS c ON {within}
+    WHERE true
         {filters}
 ),
 bucket AS (
