@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
+    BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, ForeignKey, Index, Integer,
     LargeBinary, String, Text, func, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -94,6 +94,10 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     satisfaction: Mapped[str | None] = mapped_column(String(20))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    # the position as numbers, kept by PostgreSQL (migration 0003): binning and bucket tiles
+    # read them without touching the geometry
+    lon: Mapped[float | None] = mapped_column(Float(53), Computed("ST_X(geom)", persisted=True))
+    lat: Mapped[float | None] = mapped_column(Float(53), Computed("ST_Y(geom)", persisted=True))
     # intake: how the position was found and why the case went where it went
     input_crs: Mapped[str | None] = mapped_column(String(20))
     geocode_precision: Mapped[str | None] = mapped_column(String(10))
@@ -126,6 +130,9 @@ class Case(Base):
         Index("ix_cases_open_geom", "geom", postgresql_using="gist",
               postgresql_where=text(OPEN_PREDICATE)),
         Index("ix_cases_closed_at", "closed_at"),
+        # migration 0008: bucket tiles of all cases never leave this index (tiles/mvt.py)
+        Index("ix_cases_lonlat", "lon", "lat",
+              postgresql_include=["status", "due_at", "created_at", "category_code", "channel"]),
         CheckConstraint(f"geocode_precision IS NULL OR {_in('geocode_precision', PRECISIONS)}", name="ck_cases_precision"),
         CheckConstraint(f"queue IS NULL OR {_in('queue', QUEUES)}", name="ck_cases_queue"),
     )

@@ -16,8 +16,7 @@ depends_on = None
 # every case in the town: through the GiST index on geom it fetched each row from the heap,
 # 2.1 s for a z12 tile over 1M cases. This index holds what such a tile reads (the position,
 # and the columns of the overdue test and of the filters), so the scan never leaves the index:
-# 0.27 s (EXPLAIN ANALYZE, 2026-11-26). lon/lat are the stored columns of migration 0003. Not
-# declared in cases/models.py: the models do not declare those generated columns.
+# 0.27 s (EXPLAIN ANALYZE, 2026-11-26). lon/lat are the stored columns of migration 0003.
 def upgrade() -> None:
     op.execute(
         "CREATE INDEX ix_cases_lonlat ON cases (lon, lat) "
