@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,15 +64,14 @@ SERVER_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0"
 
 @cache
 def engine_for(url: str) -> Engine:
-    from sqlalchemy.engine import make_url
-
-    given = make_url(url).query.get("options")  # a URL's own options come last, so they win
-    options = " ".join([SERVER_OPTIONS, *([given] if isinstance(given, str) else given or [])])
     # connect_timeout: a health check against a host that does not answer must not hang
-    engine = create_engine(
-        url, pool_size=5, max_overflow=10,
-        connect_args={"connect_timeout": 5, "options": options},
-    )
+    connect_args: dict = {"connect_timeout": 5}
+    # A URL with its own options= is used as it is, an empty one included: a pooler such as
+    # PgBouncer refuses startup options unless told to ignore them (?options= sends none;
+    # SQLAlchemy's URL drops an empty value, so the query string is read here).
+    if "options" not in parse_qs(urlsplit(url).query, keep_blank_values=True):
+        connect_args["options"] = SERVER_OPTIONS
+    engine = create_engine(url, pool_size=5, max_overflow=10, connect_args=connect_args)
     _ping_when_idle(engine)
     return engine
 

@@ -60,8 +60,11 @@ def test_every_connection_opens_without_jit_or_parallel_workers_unless_the_url_s
                     for name in ("jit", "max_parallel_workers_per_gather")]
 
     assert settings(url) == ["off", "0"]
-    own = url + "?options=-c%20jit%3Don"
+    # a URL's own options are used as they are; an empty options= sends none
+    own, none = url + "?options=-c%20jit%3Don", url + "?options="
     try:
-        assert settings(own) == ["on", "0"]  # the URL's own options come last and win
+        assert settings(own)[0] == "on" and settings(own)[1] != "0"
+        assert settings(none)[1] != "0"
     finally:
         engine_for(own).dispose()
+        engine_for(none).dispose()
