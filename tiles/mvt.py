@@ -44,7 +44,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from cases.deadlines import LOCAL_TZ
-from cases.models import CHANNELS, CLOSED_STATES, STATES
+from cases.models import CHANNELS, CLOSED_STATES, OPEN_PREDICATE, STATES
 from tiles import InvalidFilter, InvalidTileAddress, TileOutOfRange, UnknownLayer, UnknownParameter
 from tiles.cache import CACHE, TileCache, cached_tile
 
@@ -54,7 +54,6 @@ HISTORY_POINTS_MIN_ZOOM = 17
 BUCKETS_PER_SIDE = 32
 EXTENT = 4096
 WORLD_WIDTH_M = 2 * 20037508.342789244  # EPSG:3857's square, edge to edge
-OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
 
 LAYERS: dict[str, tuple[str, ...]] = {
     "cases": (
@@ -76,24 +75,15 @@ _CATEGORY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
 _CATEGORY_TTL_S = 60.0
 
-def _sql_list(values: Sequence[str]) -> str:
-    # Written into the SQL rather than bound: the planner can then prove that a partial index
-    # on open cases (gist (geom) WHERE status NOT IN (closed states)) covers the query, which
-    # it cannot do with bound values in a generic plan. Only our own state names get here.
-    assert all(re.fullmatch(r"[a-z_]+", v) for v in values)
-    return ", ".join(f"'{v}'" for v in values)
-
-
-# Open = not in a closed state: the partial index's own predicate, so the index alone selects
-# the rows. Written as "status IN (open states)" (the same set: ck_cases_status), the planner
-# also read ix_cases_status for the ~56,000 open cases and ANDed the two bitmaps, 5 ms of a
-# 9 ms z16 tile on 1M cases (EXPLAIN ANALYZE, 2026-11-26).
-_OPEN_SQL = f"AND c.status NOT IN ({_sql_list(CLOSED_STATES)})"
-_OVERDUE_SQL = (
-    # parked (挂账) cases have their deadline suspended: not overdue, as everywhere else
-    f"(c.status NOT IN ({_sql_list(CLOSED_STATES)}) AND c.status <> 'parked' "
-    "AND coalesce(c.due_at < now(), false))"
-)
+# Open = not in a closed state, written into the SQL exactly as the partial indexes on open
+# cases state it (cases.models.OPEN_PREDICATE), literal rather than bound: the planner can then
+# prove that the index covers the query, which it cannot with bound values in a generic plan.
+# Written as "status IN (open states)" (the same set: ck_cases_status), the planner also read
+# ix_cases_status for the ~56,000 open cases and ANDed the two bitmaps, 5 ms of a 9 ms z16
+# tile on 1M cases (EXPLAIN ANALYZE, 2026-11-26).
+_OPEN_SQL = f"AND c.{OPEN_PREDICATE}"
+# parked (挂账) cases have their deadline suspended: not overdue, as everywhere else
+_OVERDUE_SQL = f"(c.{OPEN_PREDICATE} AND c.status <> 'parked' AND coalesce(c.due_at < now(), false))"
 
 
 # A bucket tile's test of whether a case is in it (cases_buckets.sql): open cases through their
@@ -338,13 +328,14 @@ def statement(layer: str, z: int, x: int, y: int, filters: CaseFilters | None) -
     """The SQL and bound values that render one tile of ``layer``."""
     params: dict = {"z": z, "x": x, "y": y}
     if layer == "cases":
-        where, extra = _case_where(filters or CaseFilters())
+        filters = filters or CaseFilters()
+        where, extra = _case_where(filters)
         params.update(extra)
-        if z >= points_min_zoom(filters or CaseFilters()):
+        if z >= points_min_zoom(filters):
             body = _sql("cases_points.sql")
         else:
             body = _sql("cases_buckets.sql").replace(
-                "{within}", _WITHIN_OPEN if (filters or CaseFilters()).open_only else _WITHIN_ALL
+                "{within}", _WITHIN_OPEN if filters.open_only else _WITHIN_ALL
             )
             params["cells"] = BUCKETS_PER_SIDE
         return body.replace("{filters}", where).replace("{overdue}", _OVERDUE_SQL), params
