@@ -31,9 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import re
 import resource
 import shutil
 import signal
@@ -56,7 +54,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from db import migrate  # noqa: E402
 from db.session import conninfo, database_url  # noqa: E402
 from demo.load import load_demo  # noqa: E402
-from results import replace_section  # noqa: E402  (bench/, the script's own folder)
+from results import machine, replace_section  # noqa: E402  (bench/, the script's own folder)
 
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 WORDS = (
@@ -346,18 +344,6 @@ def median_of(runs: list[dict]) -> dict:
     out["errors"] = sum(r["errors"] for r in runs)
     out["requests"] = sum(r["requests"] for r in runs)
     return out
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    return (f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-            f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 def report(args, results: dict[str, list[dict]], created: int, answered: int, versions: str) -> str:

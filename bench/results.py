@@ -13,7 +13,8 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = "# Benchmark results\n\nEach section is written by its script in `bench/`; re-run the command shown to reproduce it.\n"
 
 
-def machine() -> str:
+def hardware() -> str:
+    """Cores, CPU, memory, OS, Python and PostgreSQL client of this machine."""
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -23,12 +24,16 @@ def machine() -> str:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    load = os.getloadavg()[0]
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
     return (
         f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, {pg}; load average {load:.2f} when the results were written"
+        f"Python {platform.python_version()}, {pg}"
     )
+
+
+def machine() -> str:
+    """hardware(), and the load average now (when a script writes its results: at its end)."""
+    return f"{hardware()}; load average {os.getloadavg()[0]:.2f} when the results were written"
 
 
 def write_section(name: str, title: str, lines: list[str], command: str) -> None:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import platform
 import random
 import re
 import signal
@@ -60,7 +59,7 @@ import psycopg  # noqa: E402
 
 from cases.models import CLOSED_STATES  # noqa: E402
 from db.session import database_url  # noqa: E402
-from results import replace_section  # noqa: E402  (bench/, the script's own folder)
+from results import hardware, replace_section  # noqa: E402  (bench/, the script's own folder)
 
 SECTION = "tiles"
 BIN = Path(sys.executable).parent
@@ -278,19 +277,6 @@ def town_tiles(url: str, zooms: range) -> tuple[list[tuple[int, int, int]], int]
     return tiles, cases
 
 
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        "unknown CPU",
-    )  # fmt: skip
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
 def _median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -368,7 +354,7 @@ def main() -> None:
         "",
         f"- date: {started:%Y-%m-%d %H:%M} UTC",
         (
-            f"- machine: {machine()}; load average {load_start[0]:.2f} at the start, "
+            f"- machine: {hardware()}; load average {load_start[0]:.2f} at the start, "
             f"{load_end[0]:.2f} at the end"
             + (" (other work was running: the numbers are noisy)" if noisy else "")
         ),
