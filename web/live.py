@@ -7,7 +7,8 @@ server process — so every process hears every change without a broker. Each pr
 its own listener thread (started on first use, after gunicorn has forked), which:
 
 - drops the cached vector tiles around the changed case (tiles.cache.invalidate_point), and
-- puts the event on the queue of every SSE client of this process.
+- hands the event to every listener of this process: the stream loop (web/streams.py), which
+  writes it to the open streams, or, under a server without it, the queue of each stream.
 
 The listener reconnects by itself when the database restarts; SSE clients reconnect by
 themselves (EventSource) when the server restarts, and the page refetches what it shows.
@@ -20,13 +21,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 
 CHANNEL = "gridgov_cases"
 HEARTBEAT_S = 15.0
 CLIENT_QUEUE_SIZE = 1000
+RETRY_MS = 2000
+PREAMBLE = f"retry: {RETRY_MS}\n\n: connected\n\n"
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +38,8 @@ class Hub:
 
     def __init__(self, conninfo: str):
         self.conninfo = conninfo
-        self._subscribers: set[queue.Queue] = set()
+        self._listeners: set[Callable[[dict], None]] = set()
+        self._queues: dict[queue.Queue, Callable[[dict], None]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -57,15 +61,35 @@ class Hub:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout_s)
 
-    def subscribe(self) -> queue.Queue:
-        q: queue.Queue = queue.Queue(maxsize=CLIENT_QUEUE_SIZE)
+    def add_listener(self, listener: Callable[[dict], None]) -> None:
+        """Call ``listener(event)`` for every event, on the listener thread: it must not block."""
         with self._lock:
-            self._subscribers.add(q)
+            self._listeners.add(listener)
+
+    def remove_listener(self, listener: Callable[[dict], None]) -> None:
+        with self._lock:
+            self._listeners.discard(listener)
+
+    def subscribe(self) -> queue.Queue:
+        """A queue of the events, for one stream served from a thread (see sse_stream)."""
+        q: queue.Queue = queue.Queue(maxsize=CLIENT_QUEUE_SIZE)
+
+        def put(event: dict) -> None:
+            try:
+                q.put_nowait(event)
+            except queue.Full:  # a stalled client loses events rather than stalling us
+                pass
+
+        with self._lock:
+            self._queues[q] = put
+        self.add_listener(put)
         return q
 
     def unsubscribe(self, q: queue.Queue) -> None:
         with self._lock:
-            self._subscribers.discard(q)
+            put = self._queues.pop(q, None)
+        if put is not None:
+            self.remove_listener(put)
 
     def _run(self) -> None:
         backoff = 0.5
@@ -98,12 +122,19 @@ class Hub:
             if event.get("old_lon") is not None:
                 tile_cache.invalidate_point(float(event["old_lon"]), float(event["old_lat"]))
         with self._lock:
-            subscribers = list(self._subscribers)
-        for q in subscribers:
-            try:
-                q.put_nowait(event)
-            except queue.Full:  # a stalled client loses events rather than stalling us
-                pass
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
+
+
+def event_text(event: dict) -> str:
+    """One case event as Server-Sent Events."""
+    return f"event: case\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+
+
+def heartbeat_text() -> str:
+    """A comment line: keeps proxies and the browser from closing an idle stream."""
+    return f": heartbeat {int(time.time())}\n\n"
 
 
 _hubs: dict[str, Hub] = {}
@@ -121,18 +152,18 @@ def hub_for(conninfo: str) -> Hub:
 
 
 def sse_stream(hub: Hub, q: queue.Queue, heartbeat_s: float = HEARTBEAT_S) -> Iterator[str]:
-    """Server-Sent Events for one client: a retry hint, then each event, and a comment line
-    as heartbeat so proxies and the browser keep the connection."""
+    """Server-Sent Events for one client served from a thread (a server without the stream
+    loop of web/streams.py): a retry hint, then each event, and a comment line as heartbeat
+    so proxies and the browser keep the connection."""
     try:
-        yield "retry: 2000\n\n"
-        yield ": connected\n\n"
+        yield PREAMBLE
         while True:
             try:
                 event = q.get(timeout=heartbeat_s)
             except queue.Empty:
-                yield f": heartbeat {int(time.time())}\n\n"
+                yield heartbeat_text()
                 continue
-            yield f"event: case\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            yield event_text(event)
     finally:
         hub.unsubscribe(q)
 

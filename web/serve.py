@@ -2,17 +2,69 @@
 
 from __future__ import annotations
 
+import resource
 import socket
 
 import click
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi
+from gunicorn.workers.gthread import ThreadWorker
 
 from db.migrate import SchemaOutOfDate, check_schema
 from db.session import database_url, engine_for
 
 
 # Threads per worker process: while one request waits on PostgreSQL, another runs Python.
+# Live streams hold none of them (StreamingWorker).
 DEFAULT_THREADS = 4
+STREAM_PATH = "/api/v1/stream"
+
+
+class StreamingWorker(ThreadWorker):
+    """gunicorn's gthread worker, except that a live stream the app accepts is handed to the
+    process's stream loop (web/streams.py explains why) instead of holding a thread."""
+
+    def init_process(self) -> None:
+        # every open stream is a socket: allow as many as the hard limit does
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        super().init_process()
+
+    def handle_request(self, req, conn):
+        if req.method != "GET" or req.path != STREAM_PATH:
+            return super().handle_request(req, conn)
+        from web.streams import ACCEPTED_KEY, HANDOFF_KEY, response_head
+
+        resp, environ = wsgi.create(req, conn.sock, conn.client, conn.server, self.cfg)
+        environ["wsgi.multithread"] = True
+        environ[HANDOFF_KEY] = True
+        answer: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            answer.update(status=status, headers=headers)
+            return resp.write
+
+        body = self.wsgi(environ, start_response)
+        adopt = environ.get(ACCEPTED_KEY)
+        if adopt is None or not answer["status"].startswith("200"):
+            # not taken over (refused, an error): the app's answer, written as gunicorn would
+            try:
+                resp.start_response(answer["status"], answer["headers"])
+                for chunk in body:
+                    resp.write(chunk)
+                resp.close()
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+            return not resp.should_close()
+        if hasattr(body, "close"):
+            body.close()  # the request's teardown runs; the stream lives on in the loop
+        client = conn.sock
+        # gunicorn closes conn.sock when this returns: give it a socket of its own to close
+        conn.sock = socket.socket(client.family, socket.SOCK_STREAM)
+        adopt(client, response_head(answer["status"], answer["headers"]))
+        return False
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
@@ -20,7 +72,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": StreamingWorker,
         "threads": threads,
         # Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new
         # connections over them. With one shared socket the worker that wakes first takes
@@ -67,7 +119,7 @@ class _Server(BaseApplication):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=DEFAULT_THREADS, show_default=True, type=click.IntRange(1, 256),
-              help="threads per worker (each open live stream holds one)")
+              help="threads per worker for ordinary requests (live streams hold none)")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve gridgov with gunicorn; refuses to start on an out-of-date schema.
 

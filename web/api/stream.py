@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Response, stream_with_context
+from functools import partial
+
+from flask import Response, request, stream_with_context
 
 from db.session import conninfo
 from web import database
 from web.api import operation
 from web.live import hub_for, sse_stream
+from web.streams import ACCEPTED_KEY, HANDOFF_KEY, fanout_for
+
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @operation(
@@ -20,9 +25,16 @@ def stream():
     process — is sent within a moment, via PostgreSQL LISTEN/NOTIFY. The stream sends a
     heartbeat comment every 15 s; browsers reconnect by themselves (`retry: 2000`)."""
     hub = hub_for(conninfo(database.engine().url.render_as_string(hide_password=False)))
+    if request.method == "HEAD":
+        return Response(status=200, mimetype="text/event-stream", headers=HEADERS)
+    if request.environ.get(HANDOFF_KEY):
+        # `gridgov serve`: this answer's head goes out as it is, and the process's stream loop
+        # writes the body (web/streams.py), so an open stream holds no thread
+        request.environ[ACCEPTED_KEY] = partial(fanout_for(hub).adopt, accepts=None)
+        return Response(status=200, mimetype="text/event-stream", headers=HEADERS)
     q = hub.subscribe()
     return Response(
         stream_with_context(sse_stream(hub, q)),
         mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=HEADERS,
     )

@@ -1,0 +1,224 @@
+"""Live streams cost a socket, not a thread: hundreds open on ``gridgov serve`` with its
+defaults while the API keeps answering, and every stream gets every event (web/streams.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import mercantile
+import psycopg
+import pytest
+
+from db.cluster import free_port
+from db.session import conninfo
+from web import streams
+from web.live import Hub
+
+HANG_S = 30  # a ceiling that only catches hangs; speed is bench/stream_bench.py's business
+STREAMS = 300
+CASES = 20
+REQUEST = b"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+EVENT_ID = re.compile(rb'event: case\ndata: \{"op": "insert", "id": (\d+)')
+
+
+@pytest.fixture
+def gridgov_serve():
+    # TEMPORARY until the shared fixture lands
+    import signal
+    import subprocess
+    import sys
+    procs = []
+
+    def start(url, port):
+        env = {**os.environ, "GRIDGOV_DATABASE_URL": url}
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "gridgov"), "serve", "--port", str(port)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        procs.append(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    return proc
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("no server")
+    yield start
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def post_case(base: str, lon: float, lat: float) -> dict:
+    body = {"category": "visit", "description": "路灯不亮", "channel": "resident",
+            "location": {"lon": lon, "lat": lat, "crs": "wgs84"}}
+    req = urllib.request.Request(base + "/api/v1/cases", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=HANG_S) as r:
+        assert r.status == 201
+        return json.loads(r.read())
+
+
+def threads_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no thread count for {pid}")
+
+
+def server_pids(proc) -> list[int]:
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return [proc.pid, *map(int, children)]
+
+
+class StreamReaders:
+    """``n`` raw stream clients on one selector, reading everything they are sent."""
+
+    def __init__(self, port: int, n: int):
+        self.selector = selectors.DefaultSelector()
+        self.received: dict[socket.socket, bytes] = {}
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=HANG_S)
+            s.sendall(REQUEST)
+            s.setblocking(False)
+            self.selector.register(s, selectors.EVENT_READ)
+            self.received[s] = b""
+
+    def read_until(self, done, what: str) -> None:
+        deadline = time.monotonic() + HANG_S
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"streams: {what} not seen within {HANG_S} s")
+            for key, _ in self.selector.select(timeout=0.5):
+                data = key.fileobj.recv(65536)
+                if not data:
+                    raise AssertionError("the server closed a stream")
+                self.received[key.fileobj] += data
+
+    def ids(self, s: socket.socket) -> set[int]:
+        return {int(i) for i in EVENT_ID.findall(self.received[s])}
+
+    def close(self) -> None:
+        for s in self.received:
+            self.selector.unregister(s)
+            s.close()
+        self.selector.close()
+
+
+def test_hundreds_of_open_streams_leave_the_api_answering_and_each_gets_every_case(
+    demo_copy_url, gridgov_serve
+):
+    port = free_port()
+    proc = gridgov_serve(demo_copy_url, port)  # the defaults: 2 workers × 4 threads
+    base = f"http://127.0.0.1:{port}"
+    readers = StreamReaders(port, STREAMS)
+    try:
+        readers.read_until(lambda: all(b": connected\n\n" in d for d in readers.received.values()),
+                           "the connected comment on every stream")
+        heads = {d.split(b"\r\n", 1)[0] for d in readers.received.values()}
+        assert heads == {b"HTTP/1.1 200 OK"}
+        assert all(b"Content-Type: text/event-stream" in d for d in readers.received.values())
+
+        # with 300 streams open (gthread would need 300 threads), the API still answers
+        posted = {post_case(base, 112.87 + i * 1e-4, 35.64)["id"] for i in range(CASES)}
+        with urllib.request.urlopen(base + "/api/v1/categories", timeout=HANG_S) as r:
+            assert r.status == 200
+        tile = mercantile.tile(112.87, 35.64, 12)
+        with urllib.request.urlopen(base + f"/tiles/grids/12/{tile.x}/{tile.y}.pbf", timeout=HANG_S) as r:
+            assert r.status in (200, 204)
+
+        readers.read_until(lambda: all(posted <= readers.ids(s) for s in readers.received),
+                           f"all {CASES} cases on every stream")
+        # the streams are held by each worker's event loop, not by threads
+        assert max(threads_of(pid) for pid in server_pids(proc)) < 20
+    finally:
+        readers.close()
+
+
+def test_a_refused_method_and_head_are_answered_normally(demo_copy_url, gridgov_serve):
+    port = free_port()
+    gridgov_serve(demo_copy_url, port)
+    base = f"http://127.0.0.1:{port}/api/v1/stream"
+    req = urllib.request.Request(base, method="HEAD")
+    with urllib.request.urlopen(req, timeout=HANG_S) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    req = urllib.request.Request(base, method="POST", data=b"{}")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=HANG_S)
+    assert err.value.code == 405
+    err.value.close()
+
+
+# -- the fan-out itself, in this process, on a real database ------------------------------
+
+
+@pytest.fixture
+def fanout(demo_copy_url):
+    hub = Hub(conninfo(demo_copy_url))
+    hub.start()
+    assert hub.listening.wait(HANG_S)
+    yield streams.fanout_for(hub)
+    hub.stop()
+
+
+def wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + HANG_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {HANG_S} s")
+        time.sleep(0.02)
+
+
+def read_until(sock: socket.socket, needle: bytes) -> bytes:
+    sock.settimeout(HANG_S)
+    got = b""
+    while needle not in got:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before {needle!r}"
+        got += chunk
+    return got
+
+
+def test_an_adopted_socket_gets_the_head_and_each_change_made_in_the_database(fanout, demo_copy_url):
+    ours, theirs = socket.socketpair()
+    fanout.adopt(ours, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    assert read_until(theirs, b": connected\n\n").startswith(b"HTTP/1.1 200 OK\r\n")
+    with psycopg.connect(conninfo(demo_copy_url), autocommit=True) as conn:
+        case_id = conn.execute("SELECT min(id) FROM cases").fetchone()[0]
+        conn.execute("UPDATE cases SET description = description || '。' WHERE id = %s", (case_id,))
+    got = read_until(theirs, b'"op": "update", "id": %d,' % case_id)
+    assert b"event: case\ndata: " in got
+    theirs.close()
+    wait_for(lambda: fanout.count() == 0, "the closed stream dropped")
+
+
+def test_only_the_events_a_stream_accepts_are_written_to_it(fanout):
+    ours, theirs = socket.socketpair()
+    fanout.adopt(ours, b"", accepts=lambda e: e["grid_code"] == "A")
+    read_until(theirs, b": connected\n\n")
+    for code in ("B", "A"):
+        fanout._from_hub({"op": "insert", "id": 1, "grid_code": code})
+    got = read_until(theirs, b'"grid_code": "A"')
+    assert b'"grid_code": "B"' not in got
+    theirs.close()
+
+
+def test_a_client_that_stops_reading_is_cut_off_not_buffered_forever(fanout, monkeypatch):
+    monkeypatch.setattr(streams, "MAX_BUFFERED_BYTES", 64 * 1024)
+    ours, theirs = socket.socketpair()
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    fanout.adopt(ours, b"")
+    wait_for(lambda: fanout.count() == 1, "the stream adopted")
+    big = {"op": "insert", "id": 1, "note": "x" * 20_000}
+    deadline = time.monotonic() + HANG_S
+    while fanout.count() and time.monotonic() < deadline:
+        fanout._from_hub(big)
+        time.sleep(0.01)
+    assert fanout.count() == 0, "a stalled stream was kept"
+    theirs.close()
