@@ -5,7 +5,7 @@
 `gridgov_bench` on the managed cluster (or on the server of GRIDGOV_DATABASE_URL), loaded once
 with `gridgov demo load --seed 3 --cases 1000000` and reused while it has them.
 
-  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots,geocode,live,stream]
+  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots,geocode,live,stream,anatomy]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ BENCHES = {
     "geocode": "geocode_bench.py",
     "live": "live_bench.py",
     "stream": "stream_bench.py",
+    "anatomy": "post_anatomy.py",
 }
 BENCH_DB = "gridgov_bench"
 CASES = 1_000_000
