@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from shapely import Point
@@ -175,8 +174,9 @@ def test_validate_on_an_empty_database_exits_0_with_a_warning(cli, empty_db_url)
     assert "warning: there are no current grids" in result.output
 
 
-def test_coverage_report_checks_about_420_grids_in_seconds(empty_db_url, tmp_path):
-    """The demo's size: 38 villages of 10 leaf grids; the demo loader calls coverage_report."""
+def test_coverage_report_checks_a_town_of_the_demos_size(empty_db_url, tmp_path):
+    """The demo's size, about 420 grids: 38 villages of 10 leaf grids; the demo loader calls
+    coverage_report. Its speed is not asserted: no test asserts a time (tests/waits.py)."""
     admins, leaves = [], []
     for v in range(38):
         x0, y0 = (v % 8) * 1000, (v // 8) * 1000
@@ -200,10 +200,7 @@ def test_coverage_report_checks_about_420_grids_in_seconds(empty_db_url, tmp_pat
         import_boundaries(
             session, tmp_path / "s.gpkg", "service", commit=True, parent_field="parent_code"
         )
-    started = time.perf_counter()
     with session_scope(empty_db_url) as session:
         report = coverage_report(session)
-    elapsed = time.perf_counter() - started
     assert report.counts["service"] == 380 and report.counts["admin"] == 38
     assert {f.kind for f in report.errors} == {"no_worker", "no_leader"}
-    assert elapsed < 5, f"coverage_report took {elapsed:.1f} s"

@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from tests.test_intake_api import (  # noqa: F401  (fixtures)
     PNG, at_point, case_body, client, intake_url, leaf_with_one_worker, post_case, query,
 )
+from tests.waits import HANG_S
 from web import create_app
 
 
@@ -127,7 +128,7 @@ def test_concurrent_posts_with_one_key_make_one_case(live_server, intake_url, ro
 
     def worker() -> None:
         try:
-            start.wait(timeout=10)
+            start.wait(timeout=HANG_S)
             got = _post(host, port, body, key)
             with lock:
                 results.append(got)

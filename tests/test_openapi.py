@@ -14,6 +14,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from werkzeug.serving import make_server
 
 from tests.test_browser import CHROMIUM, VENDOR, Watcher, browser  # noqa: F401  (fixture)
+from tests.waits import HANG_MS
 from web import create_app
 from web.api import _openapi_path, openapi_document
 
@@ -90,7 +91,7 @@ def test_docs_page_renders_the_operations_and_loads_nothing_from_another_host(br
     failed: list[str] = []
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.goto(f"{docs_server}/api/v1/docs")
-    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    page.wait_for_selector(".opblock-summary-path", timeout=HANG_MS)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert any("/api/v1/cases" in p for p in paths)
     assert any("/api/v1/categories" in p for p in paths)

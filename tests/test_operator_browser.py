@@ -1,10 +1,11 @@
 """The operator's live map in a real browser (headless Debian Chromium) on private copies of the
-Bagong demo: the grids and case clusters draw, a case POSTed through the API appears within
-2 seconds, so does a change made by another connection and one made through another server
-process (also after that process restarts), a grid click opens the right numbers, the hot spot
-layer draws, nothing is fetched from another host, no script error, and a description typed
-as HTML shows as text. Saves operator.png, operator-grid-panel.png, operator-hotspots.png and
-case.png in tests/artifacts.
+Bagong demo: the grids and case clusters draw, a case POSTed through the API appears on the open
+map without a reload, so does a change made by another connection and one made through another
+server process (also after that process restarts), a grid click opens the right numbers, the hot
+spot layer draws, nothing is fetched from another host, no script error, and a description typed
+as HTML shows as text. Each test waits for what it expects, with the ceiling of tests/waits.py;
+how soon a case shows (DESIGN.md: p95 within 2 s) is measured by bench/live_bench.py. Saves
+operator.png, operator-grid-panel.png, operator-hotspots.png and case.png in tests/artifacts.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ from db.cluster import free_port
 from db.session import engine_for
 from geo.layers.cases import STATUS_COLORS
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
+from tests.waits import HANG_MS, HANG_S
 from web import create_app
 
 XSS = "<img src=x onerror=alert(1)>"
-LIVE_MS = 2000  # the issue: a case shows on every open map within 2 seconds
 OPEN = "('collected', 'filed', 'dispatched', 'handling', 'escalated', 'fed_back', 'returned', 'parked')"
 GRIDGOV = Path(sys.executable).parent / "gridgov"
+# resolves once the browser has painted what the page has drawn so far (two frames: the one
+# being prepared, and the one after it is on screen)
+PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
 
 def libpq(url: str) -> str:
@@ -87,7 +91,7 @@ def post_case(base: str, lon: float, lat: float, description: str = XSS) -> dict
             "location": {"lon": lon, "lat": lat}}
     request = urllib.request.Request(base + "/api/v1/cases", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=HANG_S) as response:
         assert response.status == 201
         return json.loads(response.read())
 
@@ -131,7 +135,7 @@ def outside_requests(watch: Watcher, *bases: str) -> list[str]:
     return [u for u in watch.requests if not u.startswith(tuple(b + "/" for b in bases) + ("data:",))]
 
 
-def test_grids_and_clusters_draw_and_a_posted_case_appears_within_two_seconds_as_text(
+def test_grids_and_clusters_draw_and_a_posted_case_appears_on_the_open_map_as_text(
     browser, demo_live, artifacts_dir  # noqa: F811
 ):
     base, url = demo_live
@@ -153,9 +157,9 @@ def test_grids_and_clusters_draw_and_a_posted_case_appears_within_two_seconds_as
     assert page.locator("path.case-point").count() > 0
     case = post_case(base, grid["lon"], grid["lat"])
     point = page.locator(f'path.case-point[data-case-id="{case["id"]}"]')
-    point.wait_for(state="attached", timeout=LIVE_MS)
+    point.wait_for(state="attached", timeout=HANG_MS)
     item = page.locator(f'#latest-list li[data-case-id="{case["id"]}"]')
-    item.wait_for(timeout=LIVE_MS)
+    item.wait_for(timeout=HANG_MS)
     page.wait_for_function(
         "id => document.querySelector(`#latest-list li[data-case-id='${id}'] .description`).textContent !== ''",
         arg=case["id"])
@@ -206,7 +210,7 @@ def test_filters_repoint_the_case_tiles(browser, demo_live):  # noqa: F811
     page.close()
 
 
-def test_a_change_made_by_another_connection_shows_within_two_seconds(browser, demo_live):  # noqa: F811
+def test_a_change_made_by_another_connection_shows_on_the_open_map(browser, demo_live):  # noqa: F811
     base, url = demo_live
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     watch = Watcher(page)
@@ -218,14 +222,14 @@ def test_a_change_made_by_another_connection_shows_within_two_seconds(browser, d
     assert point.count() >= 1
     escalated = STATUS_COLORS["escalated"]
     query(url, "UPDATE cases SET status = 'escalated', updated_at = now() WHERE id = %(id)s", id=case["id"])
-    page.locator(f'#latest-list li[data-case-id="{case["id"]}"][data-op="update"]').wait_for(timeout=LIVE_MS)
+    page.locator(f'#latest-list li[data-case-id="{case["id"]}"][data-op="update"]').wait_for(timeout=HANG_MS)
     page.wait_for_function(
         "([id, color]) => [...document.querySelectorAll(`path.case-point[data-case-id='${id}']`)]"
-        ".some(p => p.getAttribute('fill') === color)", arg=[case["id"], escalated], timeout=LIVE_MS)
+        ".some(p => p.getAttribute('fill') === color)", arg=[case["id"], escalated], timeout=HANG_MS)
     # closing it takes it off the map of open cases
     query(url, "UPDATE cases SET status = 'closed', closed_at = now() WHERE id = %(id)s", id=case["id"])
     page.wait_for_function(
-        "id => !document.querySelector(`path.case-point[data-case-id='${id}']`)", arg=case["id"], timeout=LIVE_MS)
+        "id => !document.querySelector(`path.case-point[data-case-id='${id}']`)", arg=case["id"], timeout=HANG_MS)
     assert watch.errors == []
     page.close()
 
@@ -259,7 +263,7 @@ def test_clicking_a_grid_opens_its_panel_with_the_right_numbers(browser, demo_li
     page.wait_for_function("document.querySelectorAll('path.case-cluster, path.case-point').length > 0")
     page.select_option("#f-choropleth", "open")
     page.wait_for_function("!document.getElementById('legend-choropleth').hidden")
-    page.wait_for_timeout(300)
+    page.evaluate(PAINTED)  # the restyled grids on screen before the screenshot
     page.screenshot(path=str(artifacts_dir / "operator-grid-panel.png"))
     link.click()
     page.wait_for_url(f"**/cases?grid={grid['code']}")
@@ -338,18 +342,18 @@ def test_a_case_posted_to_another_server_process_appears_also_after_a_restart(
         grid = busy_service_grid(demo_copy_url)
         set_view(page, grid["lat"], grid["lon"], 17)
         first = post_case(base_b, grid["lon"], grid["lat"], "另一个进程收到的案件")
-        page.locator(f'path.case-point[data-case-id="{first["id"]}"]').wait_for(state="attached", timeout=LIVE_MS)
-        page.locator(f'#latest-list li[data-case-id="{first["id"]}"]').wait_for(timeout=LIVE_MS)
+        page.locator(f'path.case-point[data-case-id="{first["id"]}"]').wait_for(state="attached", timeout=HANG_MS)
+        page.locator(f'#latest-list li[data-case-id="{first["id"]}"]').wait_for(timeout=HANG_MS)
 
         # the page's server goes away and comes back: the page notices, reconnects by itself
         # and refetches
         stop_server(a)
         page.wait_for_function("document.getElementById('live-state').dataset.state === 'lost'")
         a = start_server(demo_copy_url, port_a)
-        page.wait_for_function("document.getElementById('live-state').dataset.state === 'on'", timeout=15000)
+        page.wait_for_function("document.getElementById('live-state').dataset.state === 'on'", timeout=HANG_MS)
         second = post_case(base_b, grid["lon"], grid["lat"], "重启之后的案件")
-        page.locator(f'path.case-point[data-case-id="{second["id"]}"]').wait_for(state="attached", timeout=LIVE_MS)
-        page.locator(f'#latest-list li[data-case-id="{second["id"]}"]').wait_for(timeout=LIVE_MS)
+        page.locator(f'path.case-point[data-case-id="{second["id"]}"]').wait_for(state="attached", timeout=HANG_MS)
+        page.locator(f'#latest-list li[data-case-id="{second["id"]}"]').wait_for(timeout=HANG_MS)
         assert outside_requests(watch, base_a) == []
         assert watch.dialogs == []
         page.close()

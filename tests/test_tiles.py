@@ -19,6 +19,7 @@ from sqlalchemy import text
 from cases.deadlines import LOCAL_TZ
 from cases.models import CLOSED_STATES
 from db.session import engine_for
+from tests.waits import HANG_S
 from tiles import cache as tile_cache
 from tiles.cache import TileCache, cached_tile
 from tiles.mvt import BUCKETS_PER_SIDE, POINTS_MIN_ZOOM, case_filters, points_min_zoom
@@ -400,7 +401,7 @@ def test_a_new_case_drops_the_cached_tiles_around_it_through_the_live_listener(
         ).scalar_one()
     # the process's live listener (started with the first tile, web/live.py) hears the
     # insert's NOTIFY and calls invalidate_point: z16 in two filter variants, and z12
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + HANG_S
     while tile_cache.stats()["invalidated"] < invalidated + 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert tile_cache.stats()["invalidated"] == invalidated + 3
