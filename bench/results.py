@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import re
+import statistics
 import subprocess
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +36,23 @@ def hardware() -> str:
 def machine() -> str:
     """hardware(), and the load average now (when a script writes its results: at its end)."""
     return f"{hardware()}; load average {os.getloadavg()[0]:.2f} when the results were written"
+
+
+def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
+    """One figure over the runs: its median and, in brackets, the lowest and highest run
+    ("0.88 (0.84–0.99)"); one run gives the value alone. Every section reports a figure
+    measured in several runs this way, so a reader sees how much the runs differ."""
+    if not values:
+        return "—"
+    median = fmt.format(statistics.median(values))
+    if len(values) == 1:
+        return median
+    return f"{median} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def every_run(values: Sequence[float], fmt: str = "{:.2f}") -> str:
+    """Each run's value in the order the runs ran ("23.65, 24.51, 24.70")."""
+    return ", ".join(fmt.format(v) for v in values)
 
 
 def write_section(name: str, title: str, lines: list[str], command: str) -> None:
