@@ -12,7 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-HEADER = "# Benchmark results\n\nEach section is written by its script in `bench/`; re-run the command shown to reproduce it.\n"
+HEADER = (
+    "# Benchmark results\n\nEach section is written by its script in `bench/`; re-run the command shown to "
+    "reproduce it. A figure measured in several runs is written as its median and, in brackets, the lowest "
+    "and highest run.\n"
+)
 
 
 def hardware() -> str:
