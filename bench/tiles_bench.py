@@ -458,8 +458,9 @@ def main() -> None:
         f"- command: `{command}`",
         (
             f"- data: {cases:,} cases; {len(tiles)} tiles covering the town at z{low}-{high}, "
-            f"shuffled (seed 7); {args.clients} concurrent keep-alive clients; {args.rounds} "
-            "rounds, each figure the median (lowest–highest round)"
+            f"shuffled (seed 7); {args.clients} concurrent keep-alive clients; "
+            + ("1 round" if args.rounds == 1
+               else f"{args.rounds} rounds, each figure the median (lowest–highest round)")
         ),
         f"- connection settings: {settings}",
         (
