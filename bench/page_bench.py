@@ -388,7 +388,7 @@ def results(args, size, total, opened, html_size, ours, measured, points) -> lis
         "Interactive: every grid drawn and every case tile of the first view fetched and drawn (the "
         "`gridgov-interactive` mark); responsive: the main thread free again after it (requestAnimationFrame + "
         "setTimeout round trip). A peer page's interactive is its `load` event (folium's scripts have made "
-        "every marker by then), its responsive the first animation frame after it. Both peer pages use our local "
+        "every marker by then), its responsive the first animation frame after it. The peer pages use our local "
         f"copies of Leaflet and Leaflet.markercluster{cache}.",
         "",
         f"Targets: interactive ≤ 3 s — {'met' if interactive <= 3000 else 'NOT met'} (median "
