@@ -58,7 +58,7 @@ from http_bench import (  # noqa: E402  (bench/, the script's own folder)
     start_server,
     stop_server,
 )
-from results import write_section  # noqa: E402
+from results import spread as spread_of, write_section  # noqa: E402
 
 
 def _status(pid: int, field: str) -> int:
@@ -150,12 +150,8 @@ def _server_pids_now(server: list[int]) -> list[int]:
 
 
 def spread(runs: list[dict], key: str, fmt: str = "{:.1f}") -> str:
-    """Median, and min–max over runs when there is more than one."""
-    values = [r[key] for r in runs]
-    med = fmt.format(statistics.median(values))
-    if len(values) == 1:
-        return med
-    return f"{med} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+    """``key`` over the runs as every section writes it (results.spread)."""
+    return spread_of([r[key] for r in runs], fmt)
 
 
 def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: str) -> list[str]:
