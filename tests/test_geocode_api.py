@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jsonschema
 import psycopg
 import pytest
 from psycopg.rows import dict_row
@@ -50,6 +51,29 @@ def test_geocode_answers_the_door_with_its_point_precision_and_standard_address(
     assert body["crs"] == "EPSG:4326"
     assert haversine_m(body["lon"], body["lat"], house["lon"], house["lat"]) < 0.01
     assert body["parsed"]["province"] == "山西" and body["parsed"]["door_number"] == house["door_number"]
+
+
+def _documented(client, path: str) -> dict:
+    """The JSON schema /api/v1/openapi.json gives for ``path``'s 200 answer."""
+    doc = client.get("/api/v1/openapi.json").get_json()
+    schema = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    return {**schema, "components": doc["components"]}
+
+
+@pytest.mark.parametrize("path, query", [
+    ("/api/v1/geocode", {"q": "渠头村东大街12号"}),
+    ("/api/v1/geocode/reverse", {"lon": 112.9157, "lat": 35.6425, "crs": "gcj02"}),
+])
+def test_geocode_answers_match_their_documented_schema_and_name_their_crs(client, path, query):
+    resp = client.get(path, query_string=query)
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    schema = _documented(client, path)
+    jsonschema.Draft202012Validator(schema).validate(body)
+    # the answer's coordinates are WGS 84 and say so; only a query given as a point has an input CRS
+    assert body["crs"] == "EPSG:4326"
+    assert ("input_crs" in body) == ("lon" in query)
+    assert set(schema["components"]["schemas"]["GeocodeOut"]["required"]) >= {"crs", "lon", "lat", "point"}
 
 
 @pytest.mark.parametrize("q, precision", [("渠头村东大街", "street"), ("渠头村", "village"), ("巴公镇", "town")])

@@ -102,3 +102,12 @@ def test_docs_page_renders_the_operations_and_loads_nothing_from_another_host(br
     # Chromium asks for /favicon.ico on its own (not a page request, so not in `failed`); the
     # docs template has no empty icon link yet, so that one 404 is expected
     assert [e for e in watcher.errors if "404 (NOT FOUND)" not in e] == []
+
+
+def test_two_different_models_of_one_name_are_refused():
+    from web.api import _add_component
+
+    components: dict = {"GeocodeOut": {"type": "object", "required": ["input_crs"]}}
+    _add_component(components, "GeocodeOut", {"type": "object", "required": ["input_crs"]})  # the same: fine
+    with pytest.raises(RuntimeError, match="GeocodeOut"):
+        _add_component(components, "GeocodeOut", {"type": "object", "required": ["crs"]})

@@ -156,18 +156,34 @@ def _openapi_path(rule: str) -> str:
     return "/api/v1" + "/".join(out)
 
 
-def _schema_ref(model: type[BaseModel], components: dict) -> dict:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+def _add_component(components: dict, name: str, schema: dict) -> None:
+    """Add a named schema; two different models of one name would silently describe one
+    operation's answer with the other's schema (case_schemas.GeocodeOut once stood for
+    /geocode's), so that is refused."""
+    if name in components and components[name] != schema:
+        raise RuntimeError(f"two different schemas are named {name!r}: rename one of the models")
+    components[name] = schema
+
+
+def _model_schema(model: type[BaseModel], components: dict, mode: str) -> dict:
+    """``model``'s JSON schema with its sub-models moved into ``components``. Requests are
+    described as validated (``mode="validation"``: a field with a default may be left out);
+    answers as serialized (``"serialization"``: every field is there), under a name of their
+    own when the two differ."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
     for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
-    components[model.__name__] = schema
+        _add_component(components, name, sub)
+    return schema
+
+
+def _schema_ref(model: type[BaseModel], components: dict, mode: str = "validation") -> dict:
+    schema = _model_schema(model, components, mode)
+    _add_component(components, model.__name__, schema)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 def _query_parameters(model: type[BaseModel], components: dict) -> list[dict]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
+    schema = _model_schema(model, components, "validation")
     required = set(schema.get("required", []))
     params = []
     for name, prop in schema.get("properties", {}).items():
@@ -209,7 +225,7 @@ def openapi_document() -> dict:
         for status, (text, model) in op.responses.items():
             resp: dict[str, Any] = {"description": text}
             if isinstance(model, type) and issubclass(model, BaseModel):
-                resp["content"] = {"application/json": {"schema": _schema_ref(model, components)}}
+                resp["content"] = {"application/json": {"schema": _schema_ref(model, components, "serialization")}}
             elif isinstance(model, dict):
                 resp["content"] = {"application/json": {"schema": model}}
             responses[str(status)] = resp

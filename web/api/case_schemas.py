@@ -114,14 +114,14 @@ class Hierarchy(BaseModel):
     leaf: LeafOut | None = Field(description="null unless routed to a leaf grid")
 
 
-class PersonOut(BaseModel):
+class AssigneeOut(BaseModel):
     id: int
     name: str
     phone: str | None
     title: str | None
 
 
-class GeocodeOut(BaseModel):
+class CaseGeocodeOut(BaseModel):
     precision: Literal["point", "door", "street", "village", "town"] | None
     score: float | None
     matched: str | None
@@ -148,9 +148,9 @@ class CaseOut(BaseModel):
     category: CategoryRef
     grid: Hierarchy | None
     queue: Literal["grid", "village", "town"] | None
-    assignee: PersonOut | None
+    assignee: AssigneeOut | None
     assignment_reason: str | None
-    geocode: GeocodeOut
+    geocode: CaseGeocodeOut
     routing_reason: str | None
     on_boundary: bool | None
     deadlines: DeadlinesOut

@@ -28,7 +28,7 @@ class GeocodeQuery(BaseModel):
 
 
 class Point(BaseModel):
-    type: Literal["Point"] = "Point"
+    type: Literal["Point"]
     coordinates: list[float] = Field(description="[lon, lat], WGS 84 (EPSG:4326)")
 
 
@@ -37,7 +37,8 @@ class GeocodeOut(BaseModel):
     lon: float = Field(description="WGS 84")
     lat: float = Field(description="WGS 84")
     point: Point
-    crs: Literal["EPSG:4326"] = "EPSG:4326"
+    crs: Literal["EPSG:4326"] = Field(description="the CRS of lon, lat and point (WGS 84); the "
+                                                  "input is text, so there is no input_crs")
     precision: Literal["door", "street", "village", "town"] = Field(
         description="door: the door number exists (or was interpolated between known neighbours, "
                     "`interpolated`); street: the street matched, not the door; village: only the "
@@ -90,7 +91,8 @@ class ReverseOut(BaseModel):
     distance_m: float = Field(description="from the (converted) point to the address, metres")
     lon: float = Field(description="the query point in WGS 84")
     lat: float = Field(description="the query point in WGS 84")
-    input_crs: str
+    crs: Literal["EPSG:4326"] = Field(description="the CRS of every lon, lat in the answer")
+    input_crs: str = Field(description="the CRS the query point was sent in")
 
 
 @operation(
@@ -136,5 +138,5 @@ def get_reverse(query: ReverseQuery):
     address["lon"], address["lat"] = round(float(row["lon"]), 7), round(float(row["lat"]), 7)
     return current_app.json.response({
         "address": address, "distance_m": round(found["distance_m"], 2),
-        "lon": round(lon, 7), "lat": round(lat, 7), "input_crs": query.crs,
+        "lon": round(lon, 7), "lat": round(lat, 7), "crs": "EPSG:4326", "input_crs": query.crs,
     })
