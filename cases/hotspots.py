@@ -28,8 +28,54 @@ M_PER_DEG_LON_EQUATOR = 111_320.0
 MIN_CELL_M, MAX_CELL_M = 25.0, 5_000.0
 
 
+# The work of a request, bounded before it is done: the cells over the town's bounding box
+# times the permutations drawn for each. Gi*'s permutation test costs about that many
+# neighbour sums; 10 million (10,000 cells at the default 999 permutations) is about a second
+# on a busy 2-core machine, where a town of 15 km at 25 m would be 360,000 cells and minutes.
+MAX_CELL_PERMUTATIONS = 10_000_000
+
+
 class HotspotError(ValueError):
     """The analysis cannot run as asked (bad cell size, unreadable file, no points, …)."""
+
+
+class TooManyCells(HotspotError):
+    """The cell size is too small for the area: the work would exceed MAX_CELL_PERMUTATIONS."""
+
+    def __init__(self, cells: int, cell_size_m: float, min_cell_size_m: float, max_cells: int):
+        super().__init__(
+            f"cells of {cell_size_m:g} m would make {cells:,} cells over the town, more than the "
+            f"{max_cells:,} allowed: the smallest cell size for this town is {min_cell_size_m:g} m"
+        )
+        self.cells = cells
+        self.cell_size_m = cell_size_m
+        self.min_cell_size_m = min_cell_size_m
+        self.max_cells = max_cells
+
+
+def _grid_shape(width_m: float, height_m: float, cell_size_m: float) -> tuple[int, int]:
+    """(rows, cols) of square cells covering a width × height box."""
+    return max(1, math.ceil(height_m / cell_size_m)), max(1, math.ceil(width_m / cell_size_m))
+
+
+def min_cell_size_m(width_m: float, height_m: float, permutations: int = DEFAULT_PERMUTATIONS) -> float:
+    """The smallest cell size, in whole metres, whose cells over a width × height box stay
+    within MAX_CELL_PERMUTATIONS (and never below MIN_CELL_M)."""
+    max_cells = MAX_CELL_PERMUTATIONS // permutations
+    size = max(MIN_CELL_M, math.ceil(math.sqrt(width_m * height_m / max_cells)))
+    while math.prod(_grid_shape(width_m, height_m, size)) > max_cells:
+        size += 1
+    return float(size)
+
+
+def check_work(width_m: float, height_m: float, cell_size_m: float,
+               permutations: int = DEFAULT_PERMUTATIONS) -> tuple[int, int]:
+    """(rows, cols) of the cells, or TooManyCells naming the smallest cell size that fits."""
+    rows, cols = _grid_shape(width_m, height_m, cell_size_m)
+    max_cells = MAX_CELL_PERMUTATIONS // permutations
+    if rows * cols > max_cells:
+        raise TooManyCells(rows * cols, cell_size_m, min_cell_size_m(width_m, height_m, permutations), max_cells)
+    return rows, cols
 
 
 @dataclass
@@ -90,9 +136,11 @@ class CaseCells:
 def case_cells(
     session: Session, *, category: str | None = None, since: datetime | date | None = None,
     until: datetime | date | None = None, cell_size_m: float = 250.0,
+    permutations: int = DEFAULT_PERMUTATIONS,
 ) -> CaseCells:
     """Count the cases matching the filters in square cells over the town (binned in SQL);
-    the study area is the cells whose centre lies in the town."""
+    the study area is the cells whose centre lies in the town. TooManyCells, before any
+    counting, when the cells times ``permutations`` would exceed MAX_CELL_PERMUTATIONS."""
     cell = check_cell_size(cell_size_m)
     town = session.execute(_TOWN_SQL).first()
     if town is None:
@@ -101,9 +149,7 @@ def case_cells(
     frame = LocalFrame(lon0=(town[1] + town[3]) / 2, lat0=(town[2] + town[4]) / 2)
     minx, miny = frame.to_xy_m(town[1], town[2])
     maxx, maxy = frame.to_xy_m(town[3], town[4])
-    ncols, nrows = int(math.ceil((maxx - minx) / cell)), int(math.ceil((maxy - miny) / cell))
-    if nrows * ncols > 1_000_000:
-        raise HotspotError(f"{nrows * ncols:,} cells of {cell:g} m: choose a larger cell size")
+    nrows, ncols = check_work(float(maxx - minx), float(maxy - miny), cell, permutations)
     rows = session.execute(_BIN_SQL, {
         "lon0": frame.lon0, "lat0": frame.lat0, "kx": frame.kx, "ky": M_PER_DEG_LAT,
         "minx": float(minx), "miny": float(miny), "cell": cell,
@@ -128,7 +174,8 @@ def case_hotspots(
 ) -> dict:
     """Gi* hot spots of the cases matching the filters, as a GeoJSON FeatureCollection of
     cells (EPSG:4326) with count, z, p (FDR-adjusted), p_sim and class."""
-    cells = case_cells(session, category=category, since=since, until=until, cell_size_m=cell_size_m)
+    cells = case_cells(session, category=category, since=since, until=until, cell_size_m=cell_size_m,
+                       permutations=permutations)
     value, z, p_sim, p_fdr = gi_star(cells.values, cells.mask, permutations=permutations, seed=seed)
     r, c = np.nonzero(cells.mask)
     grid = HotspotGrid(cells.origin_xy_m, cells.cell_size_m, r, c, value, z, p_sim, p_fdr, classify(z, p_fdr))

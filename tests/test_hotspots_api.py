@@ -11,7 +11,9 @@ import psycopg
 import pytest
 from shapely.geometry import Point
 
+from cases.hotspots import MAX_CELL_PERMUTATIONS, TooManyCells, check_work, min_cell_size_m
 from db.session import conninfo
+from geo.hotspots import DEFAULT_PERMUTATIONS
 from web import create_app
 
 CENTRE = (112.872, 35.638)
@@ -65,6 +67,37 @@ def test_hotspots_api_refuses_bad_filters(client, query, error):
     res = client.get(f"/api/v1/hotspots?{query}")
     assert res.status_code == 422
     assert res.get_json()["error"] == error
+
+
+def test_hotspots_api_refuses_a_cell_too_small_for_the_town_and_names_the_smallest(client):
+    """A tiny cell over the whole town once ran past 20 s: the work is counted before it is
+    done, and the answer names the smallest cell size that fits."""
+    res = client.get("/api/v1/hotspots?cell_size=25")
+    assert res.status_code == 422
+    body = res.get_json()
+    assert body["error"] == "too_many_cells"
+    details = body["details"]
+    assert details["cells"] > details["max_cells"] == MAX_CELL_PERMUTATIONS // DEFAULT_PERMUTATIONS
+    smallest = details["min_cell_size_m"]
+    assert 25 < smallest <= 5000 and smallest.is_integer()
+    assert f"{smallest:g} m" in body["message"]
+    # the smallest is allowed and its cells fit; a metre less is not
+    fits = client.get(f"/api/v1/hotspots?cell_size={smallest:g}")
+    assert fits.status_code == 200, fits.get_json()
+    assert fits.get_json()["properties"]["cell_size_m"] == smallest
+    assert len(fits.get_json()["features"]) <= details["max_cells"]
+    below = client.get(f"/api/v1/hotspots?cell_size={smallest - 1:g}")
+    assert below.status_code == 422 and below.get_json()["details"]["min_cell_size_m"] == smallest
+
+
+@pytest.mark.parametrize("width_m, height_m", [(15_000, 15_000), (15_000, 400), (300, 300), (40_000, 9_000)])
+def test_smallest_cell_size_is_the_smallest_that_fits(width_m, height_m):
+    smallest = min_cell_size_m(width_m, height_m)
+    check_work(width_m, height_m, smallest)  # fits
+    if smallest > 25:
+        with pytest.raises(TooManyCells) as refused:
+            check_work(width_m, height_m, smallest - 1)
+        assert refused.value.min_cell_size_m == smallest
 
 
 def _planted_points(seed: int = 1):

@@ -7,7 +7,8 @@ from datetime import date
 from flask import current_app
 from pydantic import BaseModel, Field
 
-from cases.hotspots import HotspotError, case_hotspots
+from cases.hotspots import MAX_CELL_PERMUTATIONS, HotspotError, TooManyCells, case_hotspots
+from geo.hotspots import DEFAULT_PERMUTATIONS
 from web import database
 from web.api import operation
 from web.errors import ApiError
@@ -17,13 +18,20 @@ class HotspotQuery(BaseModel):
     category: str | None = Field(None, max_length=40, description="category code or a checklist prefix (e.g. `hazard`)")
     since: date | None = Field(None, description="first day (created_at), inclusive")
     until: date | None = Field(None, description="last day (created_at), exclusive")
-    cell_size: float = Field(250.0, ge=25, le=5000, description="cell edge, metres")
+    cell_size: float = Field(
+        250.0, ge=25, le=5000, allow_inf_nan=False,
+        description=f"cell edge, metres. The cells over the town's bounding box may number at most "
+                    f"{MAX_CELL_PERMUTATIONS // DEFAULT_PERMUTATIONS:,} (each is tested with "
+                    f"{DEFAULT_PERMUTATIONS} permutations): a smaller cell is 422 `too_many_cells`, "
+                    f"whose details name the smallest cell size for this town (about 150 m for "
+                    f"a town of 15 km)")
 
 
 @operation(
     "/hotspots", summary="Hot and cold spots of cases (Getis-Ord Gi*)", tags=["map"], query=HotspotQuery,
     responses={200: ("GeoJSON cells in EPSG:4326 with count, z, p (FDR-adjusted), p_sim and class", None)},
-    errors={422: "a bad filter or cell size, or an unknown category"},
+    errors={422: "a bad filter or cell size, an unknown category, or `too_many_cells`: a cell too "
+                 "small for the town (details: cells, max_cells, min_cell_size_m)"},
 )
 def get_hotspots(query: HotspotQuery):
     """Cases matching the filters are counted in square cells of `cell_size` metres over the
@@ -43,6 +51,10 @@ def get_hotspots(query: HotspotQuery):
     try:
         result = case_hotspots(session, category=query.category, since=query.since, until=query.until,
                                cell_size_m=query.cell_size)
+    except TooManyCells as exc:
+        raise ApiError(str(exc), {"cells": exc.cells, "max_cells": exc.max_cells,
+                                  "min_cell_size_m": exc.min_cell_size_m},
+                       code="too_many_cells", status=422) from exc
     except HotspotError as exc:
         raise ApiError(str(exc), code="hotspots_unavailable", status=422) from exc
     return current_app.json.response(result)
