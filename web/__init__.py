@@ -15,7 +15,8 @@ DEFAULTS = {
     "DATABASE_URL": None,  # None: GRIDGOV_DATABASE_URL, else the managed cluster in var/pg
     "BASEMAP_URL": None,  # a tile URL template; None draws our own outlines on a plain background
     "BASEMAP_ATTRIBUTION": "",
-    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,  # a multipart body: a case with its photos
+    "MAX_JSON_LENGTH": 1024 * 1024,  # any other body (web/limits.py)
     "LANGUAGE": "zh",
     # Flask-Compress: what is worth compressing. Not the live stream (text/event-stream: a
     # compressor would hold events back until its buffer fills) and not vector tiles, which are
@@ -25,7 +26,9 @@ DEFAULTS = {
         "application/json", "application/geo+json", "image/svg+xml",
     ],
 }
-ENV_KEYS = ("DATABASE_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH", "LANGUAGE")
+ENV_KEYS = ("DATABASE_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH", "MAX_JSON_LENGTH",
+            "LANGUAGE")
+INT_KEYS = ("MAX_CONTENT_LENGTH", "MAX_JSON_LENGTH")
 
 
 def _from_env() -> dict:
@@ -33,7 +36,7 @@ def _from_env() -> dict:
     for key in ENV_KEYS:
         value = os.environ.get(f"GRIDGOV_{key}")
         if value:
-            found[key] = int(value) if key == "MAX_CONTENT_LENGTH" else value
+            found[key] = int(value) if key in INT_KEYS else value
     return found
 
 
@@ -46,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import api, database, errors, pages, tiles
+    from web import api, database, errors, limits, pages, tiles
 
     Compress(app)
 
@@ -64,6 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     database.init_app(app)
     errors.init_app(app)
+    limits.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tiles.bp)
     api.init_app(app)

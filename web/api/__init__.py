@@ -4,7 +4,7 @@ generated from the same declarations the views are built from.
 Each view is declared with ``@operation``: its query and body as pydantic models, its
 responses and the errors it may answer. The decorator validates the request before the view
 runs — malformed JSON is 400, a body or query that does not fit the model is 422 with one
-message per field, a body over ``MAX_CONTENT_LENGTH`` is 413 — and records the operation so
+message per field, a body over its limit is 413 before it is read (web/limits.py) — and records the operation so
 ``/api/v1/openapi.json`` describes exactly what is served.
 
 Why our own ~200 lines rather than flask-smorest or spectree: we need DESIGN.md's single error
@@ -23,8 +23,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
 
+from web import limits
 from web.errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -77,10 +77,8 @@ def _parse_query(model: type[BaseModel]) -> BaseModel:
 
 def json_body() -> Any:
     """The request's JSON, or 400 when it is not JSON at all; 413 when it is too large."""
-    try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        raise
+    raw = request.get_data(cache=True)  # 413 past the limit (web/limits.py)
+    limits.refuse_if_over(len(raw))  # a chunked body: read to the limit + 1, refused here
     if not raw:
         raise ApiError("the request has no body: send a JSON object", code="malformed_json", status=400)
     try:
