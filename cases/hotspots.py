@@ -29,10 +29,11 @@ MIN_CELL_M, MAX_CELL_M = 25.0, 5_000.0
 
 
 # The work of a request, bounded before it is done: the cells over the town's bounding box
-# times the permutations drawn for each. Gi*'s permutation test costs about that many
-# neighbour sums; 10 million (10,000 cells at the default 999 permutations) is about a second
-# on a busy 2-core machine, where a town of 15 km at 25 m would be 360,000 cells and minutes.
-MAX_CELL_PERMUTATIONS = 10_000_000
+# times the permutations drawn for each (Gi*'s permutation test costs about that many
+# neighbour sums, more where significant cells are refined). 5 million is 5,005 cells at the
+# default 999 permutations: a few seconds at most on a busy 2-core machine, where the Bagong
+# demo at 25 m (155,000 cells in the town) took two minutes. Its smallest cell is 162 m.
+MAX_CELL_PERMUTATIONS = 5_000_000
 
 
 class HotspotError(ValueError):

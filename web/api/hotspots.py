@@ -23,8 +23,9 @@ class HotspotQuery(BaseModel):
         description=f"cell edge, metres. The cells over the town's bounding box may number at most "
                     f"{MAX_CELL_PERMUTATIONS // DEFAULT_PERMUTATIONS:,} (each is tested with "
                     f"{DEFAULT_PERMUTATIONS} permutations): a smaller cell is 422 `too_many_cells`, "
-                    f"whose details name the smallest cell size for this town (about 150 m for "
-                    f"a town of 15 km)")
+                    f"whose details name the smallest cell size for this town (162 m for the "
+                    f"Bagong demo)",
+        examples=[250.0, 25.0])
 
 
 @operation(
