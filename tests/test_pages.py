@@ -294,15 +294,20 @@ def test_healthz_reports_schema_out_of_date(empty_db_url, statement, current):
     assert body["schema"]["up_to_date"] is False and body["schema"]["current"] == current
 
 
-def test_healthz_reports_unreachable_database():
+def test_healthz_reports_unreachable_database_with_a_code_and_logs_the_driver_text(caplog):
     from db.cluster import free_port
 
-    url = f"postgresql://nobody@127.0.0.1:{free_port()}/nowhere"
-    response = _client(url).get("/healthz")
+    port = free_port()
+    url = f"postgresql://nobody@127.0.0.1:{port}/nowhere"
+    with caplog.at_level("WARNING"):
+        response = _client(url).get("/healthz")
     body = response.get_json()
     assert response.status_code == 503
     assert response.content_type == "application/json"
-    assert body["status"] == "down"
-    assert body["database"]["reachable"] is False
-    assert "OperationalError" in body["database"]["error"]
-    assert "Traceback" not in response.get_data(as_text=True)
+    assert body == {"status": "down", "database": {"reachable": False, "error": "database_unreachable"},
+                    "schema": None, "town": None}
+    # the driver's words (host, port, user) are for the server's log, not for anyone asking
+    text_sent = response.get_data(as_text=True)
+    assert str(port) not in text_sent and "nobody" not in text_sent and "Traceback" not in text_sent
+    logged = [r.getMessage() for r in caplog.records if "healthz" in r.getMessage()]
+    assert any("OperationalError" in m and str(port) in m for m in logged), logged

@@ -321,7 +321,11 @@ def _describe(exc: BaseException) -> str:
 
 @bp.get("/healthz")
 def healthz():
-    """The database, schema and town state as JSON: 200 when ok, 503 when degraded or down."""
+    """The database, schema and town state as JSON: 200 when ok, 503 when degraded or down.
+
+    Anyone may ask, so a failure is answered with a stable code (``database_unreachable``,
+    ``query_failed``) and its text — the driver's, which can name hosts, users and
+    statements — goes to the server's log only."""
     body: dict[str, Any] = {
         "status": "ok", "database": {"reachable": False}, "schema": None, "town": None,
     }
@@ -330,8 +334,9 @@ def healthz():
     try:
         state = schema_state(database.engine())
     except Exception as exc:  # noqa: BLE001 - reported in the body, see above
+        current_app.logger.warning("healthz: the database is unreachable: %s", _describe(exc))
         body["status"] = "down"
-        body["database"]["error"] = _describe(exc)
+        body["database"]["error"] = "database_unreachable"
         return jsonify(body), 503
     body["database"]["reachable"] = True
     body["schema"] = state
@@ -341,7 +346,8 @@ def healthz():
     try:
         body["town"] = repository.town_summary(database.session())
     except Exception as exc:  # noqa: BLE001 - as above
+        current_app.logger.warning("healthz: reading the town failed: %s", _describe(exc))
         body["status"] = "degraded"
-        body["database"]["error"] = _describe(exc)
+        body["database"]["error"] = "query_failed"
         return jsonify(body), 503
     return jsonify(body), 200
