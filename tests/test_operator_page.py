@@ -86,11 +86,36 @@ def test_language_is_chinese_by_default_and_english_sticks_once_chosen(client):
     assert '<html lang="zh-CN">' in client.get("/?lang=zh").get_data(as_text=True)
 
 
-def test_an_unknown_language_is_refused_with_the_valid_ones(client):
+def test_an_unknown_language_on_a_page_is_a_page_in_chinese_then_english(client):
     response = client.get("/?lang=fr")
     assert response.status_code == 400
-    body = response.get_json()
-    assert body["error"] == "bad_request" and "'fr'" in body["message"] and "'zh'" in body["message"]
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in html
+    chinese, english = html.index("不支持语言“fr”"), html.index("There is no language “fr”")
+    assert chinese < english
+    assert 'href="?lang=zh"' in html and 'href="?lang=en"' in html
+    assert "gridgov_lang" not in response.headers.get("Set-Cookie", "")
+
+
+@pytest.mark.parametrize("path", ["/cases?grid=140525108201&lang=xx", "/cases/1?lang=xx"])
+def test_every_page_answers_an_unknown_language_with_a_page_keeping_its_other_parameters(client, path):
+    response = client.get(path)
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "不支持语言“xx”" in html
+    if "grid=" in path:
+        assert 'href="?grid=140525108201&amp;lang=en"' in html
+
+
+def test_an_unknown_language_is_escaped_on_the_page(client):
+    html = client.get("/?lang=<script>alert(1)</script>").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_the_api_keeps_json_errors_whatever_lang_says(client):
+    response = client.get("/api/v1/cases/999999999?lang=xx")
+    assert response.status_code == 404 and response.mimetype == "application/json"
 
 
 def test_empty_database_page_says_how_to_load_data_in_english_too(empty_db_url):

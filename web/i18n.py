@@ -123,6 +123,7 @@ WORDS: dict[str, dict[str, str]] = {
         "grid_cases_title": "{name}（{code}）的案件", "only_open": "只看未结",
         "show_all": "显示全部", "older": "更早的案件 →", "no_cases": "没有案件",
         "satisfaction_rating": "评价", "no_events": "没有记录", "bad_language": "不支持的语言",
+        "bad_language_text": "不支持语言“{lang}”。本系统提供中文（lang=zh）和英文（lang=en）：",
         "empty_heading": "还没有网格数据",
         "empty_text": "数据库里还没有镇的边界。请先载入演示数据，或导入本镇的网格边界：",
         "empty_demo": "载入巴公镇演示数据",
@@ -179,6 +180,7 @@ WORDS: dict[str, dict[str, str]] = {
         "grid_cases_title": "Cases of {name} ({code})", "only_open": "Open only",
         "show_all": "Show all", "older": "Older cases →", "no_cases": "No cases",
         "satisfaction_rating": "Rating", "no_events": "No events", "bad_language": "Unsupported language",
+        "bad_language_text": "There is no language “{lang}”. The pages are in Chinese (lang=zh) and English (lang=en):",
         "empty_heading": "No grids yet",
         "empty_text": "The database has no town boundary yet. Load the demo, or import your town's grids:",
         "empty_demo": "load the Bagong demo",
@@ -200,10 +202,18 @@ JS_KEYS = (
 )
 
 
+class UnknownLanguage(BadRequest):
+    """A language we do not have: 400; a page answers it with a page (web/pages.py)."""
+
+    def __init__(self, lang: str):
+        super().__init__(f"`lang` was {lang!r} but is expected to be one of {list(LANGUAGES)}")
+        self.lang = lang
+
+
 def check(lang: str) -> str:
     """``lang`` if it is a language we have; 400 naming the valid ones otherwise."""
     if lang not in LANGUAGES:
-        raise BadRequest(f"`lang` was {lang!r} but is expected to be one of {list(LANGUAGES)}")
+        raise UnknownLanguage(lang)
     return lang
 
 

@@ -64,6 +64,19 @@ def _not_found(message: str, status: int = 404):
                  title=i18n.words(lang)["not_found_title"])
 
 
+@bp.errorhandler(i18n.UnknownLanguage)
+def _unknown_language(exc: i18n.UnknownLanguage):
+    """``?lang=xx`` on a page: a page (400) saying so in Chinese, then English, with a link to
+    each language; the API keeps its JSON errors."""
+    zh, en = i18n.words("zh"), i18n.words("en")
+    html = render_template(
+        "bad_language.html", lang="zh", t=zh, names=i18n.names("zh"), zh=zh, en=en, asked=exc.lang,
+        title=f"{zh['bad_language']} · {en['bad_language']}",
+        status_colors=case_layers.STATUS_COLORS,
+    )
+    return make_response(html, 400)
+
+
 def _map_parts(m: folium.Map) -> dict[str, str]:
     """The rendered map split into what goes in <head>, in <body>, and in the closing <script>."""
     root = m.get_root()
