@@ -68,6 +68,17 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
+    """The query string as ``model``; 422 for a value that does not fit, and for a parameter
+    given more than once (``?lon=1&lon=2``): no parameter of ours takes several values, and
+    silently keeping one of them would answer a question the client did not ask."""
+    repeated = [
+        {"field": name, "message": f"given {len(request.args.getlist(name))} times "
+                                   f"({', '.join(map(repr, request.args.getlist(name)))}): give it once"}
+        for name in model.model_fields if len(request.args.getlist(name)) > 1
+    ]
+    if repeated:
+        names = ", ".join(f"`{d['field']}`" for d in repeated)
+        raise ApiError(f"repeated query parameter: {names}", repeated, code="repeated_parameter", status=422)
     raw = {k: v for k, v in request.args.items()}
     try:
         return model.model_validate(raw)
@@ -120,10 +131,15 @@ def operation(
     """
 
     def decorate(view: Callable) -> Callable:
+        declared_errors = dict(errors or {})
+        if query is not None:
+            declared_errors.setdefault(422, "a query parameter missing, repeated or not valid")
+        if body is not None:
+            declared_errors.setdefault(413, "the body is over its limit (web/limits.py)")
         op = Operation(
             rule=rule, method=method.upper(), summary=summary,
             description=(view.__doc__ or "").strip(), tags=tags, query=query, body=body,
-            responses=responses or {200: ("OK", None)}, errors=errors or {}, multipart=multipart,
+            responses=responses or {200: ("OK", None)}, errors=declared_errors, multipart=multipart,
         )
         OPERATIONS.append(op)
 

@@ -1,0 +1,58 @@
+"""A query parameter given twice (``?lon=1&lon=2``) is 422 naming it, on every API operation
+that takes query parameters, instead of one of the values being kept silently.
+
+The app points at a database that does not exist: the refusal comes before any view runs
+(a view would answer 503)."""
+
+from __future__ import annotations
+
+import pytest
+
+from web import create_app
+from web.api import OPERATIONS, endpoints  # noqa: F401  (endpoints: every operation registered)
+
+NOWHERE = "postgresql://gridgov@127.0.0.1:9/nowhere"
+WITH_QUERY = [op for op in OPERATIONS if op.query is not None]
+
+
+def _path(rule: str) -> str:
+    """A concrete path for a Flask rule: any value fits the path parameters here."""
+    parts = []
+    for part in rule.split("/"):
+        if part.startswith("<"):
+            part = "1" if part.startswith("<int:") else "140525108201"
+        parts.append(part)
+    return "/api/v1" + "/".join(parts)
+
+
+@pytest.fixture(scope="module")
+def client():
+    return create_app({"DATABASE_URL": NOWHERE}).test_client()
+
+
+def test_every_operation_with_query_parameters_is_covered():
+    assert {op.rule for op in WITH_QUERY} >= {"/locate", "/geocode", "/geocode/reverse", "/hotspots", "/cases"}
+
+
+@pytest.mark.parametrize("op", WITH_QUERY, ids=[f"{op.method} {op.rule}" for op in WITH_QUERY])
+def test_a_repeated_query_parameter_is_422_naming_it(client, op):
+    name = next(iter(op.query.model_fields))
+    response = client.open(_path(op.rule), method=op.method, query_string=[(name, "1"), (name, "2")])
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["error"] == "repeated_parameter"
+    assert f"`{name}`" in body["message"]
+    assert body["details"] == [{"field": name, "message": "given 2 times ('1', '2'): give it once"}]
+
+
+def test_every_repeated_parameter_is_named_once(client):
+    response = client.get("/api/v1/locate?lon=1&lon=2&lat=3&lat=4&lat=5&crs=wgs84")
+    assert response.status_code == 422
+    details = response.get_json()["details"]
+    assert [d["field"] for d in details] == ["lon", "lat"]
+    assert details[1]["message"].startswith("given 3 times")
+
+
+def test_a_parameter_given_once_is_not_refused(client):
+    response = client.get("/api/v1/locate?lon=112.87&lat=35.64")
+    assert response.status_code == 503  # reached the view, which needs the (missing) database
