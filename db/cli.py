@@ -28,7 +28,12 @@ def db_group() -> None:
 
 @db_group.command("start")
 def start() -> None:
-    """Start the managed cluster in var/pg (a no-op when running or when GRIDGOV_DATABASE_URL is set)."""
+    """Start the managed cluster in var/pg (a no-op when running or when GRIDGOV_DATABASE_URL is set).
+
+    \b
+    Example:
+      gridgov db start
+    """
     if _external():
         click.echo("GRIDGOV_DATABASE_URL is set: using that database, nothing to start")
         return
@@ -42,7 +47,12 @@ def start() -> None:
 
 @db_group.command("stop")
 def stop() -> None:
-    """Stop the managed cluster."""
+    """Stop the managed cluster.
+
+    \b
+    Example:
+      gridgov db stop
+    """
     if _external():
         click.echo("GRIDGOV_DATABASE_URL is set: gridgov does not manage that server")
         return
@@ -53,7 +63,12 @@ def stop() -> None:
 @db_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> None:
-    """Whether the database is reachable and its schema is current; exit 1 when not running."""
+    """Whether the database is reachable and its schema is current; exit 1 when not running.
+
+    \b
+    Example:
+      gridgov db status --json
+    """
     info: dict = {}
     if _external():
         info["managed"] = False
@@ -86,7 +101,12 @@ def status(as_json: bool) -> None:
 
 @db_group.command("url")
 def url() -> None:
-    """Print the database URL gridgov uses."""
+    """Print the database URL gridgov uses.
+
+    \b
+    Example:
+      gridgov db url
+    """
     try:
         click.echo(database_url())
     except ClusterError as exc:
@@ -96,7 +116,12 @@ def url() -> None:
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def upgrade(revision: str) -> None:
-    """Migrate the schema (Alembic) to the newest revision."""
+    """Migrate the schema (Alembic) to the newest revision.
+
+    \b
+    Example:
+      gridgov db upgrade
+    """
     try:
         target = database_url()
     except ClusterError as exc:

@@ -12,7 +12,12 @@ from demo.load import DemoError, has_town, load_demo
 
 @click.group("demo")
 def demo_group() -> None:
-    """The Bagong (巴公镇) demo dataset."""
+    """The Bagong (巴公镇) demo dataset.
+
+    \b
+    Example:
+      gridgov demo load --if-empty
+    """
 
 
 @demo_group.command("load")
