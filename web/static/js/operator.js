@@ -4,7 +4,8 @@
  * filters (they re-point the case tiles and the hot spot request), the choropleth of the
  * grids, the grid panel, the day's numbers, the hot spots and their heat map, and the live
  * stream (GET /api/v1/stream). Every string that came from a person is put into the page
- * with textContent (see el()), never as HTML.
+ * with textContent (see el()), never as HTML. A request that fails in a way that may pass
+ * (no answer, 5xx, 429) shows a banner over the map and is tried again (see withRetry()).
  */
 (function () {
   'use strict';
@@ -49,12 +50,67 @@
     return Number(n).toLocaleString(cfg.lang === 'zh' ? 'zh-CN' : 'en-GB');
   }
 
+  // The JSON at url; a failure is an Error with `status` (0: no answer at all).
   function getJSON(url) {
-    return fetch(url, {credentials: 'same-origin', cache: 'no-store'}).then(function (r) {
+    return fetch(url, {credentials: 'same-origin', cache: 'no-store'}).catch(function (err) {
+      err.status = 0;
+      throw err;
+    }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
-        if (!r.ok) { throw new Error(body.message || ('HTTP ' + r.status)); }
+        if (!r.ok) {
+          var err = new Error(body.message || ('HTTP ' + r.status));
+          err.status = r.status;
+          throw err;
+        }
         return body;
       });
+    });
+  }
+
+  // -- failed requests: tell the operator, try again -------------------------------------
+
+  // After a failure that may pass, the same load runs again after 1, 2, 4 … s, never more
+  // than 30 s apart: a server restarting or a database failing over comes back without the
+  // operator reloading the page, and a server in trouble is not hammered.
+  var RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 30000;
+  var failing = {};  // the name of each load now failing -> its attempts so far
+
+  function retryable(err) {
+    return err.status === 0 || err.status === 429 || err.status >= 500;
+  }
+
+  function showFailures() {
+    var names = Object.keys(failing);
+    var banner = byId('load-banner');
+    banner.hidden = names.length === 0;
+    banner.setAttribute('data-failing', names.join(' '));
+  }
+
+  function settled(name) {
+    if (failing[name] !== undefined) { delete failing[name]; showFailures(); }
+  }
+
+  // Run load() (it fetches and draws, and returns a promise); when it fails with a retryable
+  // error, show the banner and run it again later, until it succeeds (the banner goes) or
+  // wanted() says the result is no longer needed (a closed popup, another grid chosen).
+  // The returned promise is the first attempt's, so callers can show that it failed.
+  function withRetry(name, load, wanted) {
+    clearTimeout(state.timers['retry:' + name]);
+    return load().then(function (value) {
+      settled(name);
+      return value;
+    }, function (err) {
+      if (!retryable(err) || (wanted && !wanted())) {
+        settled(name);
+        throw err;
+      }
+      var attempt = failing[name] = (failing[name] || 0) + 1;
+      showFailures();
+      var delay = Math.min(RETRY_FIRST_MS * Math.pow(2, attempt - 1), RETRY_MAX_MS);
+      state.timers['retry:' + name] = setTimeout(function () {
+        withRetry(name, load, wanted).catch(function () { /* shown by the banner */ });
+      }, delay);
+      throw err;
     });
   }
 
@@ -113,21 +169,25 @@
   // -- categories ------------------------------------------------------------------------
 
   function loadCategories() {
-    return getJSON(cfg.urls.categories).then(function (body) {
-      var select = byId('f-category');
-      body.categories.forEach(function (top) {
-        var label = cfg.lang === 'zh' ? top.name_zh : top.name_en;
-        state.categories[top.code] = label;
-        var group = el('optgroup', {label: label});
-        group.appendChild(el('option', {value: top.code, text: label + ' · ' + W.all_categories}));
-        top.subcategories.forEach(function (sub) {
-          var name = cfg.lang === 'zh' ? sub.name_zh : sub.name_en;
-          state.categories[sub.code] = name;
-          group.appendChild(el('option', {value: sub.code, text: name}));
-        });
-        select.appendChild(group);
+    return withRetry('categories', function () { return getJSON(cfg.urls.categories).then(drawCategories); })
+      .catch(function () { /* the filter stays "all categories" until a retry succeeds */ });
+  }
+
+  function drawCategories(body) {
+    var select = byId('f-category');
+    body.categories.forEach(function (top) {
+      var label = cfg.lang === 'zh' ? top.name_zh : top.name_en;
+      state.categories[top.code] = label;
+      var group = el('optgroup', {label: label});
+      group.appendChild(el('option', {value: top.code, text: label + ' · ' + W.all_categories}));
+      top.subcategories.forEach(function (sub) {
+        var name = cfg.lang === 'zh' ? sub.name_zh : sub.name_en;
+        state.categories[sub.code] = name;
+        group.appendChild(el('option', {value: sub.code, text: name}));
       });
-    }).catch(function () { /* the filter stays "all categories" */ });
+      select.appendChild(group);
+    });
+    updateMethod();
   }
 
   function categoryName(code) { return state.categories[code] || code || ''; }
@@ -135,29 +195,32 @@
   // -- the day's numbers -----------------------------------------------------------------
 
   function loadToday() {
-    return getJSON(cfg.urls.today).then(function (t) {
-      byId('today-day').textContent = t.day;
-      byId('today-new').textContent = number(t['new']);
-      byId('today-open').textContent = number(t.open);
-      byId('today-overdue').textContent = number(t.overdue);
-      byId('today-closed').textContent = number(t.closed);
-      var s = t.satisfaction;
-      byId('today-satisfaction').textContent = s.satisfied_share === null ? '–'
-        : (s.satisfied_share * 100).toFixed(1) + '%';
-      byId('today-satisfaction-note').textContent = s.evaluated
-        ? fmt(W.satisfaction_note, {days: s.days, n: number(s.evaluated)}) : fmt(W.no_ratings, {days: s.days});
-      var bar = byId('satisfaction-bar');
-      bar.textContent = '';
-      Object.keys(s.levels).forEach(function (level) {
-        if (!s.evaluated) { return; }
-        var share = s.levels[level] / s.evaluated;
-        bar.appendChild(el('span', {className: 'level-' + level, style: 'flex-grow: ' + share.toFixed(4),
-          title: names.satisfaction[level] + ' ' + (share * 100).toFixed(1) + '%'}));
-      });
-      if (!state.todayLoaded && window.performance && performance.mark) { performance.mark('gridgov-today'); }
-      state.todayLoaded = true;
-      document.body.setAttribute('data-today-loaded', '1');
-    }).catch(function () {});
+    return withRetry('today', function () { return getJSON(cfg.urls.today).then(drawToday); })
+      .catch(function () {});
+  }
+
+  function drawToday(t) {
+    byId('today-day').textContent = t.day;
+    byId('today-new').textContent = number(t['new']);
+    byId('today-open').textContent = number(t.open);
+    byId('today-overdue').textContent = number(t.overdue);
+    byId('today-closed').textContent = number(t.closed);
+    var s = t.satisfaction;
+    byId('today-satisfaction').textContent = s.satisfied_share === null ? '–'
+      : (s.satisfied_share * 100).toFixed(1) + '%';
+    byId('today-satisfaction-note').textContent = s.evaluated
+      ? fmt(W.satisfaction_note, {days: s.days, n: number(s.evaluated)}) : fmt(W.no_ratings, {days: s.days});
+    var bar = byId('satisfaction-bar');
+    bar.textContent = '';
+    Object.keys(s.levels).forEach(function (level) {
+      if (!s.evaluated) { return; }
+      var share = s.levels[level] / s.evaluated;
+      bar.appendChild(el('span', {className: 'level-' + level, style: 'flex-grow: ' + share.toFixed(4),
+        title: names.satisfaction[level] + ' ' + (share * 100).toFixed(1) + '%'}));
+    });
+    if (!state.todayLoaded && window.performance && performance.mark) { performance.mark('gridgov-today'); }
+    state.todayLoaded = true;
+    document.body.setAttribute('data-today-loaded', '1');
   }
 
   // -- grid styles and the choropleth ----------------------------------------------------
@@ -221,19 +284,22 @@
   }
 
   function loadStats() {
-    var f = filters();
-    var url = cfg.urls.gridStats + (f.since ? '?since=' + f.since : '');
-    return getJSON(url).then(function (body) {
-      state.stats = body.grids;
-      var values = [];
-      Object.keys(body.grids).forEach(function (code) {
-        var g = body.grids[code], v = state.choropleth ? g[state.choropleth] : null;
-        if (g.level !== 'admin' && v !== null && v !== undefined) { values.push(v); }
-      });
-      state.limits = breaks(values);
-      state.values = values;
-      restyle();
+    return withRetry('stats', function () {
+      var f = filters();
+      return getJSON(cfg.urls.gridStats + (f.since ? '?since=' + f.since : '')).then(drawStats);
     }).catch(function () {});
+  }
+
+  function drawStats(body) {
+    state.stats = body.grids;
+    var values = [];
+    Object.keys(body.grids).forEach(function (code) {
+      var g = body.grids[code], v = state.choropleth ? g[state.choropleth] : null;
+      if (g.level !== 'admin' && v !== null && v !== undefined) { values.push(v); }
+    });
+    state.limits = breaks(values);
+    state.values = values;
+    restyle();
   }
 
   // -- the grid panel --------------------------------------------------------------------
@@ -297,15 +363,19 @@
     panel.setAttribute('data-code', code);
     panel.setAttribute('data-loading', '1');
     byId('grid-panel-name').textContent = W.loading;
-    var f = filters();
-    var since = f.since ? '?since=' + f.since : '';
-    getJSON(cfg.urls.grid + encodeURIComponent(code) + since).then(function (feature) {
-      if (panel.getAttribute('data-code') !== code) { return; }
-      showGrid(feature);
-      panel.removeAttribute('data-loading');
-    }).catch(function (err) {
-      byId('grid-panel-name').textContent = W.load_error + ': ' + err.message;
-      panel.removeAttribute('data-loading');
+    function wanted() { return !panel.hidden && panel.getAttribute('data-code') === code; }
+    withRetry('grid', function () {
+      var f = filters();
+      var since = f.since ? '?since=' + f.since : '';
+      return getJSON(cfg.urls.grid + encodeURIComponent(code) + since).then(function (feature) {
+        if (!wanted()) { return; }
+        showGrid(feature);
+        panel.removeAttribute('data-loading');
+      });
+    }, wanted).catch(function (err) {
+      if (!wanted()) { return; }
+      byId('grid-panel-name').textContent = (retryable(err) ? W.loading : W.load_error + ': ' + err.message);
+      if (!retryable(err)) { panel.removeAttribute('data-loading'); }
     });
   };
 
@@ -326,7 +396,11 @@
   function casePopup(id, latlng) {
     var box = el('div', {className: 'case-popup', 'data-case-id': String(id)}, [el('p', {text: W.loading})]);
     var popup = L.popup({maxWidth: 320, minWidth: 240}).setLatLng(latlng).setContent(box).openOn(map);
-    getJSON(cfg.urls.caseApi + id).then(function (c) {
+    function wanted() { return map.hasLayer(popup); }
+    withRetry('case', function () { return getJSON(cfg.urls.caseApi + id).then(drawCase); }, wanted)
+      .catch(function (err) { if (!retryable(err)) { box.textContent = W.load_error + ': ' + err.message; } });
+
+    function drawCase(c) {
       box.textContent = '';
       var due = c.deadlines && c.deadlines.due_at;
       var overdue = due && cfg.openStates.indexOf(c.status) >= 0 && c.status !== 'parked' && new Date(due) < new Date();
@@ -343,7 +417,7 @@
       box.appendChild(el('p', {className: 'description', text: text.length > 140 ? text.slice(0, 140) + '…' : text}));
       box.appendChild(el('a', {href: cfg.urls.casePage + c.id, text: W.open_case}));
       popup.update();
-    }).catch(function (err) { box.textContent = W.load_error + ': ' + err.message; });
+    }
   }
 
   function onCaseClick(e) {
@@ -375,10 +449,12 @@
     ]);
     list.insertBefore(item, list.firstChild);
     while (list.children.length > LATEST_MAX) { list.removeChild(list.lastChild); }
-    getJSON(cfg.urls.caseApi + ev.id).then(function (c) {
-      var text = c.description || '';
-      description.textContent = text.length > 60 ? text.slice(0, 60) + '…' : text;
-    }).catch(function () {});
+    withRetry('latest:' + ev.id, function () {
+      return getJSON(cfg.urls.caseApi + ev.id).then(function (c) {
+        var text = c.description || '';
+        description.textContent = text.length > 60 ? text.slice(0, 60) + '…' : text;
+      });
+    }, function () { return document.body.contains(item); }).catch(function () {});
   }
 
   function pulse(ev) {
@@ -471,34 +547,41 @@
   }
 
   function loadHotspots() {
-    var f = filters(), status = byId('hotspot-status');
+    var status = byId('hotspot-status');
     status.textContent = W.hotspot_loading;
     document.body.setAttribute('data-hotspots', 'loading');
-    var url = cfg.urls.hotspots + '?' + query({category: f.category, since: f.since, cell_size: cfg.hotspot.cellSize});
-    return getJSON(url).then(function (fc) {
-      layers.hotspots.clearLayers();
-      layers.hotspots.addData(fc);
-      var max = 0, points = [];
-      fc.features.forEach(function (cell) { max = Math.max(max, cell.properties.count); });
-      fc.features.forEach(function (cell) {
-        var ring = cell.geometry.coordinates[0], n = cell.properties.count;
-        if (!n) { return; }
-        points.push([(ring[0][1] + ring[2][1]) / 2, (ring[0][0] + ring[2][0]) / 2, n / max]);
-        // (the layer's `max` option, above 1, keeps neighbouring cells from saturating)
-      });
-      layers.heat.setLatLngs(points);
-      var classes = (fc.properties && fc.properties.classes) || {};
-      var hot = 0, cold = 0;
-      Object.keys(classes).forEach(function (k) {
-        if (k.indexOf('hot') === 0) { hot += classes[k]; } else if (k.indexOf('cold') === 0) { cold += classes[k]; }
-      });
-      status.textContent = fmt(W.hotspot_summary, {cases: number(fc.properties ? fc.properties.cases : 0),
-        hot: number(hot), cold: number(cold)});
-      document.body.setAttribute('data-hotspots', 'drawn');
-    }).catch(function (err) {
+    return withRetry('hotspots', function () {
+      var f = filters();
+      var url = cfg.urls.hotspots + '?' + query({category: f.category, since: f.since, cell_size: cfg.hotspot.cellSize});
+      return getJSON(url).then(drawHotspots);
+    }, hotspotsShown).catch(function (err) {
+      if (retryable(err)) { return; }  // still "computing" while the retries run
       status.textContent = W.hotspot_error + err.message;
       document.body.setAttribute('data-hotspots', 'error');
     });
+  }
+
+  function drawHotspots(fc) {
+    var status = byId('hotspot-status');
+    layers.hotspots.clearLayers();
+    layers.hotspots.addData(fc);
+    var max = 0, points = [];
+    fc.features.forEach(function (cell) { max = Math.max(max, cell.properties.count); });
+    fc.features.forEach(function (cell) {
+      var ring = cell.geometry.coordinates[0], n = cell.properties.count;
+      if (!n) { return; }
+      points.push([(ring[0][1] + ring[2][1]) / 2, (ring[0][0] + ring[2][0]) / 2, n / max]);
+      // (the layer's `max` option, above 1, keeps neighbouring cells from saturating)
+    });
+    layers.heat.setLatLngs(points);
+    var classes = (fc.properties && fc.properties.classes) || {};
+    var hot = 0, cold = 0;
+    Object.keys(classes).forEach(function (k) {
+      if (k.indexOf('hot') === 0) { hot += classes[k]; } else if (k.indexOf('cold') === 0) { cold += classes[k]; }
+    });
+    status.textContent = fmt(W.hotspot_summary, {cases: number(fc.properties ? fc.properties.cases : 0),
+      hot: number(hot), cold: number(cold)});
+    document.body.setAttribute('data-hotspots', 'drawn');
   }
 
   function onOverlay(e) {
@@ -559,7 +642,7 @@
     byId('grid-panel-close').addEventListener('click', closeGrid);
     tick();
     setInterval(tick, 1000);
-    loadCategories().then(updateMethod);
+    loadCategories();
     loadToday();
     updateMethod();
     connect();
