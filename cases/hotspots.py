@@ -59,7 +59,8 @@ def _grid_shape(width_m: float, height_m: float, cell_size_m: float) -> tuple[in
     return max(1, math.ceil(height_m / cell_size_m)), max(1, math.ceil(width_m / cell_size_m))
 
 
-def min_cell_size_m(width_m: float, height_m: float, permutations: int = DEFAULT_PERMUTATIONS) -> float:
+def min_cell_size_m(width_m: float, height_m: float,
+                    permutations: int = DEFAULT_PERMUTATIONS) -> float:
     """The smallest cell size, in whole metres, whose cells over a width × height box stay
     within MAX_CELL_PERMUTATIONS (and never below MIN_CELL_M)."""
     max_cells = MAX_CELL_PERMUTATIONS // permutations
@@ -75,7 +76,8 @@ def check_work(width_m: float, height_m: float, cell_size_m: float,
     rows, cols = _grid_shape(width_m, height_m, cell_size_m)
     max_cells = MAX_CELL_PERMUTATIONS // permutations
     if rows * cols > max_cells:
-        raise TooManyCells(rows * cols, cell_size_m, min_cell_size_m(width_m, height_m, permutations), max_cells)
+        smallest = min_cell_size_m(width_m, height_m, permutations)
+        raise TooManyCells(rows * cols, cell_size_m, smallest, max_cells)
     return rows, cols
 
 
@@ -175,8 +177,8 @@ def case_hotspots(
 ) -> dict:
     """Gi* hot spots of the cases matching the filters, as a GeoJSON FeatureCollection of
     cells (EPSG:4326) with count, z, p (FDR-adjusted), p_sim and class."""
-    cells = case_cells(session, category=category, since=since, until=until, cell_size_m=cell_size_m,
-                       permutations=permutations)
+    cells = case_cells(session, category=category, since=since, until=until,
+                       cell_size_m=cell_size_m, permutations=permutations)
     value, z, p_sim, p_fdr = gi_star(cells.values, cells.mask, permutations=permutations, seed=seed)
     r, c = np.nonzero(cells.mask)
     grid = HotspotGrid(cells.origin_xy_m, cells.cell_size_m, r, c, value, z, p_sim, p_fdr, classify(z, p_fdr))

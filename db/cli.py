@@ -28,7 +28,7 @@ def db_group() -> None:
 
 @db_group.command("start")
 def start() -> None:
-    """Start the managed cluster in var/pg (a no-op when running or when GRIDGOV_DATABASE_URL is set).
+    """Start the managed cluster in var/pg (a no-op when running or with GRIDGOV_DATABASE_URL).
 
     \b
     Example:

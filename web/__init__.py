@@ -26,8 +26,8 @@ DEFAULTS = {
         "application/json", "application/geo+json", "image/svg+xml",
     ],
 }
-ENV_KEYS = ("DATABASE_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH", "MAX_JSON_LENGTH",
-            "LANGUAGE")
+ENV_KEYS = ("DATABASE_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH",
+            "MAX_JSON_LENGTH", "LANGUAGE")
 INT_KEYS = ("MAX_CONTENT_LENGTH", "MAX_JSON_LENGTH")
 
 

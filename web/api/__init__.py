@@ -4,8 +4,8 @@ generated from the same declarations the views are built from.
 Each view is declared with ``@operation``: its query and body as pydantic models, its
 responses and the errors it may answer. The decorator validates the request before the view
 runs — malformed JSON is 400, a body or query that does not fit the model is 422 with one
-message per field, a body over its limit is 413 before it is read (web/limits.py) — and records the operation so
-``/api/v1/openapi.json`` describes exactly what is served.
+message per field, a body over its limit is 413 before it is read (web/limits.py) — and
+records the operation so ``/api/v1/openapi.json`` describes exactly what is served.
 
 Why our own ~200 lines rather than flask-smorest or spectree: we need DESIGN.md's single error
 shape (``{"error", "message", "details"}``) with 400 vs 422 kept apart, and readable docs that
@@ -72,13 +72,15 @@ def _parse_query(model: type[BaseModel]) -> BaseModel:
     given more than once (``?lon=1&lon=2``): no parameter of ours takes several values, and
     silently keeping one of them would answer a question the client did not ask."""
     repeated = [
-        {"field": name, "message": f"given {len(request.args.getlist(name))} times "
-                                   f"({', '.join(map(repr, request.args.getlist(name)))}): give it once"}
-        for name in model.model_fields if len(request.args.getlist(name)) > 1
+        {"field": name, "message": f"given {len(values)} times ({', '.join(map(repr, values))}): "
+                                   f"give it once"}
+        for name, values in ((n, request.args.getlist(n)) for n in model.model_fields)
+        if len(values) > 1
     ]
     if repeated:
         names = ", ".join(f"`{d['field']}`" for d in repeated)
-        raise ApiError(f"repeated query parameter: {names}", repeated, code="repeated_parameter", status=422)
+        raise ApiError(f"repeated query parameter: {names}", repeated, code="repeated_parameter",
+                       status=422)
     raw = {k: v for k, v in request.args.items()}
     try:
         return model.model_validate(raw)
@@ -239,7 +241,8 @@ def openapi_document() -> dict:
         for status, (text, model) in op.responses.items():
             resp: dict[str, Any] = {"description": text}
             if isinstance(model, type) and issubclass(model, BaseModel):
-                resp["content"] = {"application/json": {"schema": _schema_ref(model, components, "serialization")}}
+                schema = _schema_ref(model, components, "serialization")
+                resp["content"] = {"application/json": {"schema": schema}}
             elif isinstance(model, dict):
                 resp["content"] = {"application/json": {"schema": model}}
             responses[str(status)] = resp
