@@ -5,7 +5,7 @@ body without a length stopped at the limit.
 The app here points at a database that does not exist: a request that got past the limit
 to a view would answer 503, so a 413 shows the body was refused before any view ran. The
 raw-socket tests send a length and then only a byte or two: had the server waited to read
-the body, the answer would never come (the socket's 30 s timeout only catches that hang).
+the body, the answer would never come (the socket's timeout, tests/waits.py, catches that).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Iterator
 import pytest
 from werkzeug.serving import make_server
 
+from tests.waits import HANG_S
 from web import create_app
 
 NOWHERE = "postgresql://gridgov@127.0.0.1:9/nowhere"  # port 9 (discard): nothing listens
-HANG_CEILING_S = 30
 
 
 def app(**config):
@@ -49,7 +49,7 @@ def server() -> Iterator[callable]:
 
 def exchange(address: tuple[str, int], head: str, body_parts: list[bytes]) -> tuple[int, dict]:
     """Send a request head and body parts over a raw socket; the status and JSON answered."""
-    with socket.create_connection(address, timeout=HANG_CEILING_S) as sock:
+    with socket.create_connection(address, timeout=HANG_S) as sock:
         sock.sendall(head.encode())
         for part in body_parts:
             try:

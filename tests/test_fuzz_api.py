@@ -6,9 +6,11 @@ with requests that fit the document and requests that do not, against a werkzeug
 session's shared demo stays as it was).
 
 Each answer must be no 5xx, a status the document lists for the operation, the content
-type and JSON schema it documents; and no request may take over 5 s — a guard against a
-request whose work is unbounded (``GET /hotspots?cell_size=25`` once ran past 20 s), not a
-speed target. The budget is small and fixed so the run is reproducible and short: a fixed
+type and JSON schema it documents; and no request may take over 5 s. That last one is the
+one time bound in ``make test`` (issue 8 asks for it; tests/test_no_time_asserts.py keeps
+every other test to the 30 s hang ceiling): it is Schemathesis's own ``max_response_time``
+check, a guard against a request whose work is unbounded (``GET /hotspots?cell_size=25``
+once ran past 20 s; bounded work answers in well under a second), not a speed target. The budget is small and fixed so the run is reproducible and short: a fixed
 seed, deterministic generation, a few fuzzed examples per operation and mode, no example
 database.
 """
@@ -17,29 +19,28 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 import schemathesis
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import max_response_time, not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_schema_conformance, status_code_conformance,
 )
 from werkzeug.serving import make_server
 
 from db.session import engine_for
+from tests.waits import HANG_S
 from web import create_app
 from web.api import endpoints, openapi_document  # noqa: F401  (endpoints: every operation registered)
 
 FUZZED_EXAMPLES = 8  # per operation and mode, after the examples and coverage phases
-SLOWEST_S = 5.0  # a hang guard: no single request may take longer
-HANG_CEILING_S = 30  # the client gives up here, so a hung request fails instead of blocking
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+          response_schema_conformance, max_response_time]
 CONFIG = schemathesis.Config.from_dict({
     "seed": 20261129,
+    "checks": {"max_response_time": 5.0},  # seconds, see the module docstring
     "generation": {"mode": "all", "max-examples": FUZZED_EXAMPLES, "deterministic": True,
                    "database": "none"},
     "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True},
@@ -86,8 +87,6 @@ def session() -> Iterator[requests.Session]:
 
 @SCHEMA.parametrize()
 def test_every_answer_is_documented_and_none_is_a_server_error(case, base_url, session):
-    started = time.perf_counter()
-    response = case.call(base_url=base_url, session=session, timeout=HANG_CEILING_S)
-    elapsed = time.perf_counter() - started
-    assert elapsed <= SLOWEST_S, f"{elapsed:.1f} s for {case.as_curl_command()}"
+    # past the hang ceiling the client gives up, so a request that never ends fails too
+    response = case.call(base_url=base_url, session=session, timeout=HANG_S)
     case.validate_response(response, checks=CHECKS)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_browser import Watcher, browser, live_server  # noqa: F401  (fixtures)
-
-CEILING_MS = 30_000
+from tests.waits import HANG_MS
 FAILURES = 2
 
 
@@ -40,10 +39,10 @@ def test_a_failed_request_is_shown_and_retried_until_the_data_arrives(
 
     page.route(f"**{endpoint}*", fail_first)
     page.goto(f"{live_server}/?lang={lang}")
-    page.wait_for_selector("#load-banner:not([hidden])", timeout=CEILING_MS)
+    page.wait_for_selector("#load-banner:not([hidden])", timeout=HANG_MS)
     assert page.locator("#load-banner").inner_text() == banner
-    page.wait_for_function(arrived, timeout=CEILING_MS)
-    page.wait_for_selector("#load-banner", state="hidden", timeout=CEILING_MS)
+    page.wait_for_function(arrived, timeout=HANG_MS)
+    page.wait_for_selector("#load-banner", state="hidden", timeout=HANG_MS)
     assert calls == {"failed": FAILURES, "passed": 1}
     # the browser logs each failed load; nothing else may go wrong (no script error)
     expected = ("Failed to load resource", "ERR_CONNECTION_RESET")
@@ -63,10 +62,10 @@ def test_a_refused_request_is_not_retried(browser, live_server):  # noqa: F811
 
     page.route("**/api/v1/grids/*", refuse)
     page.goto(f"{live_server}/")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=CEILING_MS)
+    page.wait_for_function("document.body.dataset.ready === '1'", timeout=HANG_MS)
     page.evaluate("gridgov.openGrid('140525108201')")
     page.wait_for_function("!document.getElementById('grid-panel').hasAttribute('data-loading')",
-                           timeout=CEILING_MS)
+                           timeout=HANG_MS)
     assert "no such grid" in page.locator("#grid-panel-name").inner_text()
     assert page.locator("#load-banner").is_hidden()
     assert calls["n"] == 1
