@@ -2,7 +2,7 @@
 
 Each carries a one-line message for the user (naming the offending value) and, where it
 helps, ``details`` (valid values, the nearest grid, per-field messages). The web layer maps
-the classes to HTTP statuses in one table (web/api/cases.py).
+the classes to HTTP statuses in one table (web/errors.py).
 """
 
 from __future__ import annotations
@@ -69,3 +69,11 @@ class CaseClosed(CaseError):
 
 class AlreadyAssigned(CaseError):
     """The case is already assigned to that person."""
+
+
+class HotspotError(CaseError):
+    """The hot-spot analysis cannot run as asked (bad cell size, unreadable file, no points, …)."""
+
+
+class BulkError(CaseError):
+    """A point file or option that cannot be routed or imported; the message is one line."""

@@ -21,15 +21,12 @@ from pyproj import CRS, Transformer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cases.errors import HotspotError
 from geo.hotspots import DEFAULT_PERMUTATIONS, HotspotGrid, classify, gi_star, hotspots
 
 M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LON_EQUATOR = 111_320.0
 MIN_CELL_M, MAX_CELL_M = 25.0, 5_000.0
-
-
-class HotspotError(ValueError):
-    """The analysis cannot run as asked (bad cell size, unreadable file, no points, …)."""
 
 
 @dataclass

@@ -18,44 +18,20 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from flask.sansio.blueprints import BlueprintSetupState
 
-from tiles import (
-    InvalidFilter,
-    InvalidTileAddress,
-    TileError,
-    TileOutOfRange,
-    UnknownLayer,
-    UnknownParameter,
-    mvt,
-)
+from tiles import mvt
 from db.session import conninfo
 from tiles.cache import CACHE, DEFAULT_MAX_BYTES
 from web.live import hub_for
 from web import database
-from web.errors import error_response
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
-# One table from tile error to HTTP status and error code.
-ERRORS: dict[type[TileError], tuple[int, str]] = {
-    UnknownLayer: (404, "unknown_layer"),
-    TileOutOfRange: (404, "tile_out_of_range"),
-    InvalidTileAddress: (422, "invalid_tile_address"),
-    UnknownParameter: (422, "unknown_parameter"),
-    InvalidFilter: (422, "invalid_filter"),
-}
-
 
 @bp.record_once
 def _configure(state: BlueprintSetupState) -> None:
     CACHE.resize(int(state.app.config.get("TILE_CACHE_BYTES", DEFAULT_MAX_BYTES)))
-
-
-@bp.errorhandler(TileError)
-def _tile_error(exc: TileError):
-    status, code = ERRORS.get(type(exc), (422, "invalid_tile_request"))
-    return error_response(status, code, exc.message, exc.details)
 
 
 @bp.get("/<layer>/<z>/<x>/<y>.pbf")

@@ -7,7 +7,7 @@ from datetime import date
 from flask import current_app
 from pydantic import BaseModel, Field
 
-from cases.hotspots import HotspotError, case_hotspots
+from cases.hotspots import case_hotspots
 from web import database
 from web.api import operation
 from web.errors import ApiError
@@ -40,9 +40,6 @@ def get_hotspots(query: HotspotQuery):
             raise ApiError(f"unknown category {query.category!r}", {"valid": known}, code="unknown_category", status=422)
     if query.since and query.until and query.until <= query.since:
         raise ApiError("`until` must be after `since`", code="invalid_query", status=422)
-    try:
-        result = case_hotspots(session, category=query.category, since=query.since, until=query.until,
-                               cell_size_m=query.cell_size)
-    except HotspotError as exc:
-        raise ApiError(str(exc), code="hotspots_unavailable", status=422) from exc
+    result = case_hotspots(session, category=query.category, since=query.since, until=query.until,
+                           cell_size_m=query.cell_size)
     return current_app.json.response(result)
