@@ -7,6 +7,8 @@ from datetime import date
 from flask import current_app
 from pydantic import BaseModel, Field
 
+from cases.categories import categories
+from cases.errors import UnknownCategory
 from cases.hotspots import case_hotspots
 from web import database
 from web.api import operation
@@ -33,11 +35,9 @@ def get_hotspots(query: HotspotQuery):
     Reproducible: the permutations use a fixed seed."""
     session = database.session()
     if query.category:
-        from sqlalchemy import text
-
-        known = session.execute(text("SELECT code FROM categories ORDER BY code")).scalars().all()
+        known = categories(session)
         if query.category not in known:
-            raise ApiError(f"unknown category {query.category!r}", {"valid": known}, code="unknown_category", status=422)
+            raise UnknownCategory(f"unknown category {query.category!r}", {"valid": sorted(known)})
     if query.since and query.until and query.until <= query.since:
         raise ApiError("`until` must be after `since`", code="invalid_query", status=422)
     result = case_hotspots(session, category=query.category, since=query.since, until=query.until,
