@@ -45,7 +45,7 @@ from cases.categories import categories
 from cases.deadlines import LOCAL_TZ
 from cases.models import CHANNELS, CLOSED_STATES, OPEN_PREDICATE, STATES
 from tiles import InvalidFilter, InvalidTileAddress, TileOutOfRange, UnknownLayer, UnknownParameter
-from tiles.cache import CACHE, TileCache, cached_tile
+from tiles.cache import TileCache, cached_tile
 
 MAX_ZOOM = 22
 POINTS_MIN_ZOOM = 14
@@ -345,7 +345,7 @@ def serve_tile(
     x: str,
     y: str,
     args: Mapping[str, Sequence[str]],
-    tile_cache: TileCache = CACHE,
+    tile_cache: TileCache,
 ) -> ServedTile:
     """Check a tile request, then answer it from the cache or render it and store it.
 
