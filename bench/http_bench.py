@@ -49,7 +49,7 @@ import psycopg  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
 from results import machine, replace_section  # noqa: E402  (bench/, the script's own folder)
-from servers import add_database_options, drop_database, prepare_database, start_gridgov  # noqa: E402
+from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 WORDS = (
@@ -350,9 +350,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--rate", type=float, default=300, help="requests/s offered in the paced runs")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (gridgov serve --workers)")
-    p.add_argument("--seed", type=int, default=1)
-    add_database_options(p, "http")
+    add_server_options(p, "http")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
     if shutil.which("wrk") is None:

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import psycopg  # noqa: E402
 from http_bench import CHANNELS, WORDS, count_cases  # noqa: E402
 from results import write_section  # noqa: E402
-from servers import add_database_options, drop_database, prepare_database, start_gridgov  # noqa: E402
+from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 
 from cases.models import CLOSED_STATES  # noqa: E402
 from db.session import conninfo  # noqa: E402
@@ -341,9 +341,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=0.5, help="mean seconds between POSTs")
     p.add_argument("--jitter", type=float, default=0.2, help="± seconds around the interval (uniform)")
     p.add_argument("--timeout", type=float, default=10, help="seconds after its POST a case may take to show")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers of each server")
-    p.add_argument("--seed", type=int, default=1, help="demo seed, and the seed of points and pauses")
-    add_database_options(p, "live")
+    add_server_options(p, "live")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
     if args.posts < 2:

@@ -1,6 +1,6 @@
 """Servers and databases for the benchmarks, started one way for every script.
 
-- ``add_database_options``, ``prepare_database``, ``drop_database``: the run's throwaway
+- ``add_server_options``, ``prepare_database``, ``drop_database``: the run's throwaway
   database with the Bagong demo, on the server of ``gridgov db url`` (GRIDGOV_DATABASE_URL,
   which bench/run.py sets, else the managed cluster); the database that URL names is never
   written to.
@@ -34,7 +34,7 @@ from demo.load import load_demo
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-__all__ = ["Server", "add_database_options", "drop_database", "free_port", "prepare_database",
+__all__ = ["Server", "add_server_options", "drop_database", "free_port", "prepare_database",
            "start_gridgov"]
 
 
@@ -49,9 +49,12 @@ def _admin(url: str) -> psycopg.Connection:
     return psycopg.connect(conninfo(_on(url, "postgres")), autocommit=True)
 
 
-def add_database_options(parser: argparse.ArgumentParser, kind: str) -> None:
-    """``--cases``, ``--db-name`` and ``--keep-db``: the run's throwaway database (the demo's
-    seed is the script's own ``--seed``)."""
+def add_server_options(parser: argparse.ArgumentParser, kind: str) -> None:
+    """The options of a script that starts its own database and ``gridgov serve``:
+    ``--workers``, and the throwaway database's ``--seed``, ``--cases``, ``--db-name`` and
+    ``--keep-db``; ``kind`` names the script in the database's default name."""
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each gridgov serve")
+    parser.add_argument("--seed", type=int, default=1, help="demo seed (the run's random choices use it too)")
     parser.add_argument("--cases", type=int, default=4107, help="demo cases loaded before the run")
     # one database per run: two runs at once (two sessions benchmarking) must not drop each
     # other's database halfway
