@@ -6,17 +6,11 @@ that fixes it; the CLI prints it as is and exits 2, the web layer maps the class
 
 from __future__ import annotations
 
-from typing import Any
+from db.errors import GridgovError
 
 
-class BoundaryError(Exception):
-    """Base of every error the boundaries package raises for input it refuses; ``message`` is
-    for the user, ``details`` (optional) says more to a program."""
-
-    def __init__(self, message: str, details: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
+class BoundaryError(GridgovError):
+    """Base of every error the boundaries package raises for input it refuses."""
 
 
 class UnreadableFile(BoundaryError):

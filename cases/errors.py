@@ -7,16 +7,11 @@ the classes to HTTP statuses in one table (web/errors.py).
 
 from __future__ import annotations
 
-from typing import Any
+from db.errors import GridgovError
 
 
-class CaseError(Exception):
+class CaseError(GridgovError):
     """Base of every error raised for a request the cases package refuses."""
-
-    def __init__(self, message: str, details: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class UnknownCategory(CaseError):

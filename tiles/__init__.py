@@ -12,16 +12,11 @@ Errors: every refusal is a ``TileError`` subclass carrying the offending value i
 
 from __future__ import annotations
 
-from typing import Any
+from db.errors import GridgovError
 
 
-class TileError(Exception):
+class TileError(GridgovError):
     """A tile request that cannot be answered as asked."""
-
-    def __init__(self, message: str, details: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class UnknownLayer(TileError):
