@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from cases import errors as case_errors
 from cases import intake, repository
 from cases.deadlines import LOCAL_TZ
-from web.api import OPERATIONS, bp, field_errors, json_body, operation
+from web.api import OPERATIONS, field_errors, json_body, operation
 from web.api.case_schemas import CaseDetailOut, CaseIn, CaseListOut, CaseListQuery, CaseOut, bbox_4326
 from web.database import session
 from web.errors import ApiError
