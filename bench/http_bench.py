@@ -35,14 +35,11 @@ import os
 import random
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,12 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from db import migrate  # noqa: E402
-from db.session import conninfo, database_url  # noqa: E402
-from demo.load import load_demo  # noqa: E402
+from db.session import conninfo  # noqa: E402
 from results import every_run, machine, replace_section, spread  # noqa: E402  (bench/, the script's own folder)
+from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 WORDS = (
@@ -165,36 +160,6 @@ def locate_script(points: list[tuple[float, float]]) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _on(url: str, dbname: str) -> str:
-    return make_url(url).set(database=dbname).render_as_string(hide_password=False)
-
-
-def _admin(url: str) -> psycopg.Connection:
-    return psycopg.connect(conninfo(_on(url, "postgres")), autocommit=True)
-
-
-def prepare_database(server_url: str, name: str, seed: int, cases: int) -> str:
-    """A fresh database ``name`` on the server, migrated, with the demo loaded."""
-    with _admin(server_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _on(server_url, name)
-    migrate.upgrade(url)
-    load_demo(url, seed=seed, cases=cases, progress=False)
-    return url
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with _admin(server_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def sample(url: str, n: int, seed: int) -> tuple[list[tuple[float, float]], list[str]]:
     """Random points inside the town (PostGIS ST_GeneratePoints) and the leaf categories."""
     with psycopg.connect(conninfo(url)) as conn:
@@ -224,41 +189,6 @@ def server_facts(url: str) -> str:
 def count_cases(url: str) -> int:
     with psycopg.connect(conninfo(url)) as conn:
         return conn.execute("SELECT count(*) FROM cases").fetchone()[0]
-
-
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ, GRIDGOV_DATABASE_URL=url)
-    gridgov = ROOT / ".venv" / "bin" / "gridgov"
-    proc = subprocess.Popen(
-        [str(gridgov), "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gridgov serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/api/v1/categories", timeout=2
-            ) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("gridgov serve did not answer within 60 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group (start_new_session)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _proc_ticks(pid: int) -> int:
@@ -457,22 +387,12 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--rate", type=float, default=300, help="requests/s offered in the paced runs")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (gridgov serve --workers)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cases", type=int, default=4107, help="demo cases loaded before the runs")
-    # one database per run: two runs at once (two sessions benchmarking) must not drop each
-    # other's database halfway
-    p.add_argument("--db-name", default=f"gridgov_bench_http_{os.getpid()}")
-    p.add_argument("--keep-db", action="store_true")
+    add_server_options(p, "http")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
-    # the throwaway database goes on the server of GRIDGOV_DATABASE_URL (bench/run.py sets it)
-    # or on the managed cluster; the database named there is never written to
-    server_url = database_url()
-    print(f"preparing {args.db_name} (demo seed {args.seed}, {args.cases} cases)…", flush=True)
-    url = prepare_database(server_url, args.db_name, args.seed, args.cases)
+    url = prepare_database(args)
     rng = random.Random(args.seed)
     points, categories = sample(url, 4000, args.seed)
     post = post_script(points, categories, rng)
@@ -483,12 +403,12 @@ def main() -> None:
         f"GET /api/v1/locate at {args.rate:g}/s": paced(locate, args.rate, args.threads),
         "GET /api/v1/locate, saturated": locate,
     }
-    port = _free_port()
-    proc = start_server(url, port, args.workers)
+    gridgov = start_gridgov(url, workers=args.workers)
+    port = gridgov.port
     results: dict[str, list[dict]] = {}
     answered = 0
     try:
-        server = _server_pids(proc)
+        server = _server_pids(gridgov.proc)
         before = count_cases(url)
         with tempfile.TemporaryDirectory() as tmp:
             for i, (name, text) in enumerate(plan.items()):
@@ -508,9 +428,8 @@ def main() -> None:
         created = count_cases(url) - before
         database = server_facts(url)
     finally:
-        stop_server(proc)
-        if not args.keep_db:
-            drop_database(server_url, args.db_name)
+        gridgov.stop()
+        drop_database(args)
     from importlib.metadata import version
 
     versions = f"Flask {version('flask')}, gunicorn {version('gunicorn')}, psycopg {version('psycopg')}"

@@ -53,20 +53,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import psycopg  # noqa: E402
-from http_bench import (  # noqa: E402
-    CHANNELS,
-    WORDS,
-    count_cases,
-    drop_database,
-    prepare_database,
-    start_server,
-    stop_server,
-)
+from http_bench import CHANNELS, WORDS, count_cases  # noqa: E402
 from results import write_section  # noqa: E402
+from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 
 from cases.models import CLOSED_STATES  # noqa: E402
-from db.cluster import free_port  # noqa: E402
-from db.session import conninfo, database_url  # noqa: E402
+from db.session import conninfo  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
@@ -349,12 +341,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=0.5, help="mean seconds between POSTs")
     p.add_argument("--jitter", type=float, default=0.2, help="± seconds around the interval (uniform)")
     p.add_argument("--timeout", type=float, default=10, help="seconds after its POST a case may take to show")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers of each server")
-    p.add_argument("--seed", type=int, default=1, help="demo seed, and the seed of points and pauses")
-    p.add_argument("--cases", type=int, default=4107, help="demo cases loaded before the run")
-    # one database per run: two runs at once must not drop each other's database halfway
-    p.add_argument("--db-name", default=f"gridgov_bench_live_{os.getpid()}")
-    p.add_argument("--keep-db", action="store_true")
+    add_server_options(p, "live")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
     if args.posts < 2:
@@ -365,19 +352,12 @@ def main() -> None:
         sys.exit(f"{CHROMIUM} is missing: run `make system` (it installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
 
-    # the throwaway database goes on the server of GRIDGOV_DATABASE_URL (bench/run.py sets it)
-    # or on the managed cluster; the database named there is never written to
-    server_url = database_url()
-    print(f"preparing {args.db_name} (demo seed {args.seed}, {args.cases} cases)…", flush=True)
     servers = []
     try:
-        url = prepare_database(server_url, args.db_name, args.seed, args.cases)
-        ports = [free_port()]
-        while len(ports) < 2:
-            ports += [port for port in [free_port()] if port not in ports]
-        for port in ports:
-            servers.append(start_server(url, port, args.workers))
-        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        url = prepare_database(args)
+        for _ in range(2):  # each takes a free port, bound before the next looks for one
+            servers.append(start_gridgov(url, workers=args.workers))
+        bases = [server.base for server in servers]
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
@@ -386,10 +366,9 @@ def main() -> None:
             finally:
                 browser.close()  # closes the live streams, so the servers stop at once
     finally:
-        for proc in servers:
-            stop_server(proc)
-        if not args.keep_db:
-            drop_database(server_url, args.db_name)
+        for server in servers:
+            server.stop()
+        drop_database(args)
     from importlib.metadata import version
 
     versions = f"gunicorn {version('gunicorn')}, Playwright {version('playwright')}"

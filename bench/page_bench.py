@@ -32,11 +32,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -48,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from results import spread, write_section  # noqa: E402
+from servers import start_gridgov  # noqa: E402
 
 from cases.models import OPEN_PREDICATE  # noqa: E402
 from db.session import conninfo, database_url  # noqa: E402
@@ -58,41 +55,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-g
 OUT = ROOT / "bench" / "out" / "peer_pages"
 MB = 1024 * 1024
 RESPONSIVE_JS = "() => new Promise(r => requestAnimationFrame(() => setTimeout(() => r(performance.now()), 0)))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"{url} did not answer within {timeout_s} s")
-
-
-def start_gridgov(url: str, port: int) -> subprocess.Popen:
-    env = dict(os.environ, GRIDGOV_DATABASE_URL=url)
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gridgov"), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2"], env=env, stdout=subprocess.DEVNULL, start_new_session=True)
-    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    # the whole group, at once: gunicorn waits 30 s for open event streams on a polite signal
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def warm_up(base: str) -> int:
@@ -282,9 +244,8 @@ def main() -> None:
     url = database_url()
     total, opened = counts(url)
     print(f"{total:,} cases, {opened:,} open", flush=True)
-    port = free_port()
-    server = start_gridgov(url, port)
-    base = f"http://127.0.0.1:{port}"
+    server = start_gridgov(url, workers=2)
+    base = server.base
     ours: list[dict] = []
     measured: dict[str, dict] = {}
     try:
@@ -314,7 +275,7 @@ def main() -> None:
                 finally:
                     static_server.shutdown()
     finally:
-        stop(server)
+        server.stop()
     lines = results(args, size, total, opened, html_size, ours, measured, len(points) if peers else 0)
     print("\n".join(lines))
     broken = {name: r["script_errors"] for name, peer in measured.items() for r in peer["runs"] if r["script_errors"]}

@@ -44,19 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from db.session import database_url  # noqa: E402
-from http_bench import (  # noqa: E402  (bench/, the script's own folder)
-    _free_port,
-    _server_pids,
-    drop_database,
-    paced,
-    post_script,
-    prepare_database,
-    run_wrk,
-    sample,
-    start_server,
-    stop_server,
-)
+from http_bench import _server_pids, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
+from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 from results import write_section  # noqa: E402
 
 # (part, pattern on a frame's file path), innermost recognised frame wins
@@ -106,22 +95,19 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=300)
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cases", type=int, default=4107)
-    p.add_argument("--db-name", default=f"gridgov_bench_anatomy_{os.getpid()}")
+    add_server_options(p, "anatomy")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if shutil.which("wrk") is None or not Path(pyspy).exists():
         sys.exit("needs wrk (apt-get install -y wrk) and py-spy (pip install py-spy): make bench installs both")
-    server_url = database_url()
-    url = prepare_database(server_url, args.db_name, args.seed, args.cases)
+    url = prepare_database(args)
     points, categories = sample(url, 4000, args.seed)
-    port = _free_port()
-    proc = start_server(url, port, 2)
+    gridgov = start_gridgov(url, workers=args.workers)
+    port = gridgov.port
     counts: Counter[str] = Counter()
     try:
-        server = _server_pids(proc)
+        server = _server_pids(gridgov.proc)
         workers = server[1:]
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
@@ -146,8 +132,8 @@ def main() -> None:
                         counts[part] += int(n)
         flush = fsync_ms(Path(os.environ.get("GRIDGOV_VAR_DIR") or ROOT / "var"))
     finally:
-        stop_server(proc)
-        drop_database(server_url, args.db_name)
+        gridgov.stop()
+        drop_database(args)
     # samples cover duration + 2 s, wrk's requests its duration: the 2 s tail is idle pool time,
     # which is not counted (no handle_request on the stack)
     per_request_ms = {part: n / args.sample_rate / r["requests"] * 1000 for part, n in counts.items()}

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
@@ -45,19 +44,9 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from db.session import conninfo, database_url  # noqa: E402
-from http_bench import (  # noqa: E402  (bench/, the script's own folder)
-    _free_port,
-    _server_pids,
-    drop_database,
-    paced,
-    post_script,
-    prepare_database,
-    run_wrk,
-    sample,
-    start_server,
-    stop_server,
-)
+from db.session import conninfo  # noqa: E402
+from http_bench import _server_pids, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
+from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 from results import spread as spread_of, write_section  # noqa: E402
 
 
@@ -212,23 +201,19 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=300, help="POST /api/v1/cases per second")
     p.add_argument("--clients", type=int, default=8, help="wrk keep-alive connections")
     p.add_argument("--wrk-threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cases", type=int, default=4107, help="demo cases loaded before the runs")
-    p.add_argument("--db-name", default=f"gridgov_bench_stream_{os.getpid()}")
+    add_server_options(p, "stream")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
-    server_url = database_url()
-    print(f"preparing {args.db_name}…", flush=True)
-    url = prepare_database(server_url, args.db_name, args.seed, args.cases)
+    url = prepare_database(args)
     points, categories = sample(url, 4000, args.seed)
-    port = _free_port()
-    proc = start_server(url, port, 2)  # gridgov serve's default
+    gridgov = start_gridgov(url, workers=args.workers)  # 2: gridgov serve's default
+    port = gridgov.port
     alone: list[dict] = []
     streamed: list[dict] = []
     try:
-        server = _server_pids(proc)
+        server = _server_pids(gridgov.proc)
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
             script.write_text(paced(post_script(points, categories, random.Random(args.seed)), args.rate,
@@ -245,8 +230,8 @@ def main() -> None:
                 alone.append(a)
                 streamed.append(s)
     finally:
-        stop_server(proc)
-        drop_database(server_url, args.db_name)
+        gridgov.stop()
+        drop_database(args)
     from importlib.metadata import version
 
     versions = f"Flask {version('flask')}, gunicorn {version('gunicorn')}"

@@ -45,10 +45,7 @@ import os
 import random
 import re
 import shlex
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -67,6 +64,7 @@ import psycopg  # noqa: E402
 from cases.models import OPEN_PREDICATE  # noqa: E402
 from db.session import SERVER_OPTIONS, database_url, engine_for  # noqa: E402
 from results import every_run, hardware, replace_section, spread  # noqa: E402  (bench/, the script's own folder)
+from servers import Server, free_port, start_gridgov  # noqa: E402
 from tiles.mvt import BUCKETS_PER_SIDE, POINTS_MIN_ZOOM  # noqa: E402
 
 SECTION = "tiles"
@@ -79,62 +77,9 @@ PASS_TIMEOUT_S = 1800  # a pass that takes longer than this is stopped and repor
 # -- servers -----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _plain_url(url: str) -> str:
     return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
 
-
-class Server:
-    """A server process we started (its own process group), stopped by its pid."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, ready_path: str):
-        self.name, self.port = name, port
-        self.log = open(f"/tmp/tiles_bench_{name}_{port}.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            argv,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited; see {self.log.name}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", ready_path)
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"{name} did not answer {ready_path} within 120 s; see {self.log.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the group is ours: start_new_session
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-
-
-def start_gridgov(url: str) -> Server:
-    port = _free_port()
-    argv = [str(BIN / "gridgov"), "serve", "--port", str(port), "--workers", "2"]
-    return Server("gridgov", argv, {"GRIDGOV_DATABASE_URL": url}, port, "/healthz")
 
 
 def server_settings(options: str) -> dict[str, str]:
@@ -165,7 +110,7 @@ def tipg_database_url(url: str) -> str:
 
 
 def start_tipg(url: str) -> Server:
-    port = _free_port()
+    port = free_port()
     env = {
         "DATABASE_URL": tipg_database_url(url),
         "TIPG_DB_SCHEMAS": '["public"]',
@@ -407,7 +352,7 @@ def main() -> None:
             tipg_paths = [(t[0], tipg_path(*t)) for t in tiles]
             run_pass(tipg.port, tipg_paths, args.clients)  # warms PostgreSQL's buffers
             runs["tipg"].append(run_pass(tipg.port, tipg_paths, args.clients))
-            gridgov = start_gridgov(url)
+            gridgov = start_gridgov(url, workers=2)
             try:
                 paths = [(t[0], gridgov_path(*t)) for t in tiles]
                 runs["cold"].append(run_pass(gridgov.port, paths, args.clients))

@@ -1,18 +1,17 @@
 """``gridgov boundaries``: import, export and validate the grid hierarchy.
 
 Thin: parse, call boundaries.importer / exporter / validation, print. Bad input becomes a
-one-line message and exit 2; `validate` exits 1 only when the coverage has errors.
+one-line message and exit 2 (db/cli_support.py); `validate` exits 1 only when the coverage has
+errors.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from boundaries.errors import BoundaryError, RefusedFeatures
@@ -20,48 +19,18 @@ from boundaries.exporter import export_boundaries
 from boundaries.importer import import_boundaries
 from boundaries.reader import LEVELS, MAX_LISTED
 from boundaries.validation import coverage_report
-from db.cluster import ClusterError
-from db.migrate import SchemaOutOfDate, check_schema
-from db.session import database_url, engine_for, session_scope
+from db.cli_support import cli_session
 
 
-class BadInput(click.ClickException):
-    """A refused command: one line on stderr, exit 2 (1 is validate's "coverage has errors")."""
-
-    exit_code = 2
-
-
-@contextmanager
-def cli_session(write: bool) -> Iterator[Session]:
-    """A session on gridgov's database for a command, committed only when `write`. An
-    unreachable database, a cluster that cannot start and an out-of-date schema become
-    BadInput; the command's own errors pass through for it to word."""
-    try:
-        url = database_url()
-        check_schema(engine_for(url))
-    except (ClusterError, SchemaOutOfDate) as exc:
-        raise BadInput(str(exc)) from exc
-    except OperationalError as exc:
-        raise BadInput(
-            f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}"
-        ) from exc
-    with session_scope(url) as session:
-        yield session
-        if not write:
-            session.rollback()
+def _list_refusals(exc: Exception) -> None:
+    # the message names the first few refused features; a longer list goes to stderr in full
+    if isinstance(exc, RefusedFeatures) and len(exc.refusals) > MAX_LISTED:
+        for line in exc.refusals:
+            click.echo(f"refused: {line}", err=True)
 
 
-@contextmanager
-def _session(write: bool) -> Iterator[Session]:
-    """cli_session, with the boundary errors as BadInput."""
-    try:
-        with cli_session(write) as session:
-            yield session
-    except BoundaryError as exc:
-        if isinstance(exc, RefusedFeatures) and len(exc.refusals) > MAX_LISTED:
-            for line in exc.refusals:
-                click.echo(f"refused: {line}", err=True)
-        raise BadInput(str(exc)) from exc
+def _session(write: bool) -> AbstractContextManager[Session]:
+    return cli_session(write, refused=BoundaryError, on_refused=_list_refusals)
 
 
 @click.group("boundaries")

@@ -6,9 +6,11 @@ that fixes it; the CLI prints it as is and exits 2, the web layer maps the class
 
 from __future__ import annotations
 
+from db.errors import GridgovError
 
-class BoundaryError(Exception):
-    """Base of every error raised for bad boundary input; the message is for the user."""
+
+class BoundaryError(GridgovError):
+    """Base of every error the boundaries package raises for input it refuses."""
 
 
 class UnreadableFile(BoundaryError):
@@ -47,9 +49,37 @@ class RefusedFeatures(BoundaryError):
     """Some features cannot be imported (empty, not polygonal, no code, duplicate code)."""
 
     def __init__(self, message: str, refusals: list[str]):
-        super().__init__(message)
+        super().__init__(message, refusals)
         self.refusals = refusals
 
 
 class InvalidOption(BoundaryError):
     """A command option has a value that cannot be used (e.g. a town code too long)."""
+
+
+class OutsideCoverage(BoundaryError):
+    """No grid covers the point; names the nearest grid and its distance in metres."""
+
+    def __init__(
+        self,
+        lon: float,
+        lat: float,
+        nearest_code: str | None,
+        nearest_name: str | None,
+        nearest_level: str | None,
+        distance_m: float | None,
+    ):
+        self.lon, self.lat = lon, lat
+        self.nearest_code = nearest_code
+        self.nearest_name = nearest_name
+        self.nearest_level = nearest_level
+        self.distance_m = distance_m
+        if nearest_code is None:
+            message = f"the point ({lon:.7f}, {lat:.7f}) is outside coverage: there are no grids"
+        else:
+            message = (
+                f"the point ({lon:.7f}, {lat:.7f}) is outside every grid; the nearest is "
+                f"{nearest_name} ({nearest_code}, {nearest_level}), {distance_m:.0f} m away"
+            )
+        nearest = {"code": nearest_code, "name": nearest_name, "level": nearest_level}
+        super().__init__(message, {"nearest": nearest, "distance_m": distance_m})

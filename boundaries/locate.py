@@ -34,40 +34,13 @@ import shapely
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
+from boundaries.errors import OutsideCoverage
 from boundaries.models import LEAF_LEVELS
 
 TIE_RULE = (
     "A point on a boundary shared by several grids goes to the grid with the smallest code; "
     "every grid that covers it is listed in candidates."
 )
-
-
-class OutsideCoverage(Exception):
-    """No grid covers the point; names the nearest grid and its distance in metres."""
-
-    def __init__(
-        self,
-        lon: float,
-        lat: float,
-        nearest_code: str | None,
-        nearest_name: str | None,
-        nearest_level: str | None,
-        distance_m: float | None,
-    ):
-        self.lon, self.lat = lon, lat
-        self.nearest_code = nearest_code
-        self.nearest_name = nearest_name
-        self.nearest_level = nearest_level
-        self.distance_m = distance_m
-        if nearest_code is None:
-            message = f"the point ({lon:.7f}, {lat:.7f}) is outside coverage: there are no grids"
-        else:
-            message = (
-                f"the point ({lon:.7f}, {lat:.7f}) is outside every grid; the nearest is "
-                f"{nearest_name} ({nearest_code}, {nearest_level}), {distance_m:.0f} m away"
-            )
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass

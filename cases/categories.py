@@ -1,11 +1,18 @@
-"""The case categories, kept as data: ``cases/data/categories.csv`` seeds the ``categories`` table."""
+"""The case categories, kept as data: ``cases/data/categories.csv`` seeds the ``categories``
+table, and ``categories(session)`` is the one way the code reads it (intake, the tiles' and
+hot spots' category filters, ``GET /api/v1/categories``)."""
 
 from __future__ import annotations
 
 import csv
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+from cases import repository
+from cases.cache import PerDatabase
 
 
 def category_rows() -> list[dict]:
@@ -29,3 +36,21 @@ def seed_categories(conn: Connection) -> None:
         ),
         category_rows(),
     )
+
+
+def _by_code(session: Session) -> dict[str, dict[str, Any]]:
+    return {row["code"]: row for row in repository.categories(session)}
+
+
+_cached = PerDatabase(_by_code)
+
+
+def categories(session: Session) -> dict[str, dict[str, Any]]:
+    """Every category of the session's database by code, checklists first (the table's order,
+    see repository.categories); cached per process, cases/cache.py."""
+    return _cached.get(session)
+
+
+def clear_cache() -> None:
+    """Forget the cached categories (after an administrator changed the table)."""
+    _cached.clear()

@@ -2,21 +2,16 @@
 
 Each carries a one-line message for the user (naming the offending value) and, where it
 helps, ``details`` (valid values, the nearest grid, per-field messages). The web layer maps
-the classes to HTTP statuses in one table (web/api/cases.py).
+the classes to HTTP statuses in one table (web/errors.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from db.errors import GridgovError
 
 
-class CaseError(Exception):
+class CaseError(GridgovError):
     """Base of every error raised for a request the cases package refuses."""
-
-    def __init__(self, message: str, details: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class UnknownCategory(CaseError):
@@ -69,3 +64,16 @@ class CaseClosed(CaseError):
 
 class AlreadyAssigned(CaseError):
     """The case is already assigned to that person."""
+
+
+class HotspotError(CaseError):
+    """The hot-spot analysis cannot run as asked (bad cell size, unreadable file, no points, …)."""
+
+
+class TooManyCells(HotspotError):
+    """The cell size is too small for the area: the work would exceed the bound
+    (cases.hotspots.MAX_CELL_PERMUTATIONS); details give cells, max_cells, min_cell_size_m."""
+
+
+class BulkError(CaseError):
+    """A point file or option that cannot be routed or imported; the message is one line."""

@@ -21,6 +21,7 @@ from pyproj import CRS, Transformer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cases.errors import HotspotError, TooManyCells
 from geo.hotspots import DEFAULT_PERMUTATIONS, HotspotGrid, classify, gi_star, hotspots
 
 M_PER_DEG_LAT = 110_574.0
@@ -34,24 +35,6 @@ MIN_CELL_M, MAX_CELL_M = 25.0, 5_000.0
 # default 999 permutations: a few seconds at most on a busy 2-core machine, where the Bagong
 # demo at 25 m (155,000 cells in the town) took two minutes. Its smallest cell is 162 m.
 MAX_CELL_PERMUTATIONS = 5_000_000
-
-
-class HotspotError(ValueError):
-    """The analysis cannot run as asked (bad cell size, unreadable file, no points, …)."""
-
-
-class TooManyCells(HotspotError):
-    """The cell size is too small for the area: the work would exceed MAX_CELL_PERMUTATIONS."""
-
-    def __init__(self, cells: int, cell_size_m: float, min_cell_size_m: float, max_cells: int):
-        super().__init__(
-            f"cells of {cell_size_m:g} m would make {cells:,} cells over the town, more than the "
-            f"{max_cells:,} allowed: the smallest cell size for this town is {min_cell_size_m:g} m"
-        )
-        self.cells = cells
-        self.cell_size_m = cell_size_m
-        self.min_cell_size_m = min_cell_size_m
-        self.max_cells = max_cells
 
 
 def _grid_shape(width_m: float, height_m: float, cell_size_m: float) -> tuple[int, int]:
@@ -77,7 +60,11 @@ def check_work(width_m: float, height_m: float, cell_size_m: float,
     max_cells = MAX_CELL_PERMUTATIONS // permutations
     if rows * cols > max_cells:
         smallest = min_cell_size_m(width_m, height_m, permutations)
-        raise TooManyCells(rows * cols, cell_size_m, smallest, max_cells)
+        raise TooManyCells(
+            f"cells of {cell_size_m:g} m would make {rows * cols:,} cells over the town, more than the "
+            f"{max_cells:,} allowed: the smallest cell size for this town is {smallest:g} m",
+            {"cells": rows * cols, "max_cells": max_cells, "min_cell_size_m": smallest},
+        )
     return rows, cols
 
 

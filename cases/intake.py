@@ -4,8 +4,8 @@ first event and its photos, all in the caller's one transaction.
 The hot path (``create_case``) costs a handful of statements: the point lookup
 (boundaries.locate), the open-case counts of the candidate workers when there are several, and
 one statement inserting the case and its ``created`` event. Categories and the business
-calendar change rarely, so each process keeps them for ``CACHE_SECONDS`` instead of reading
-them on every request.
+calendar change rarely, so each process keeps them for a while (cases/cache.py) instead of
+reading them on every request.
 
 Idempotency: a request with an ``Idempotency-Key`` stores the key and a hash of the request
 on the case (unique index). A retry with the same key and body gets the same case back
@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,14 +26,16 @@ from sqlalchemy.orm import Session
 
 from cases import repository
 from cases.assignment import choose_assignee
+from cases.cache import PerDatabase
 from cases.calendar import load_calendar
+from cases.categories import categories
+from cases.categories import clear_cache as clear_categories
 from cases.deadlines import LOCAL_TZ, BusinessCalendar, deadline_at
 from cases.errors import (
     CaseNotFound, IdempotencyKeyReused, InvalidPhoto, PhotoTooLarge, TooManyPhotos, UnknownCategory,
 )
 from cases.routing import route_address, route_point
 
-CACHE_SECONDS = 300.0
 MAX_PHOTOS = 5
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 # File and dispatch (DOMAIN.md, Shanxi practice): within 10 minutes for urgent matters,
@@ -48,53 +47,17 @@ PHOTO_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
 )
 
-
-class _PerDatabase:
-    """A value loaded from the database, kept per database for ``ttl_s`` seconds."""
-
-    def __init__(self, loader: Callable[[Session], Any], ttl_s: float = CACHE_SECONDS):
-        self._loader = loader
-        self._ttl_s = ttl_s
-        self._store: dict[Any, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, session: Session) -> Any:
-        key = session.get_bind().url
-        hit = self._store.get(key)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self._ttl_s:
-            return hit[1]
-        value = self._loader(session)
-        with self._lock:
-            self._store[key] = (now, value)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._store.clear()
-
-
-def _load_categories(session: Session) -> dict[str, dict[str, Any]]:
-    return {row["code"]: row for row in repository.categories(session)}
-
-
-_categories = _PerDatabase(_load_categories)
-_calendar = _PerDatabase(load_calendar)
-
-
-def categories(session: Session) -> dict[str, dict[str, Any]]:
-    """Every category by code (cached per process for CACHE_SECONDS)."""
-    return _categories.get(session)
+_calendar = PerDatabase(load_calendar)
 
 
 def business_calendar(session: Session) -> BusinessCalendar:
-    """The business calendar (cached per process for CACHE_SECONDS)."""
+    """The business calendar (cached per process, cases/cache.py)."""
     return _calendar.get(session)
 
 
 def clear_caches() -> None:
     """Forget the cached categories and calendar (after an administrator changed them)."""
-    _categories.clear()
+    clear_categories()
     _calendar.clear()
 
 

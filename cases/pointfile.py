@@ -31,14 +31,10 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from tqdm import tqdm
 
-from cases.errors import CaseError
+from cases.errors import BulkError
 from geo.crs import POINT_CRS, crs_label, parse_crs, point_crs_name, to_wgs84
 
 CRS_COLUMN = "crs"
-
-
-class BulkError(CaseError):
-    """A file or option that cannot be routed or imported; the message is one line."""
 
 
 @dataclass

@@ -130,6 +130,42 @@ def cli():
     return run
 
 
+@pytest.fixture
+def app_server():
+    """Serve apps over HTTP for this test: ``app_server(database_url_or_app)`` returns a
+    running tests.servers.AppThread (``.base``, ``.host``, ``.port``); stopped after the test."""
+    from tests.servers import AppThread
+
+    started: list[AppThread] = []
+
+    def start(app_or_database_url) -> AppThread:
+        started.append(AppThread(app_or_database_url))
+        return started[-1]
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def gridgov_server():
+    """Start ``gridgov serve`` processes for this test: ``gridgov_server(database_url,
+    port=None, workers=1, threads=None, env=None, args=())`` returns a running
+    tests.servers.ServeProcess (``.base``, ``.port``) once /healthz answers; see
+    tests.servers.start_server for the arguments. Every one is killed after the test."""
+    from tests.servers import start_server, stop_server
+
+    started = []
+
+    def start(database_url: str, port: int | None = None, **options):
+        started.append(start_server(database_url, port, **options))
+        return started[-1]
+
+    yield start
+    for server in reversed(started):
+        stop_server(server)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED

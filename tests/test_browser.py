@@ -7,16 +7,13 @@ tests/artifacts/map.png (and map-panel.png) to look at.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
 
 from tests.test_pages import ADMIN_CODES, GRID_CODES, XSS, XSS_PERSON, insert_small_town
-from web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,20 +34,12 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def live_server(empty_db_url) -> Iterator[str]:
+def live_server(empty_db_url, app_server) -> str:
     """The app with the small town, served by werkzeug on a free port of 127.0.0.1."""
     if not (VENDOR / "leaflet" / "leaflet.js").is_file():
         pytest.fail(f"{VENDOR} has no Leaflet: run `make assets`")
     insert_small_town(empty_db_url)
-    server = make_server("127.0.0.1", 0, create_app({"DATABASE_URL": empty_db_url}), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    return app_server(empty_db_url).base
 
 
 class Watcher:

@@ -8,16 +8,13 @@ import http.client
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.test_intake_api import (  # noqa: F401  (fixtures)
     PNG, at_point, case_body, client, intake_url, leaf_with_one_worker, post_case, query,
 )
 from tests.waits import HANG_S
-from web import create_app
 
 
 def cases_with_key(url: str, key: str) -> list[dict]:
@@ -90,17 +87,10 @@ def test_without_a_key_two_posts_make_two_cases(client, intake_url):
 
 
 @pytest.fixture
-def live_server(intake_url) -> Iterator[tuple[str, int]]:
+def live_server(intake_url, app_server) -> tuple[str, int]:
     """The app served by werkzeug's threaded server on a free port of 127.0.0.1."""
-    server = make_server("127.0.0.1", 0, create_app({"DATABASE_URL": intake_url}), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="intake-server", daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.server_port
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    server = app_server(intake_url)
+    return server.host, server.port
 
 
 def _post(host: str, port: int, body: bytes, key: str) -> tuple[int, dict, dict]:

@@ -4,14 +4,11 @@ nothing from another host."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
-from werkzeug.serving import make_server
 
 from tests.test_browser import CHROMIUM, VENDOR, Watcher, browser  # noqa: F401  (fixture)
 from tests.waits import HANG_MS
@@ -71,18 +68,10 @@ def test_intake_operations_are_described_with_bodies_errors_and_the_idempotency_
 
 
 @pytest.fixture
-def docs_server(app) -> Iterator[str]:
+def docs_server(app, app_server) -> str:
     if not (VENDOR / "swagger-ui" / "swagger-ui-bundle.js").is_file():
         pytest.fail(f"{VENDOR} has no swagger-ui: run `make assets`")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="docs-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    return app_server(app).base
 
 
 def test_docs_page_renders_the_operations_and_loads_nothing_from_another_host(browser, docs_server):  # noqa: F811

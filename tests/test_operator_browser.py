@@ -11,32 +11,23 @@ operator.png, operator-grid-panel.png, operator-hotspots.png and case.png in tes
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from playwright.sync_api import Page
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from db.cluster import free_port
 from db.session import engine_for
 from geo.layers.cases import STATUS_COLORS
+from tests.servers import start_server, stop_server  # gridgov serve, one worker
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
 from tests.waits import HANG_MS, HANG_S
-from web import create_app
 
 XSS = "<img src=x onerror=alert(1)>"
 OPEN = "('collected', 'filed', 'dispatched', 'handling', 'escalated', 'fed_back', 'returned', 'parked')"
-GRIDGOV = Path(sys.executable).parent / "gridgov"
 # resolves once the browser has painted what the page has drawn so far (two frames: the one
 # being prepared, and the one after it is on screen)
 PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
@@ -53,19 +44,6 @@ def query(url: str, sql: str, **params) -> list[dict]:
         return cur.fetchall() if cur.description else []
 
 
-def serve_in_thread(url: str) -> tuple[str, callable]:
-    server = make_server("127.0.0.1", 0, create_app({"DATABASE_URL": url}), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-    return f"http://127.0.0.1:{server.server_port}", stop
-
-
 def stop_listener(url: str) -> None:
     """Stop this process's live listener for a test database that is about to be dropped."""
     from web.live import hub_for
@@ -74,13 +52,13 @@ def stop_listener(url: str) -> None:
 
 
 @pytest.fixture
-def demo_live(demo_copy_url) -> Iterator[tuple[str, str]]:
+def demo_live(demo_copy_url, app_server) -> Iterator[tuple[str, str]]:
     """(base URL, database URL): the app on a private copy of the demo, on 127.0.0.1."""
-    base, stop = serve_in_thread(demo_copy_url)
+    server = app_server(demo_copy_url)
     try:
-        yield base, demo_copy_url
+        yield server.base, demo_copy_url
     finally:
-        stop()
+        server.stop()
         stop_listener(demo_copy_url)
         engine_for(demo_copy_url).dispose()
 
@@ -297,36 +275,6 @@ def test_hotspot_layer_draws_the_significant_cells_and_a_heat_map(browser, demo_
 
 
 # -- several server processes, and a restart ------------------------------------------------
-
-
-def start_server(url: str, port: int) -> subprocess.Popen:
-    """``gridgov serve`` (gunicorn, one worker) on 127.0.0.1:port, answering /healthz."""
-    env = {**os.environ, "GRIDGOV_DATABASE_URL": url}
-    proc = subprocess.Popen([str(GRIDGOV), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gridgov serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("gridgov serve did not answer /healthz within 30 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """Kill the server, master and worker (its own process group), as a crash would.
-
-    Not SIGTERM or SIGINT: gunicorn then waits up to its graceful timeout (30 s) for the
-    worker, whose thread pool waits for the open event streams, which never end."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=15)
-    if proc.stderr is not None:
-        proc.stderr.close()
 
 
 def test_a_case_posted_to_another_server_process_appears_also_after_a_restart(

@@ -311,3 +311,18 @@ def test_healthz_reports_unreachable_database_with_a_code_and_logs_the_driver_te
     assert str(port) not in text_sent and "nobody" not in text_sent and "Traceback" not in text_sent
     logged = [r.getMessage() for r in caplog.records if "healthz" in r.getMessage()]
     assert any("OperationalError" in m and str(port) in m for m in logged), logged
+
+
+def test_an_api_call_without_its_database_is_503_with_a_code_and_no_driver_text(caplog):
+    from db.cluster import free_port
+
+    port = free_port()
+    url = f"postgresql://nobody@127.0.0.1:{port}/nowhere"
+    with caplog.at_level("WARNING"):
+        response = _client(url).get("/api/v1/locate?lon=112.87&lat=35.64")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "database_unavailable"
+    text_sent = response.get_data(as_text=True)
+    assert str(port) not in text_sent and "nobody" not in text_sent and "Traceback" not in text_sent
+    assert any(str(port) in r.getMessage() for r in caplog.records), "the driver's text is logged"

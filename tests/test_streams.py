@@ -4,7 +4,6 @@ defaults while the API keeps answering, and every stream gets every event (web/s
 from __future__ import annotations
 
 import json
-import os
 import re
 import selectors
 import socket
@@ -16,43 +15,15 @@ import mercantile
 import psycopg
 import pytest
 
-from db.cluster import free_port
 from db.session import conninfo
+from tests.waits import HANG_S  # a ceiling that only catches hangs; speed is bench/stream_bench.py's
 from web import streams
 from web.live import Hub
 
-HANG_S = 30  # a ceiling that only catches hangs; speed is bench/stream_bench.py's business
 STREAMS = 300
 CASES = 20
 REQUEST = b"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
 EVENT_ID = re.compile(rb'event: case\ndata: \{"op": "insert", "id": (\d+)')
-
-
-@pytest.fixture
-def gridgov_serve():
-    # TEMPORARY until the shared fixture lands
-    import signal
-    import subprocess
-    import sys
-    procs = []
-
-    def start(url, port):
-        env = {**os.environ, "GRIDGOV_DATABASE_URL": url}
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "gridgov"), "serve", "--port", str(port)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        procs.append(proc)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    return proc
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("no server")
-    yield start
-    for proc in procs:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def post_case(base: str, lon: float, lat: float) -> dict:
@@ -112,12 +83,11 @@ class StreamReaders:
 
 
 def test_hundreds_of_open_streams_leave_the_api_answering_and_each_gets_every_case(
-    demo_copy_url, gridgov_serve
+    demo_copy_url, gridgov_server
 ):
-    port = free_port()
-    proc = gridgov_serve(demo_copy_url, port)  # the defaults: 2 workers × 4 threads
-    base = f"http://127.0.0.1:{port}"
-    readers = StreamReaders(port, STREAMS)
+    server = gridgov_server(demo_copy_url, workers=2)  # gridgov serve's defaults: 2 workers × 4 threads
+    base = server.base
+    readers = StreamReaders(server.port, STREAMS)
     try:
         readers.read_until(lambda: all(b": connected\n\n" in d for d in readers.received.values()),
                            "the connected comment on every stream")
@@ -136,15 +106,13 @@ def test_hundreds_of_open_streams_leave_the_api_answering_and_each_gets_every_ca
         readers.read_until(lambda: all(posted <= readers.ids(s) for s in readers.received),
                            f"all {CASES} cases on every stream")
         # the streams are held by each worker's event loop, not by threads
-        assert max(threads_of(pid) for pid in server_pids(proc)) < 20
+        assert max(threads_of(pid) for pid in server_pids(server.proc)) < 20
     finally:
         readers.close()
 
 
-def test_a_refused_method_and_head_are_answered_normally(demo_copy_url, gridgov_serve):
-    port = free_port()
-    gridgov_serve(demo_copy_url, port)
-    base = f"http://127.0.0.1:{port}/api/v1/stream"
+def test_a_refused_method_and_head_are_answered_normally(demo_copy_url, gridgov_server):
+    base = gridgov_server(demo_copy_url, workers=2).base + "/api/v1/stream"
     req = urllib.request.Request(base, method="HEAD")
     with urllib.request.urlopen(req, timeout=HANG_S) as r:
         assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")

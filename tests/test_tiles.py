@@ -20,21 +20,15 @@ from cases.deadlines import LOCAL_TZ
 from cases.models import CLOSED_STATES
 from db.session import engine_for
 from tests.waits import HANG_S
-from tiles import cache as tile_cache
-from tiles.cache import TileCache, cached_tile
+from tiles import cache as tile_caches
+from tiles.cache import DEFAULT_MAX_BYTES, TileCache, cached_tile
 from tiles.mvt import BUCKETS_PER_SIDE, POINTS_MIN_ZOOM, case_filters, points_min_zoom
 from web import create_app
+from web.tiles import tile_cache
 
 CLOSED = ", ".join(f"'{s}'" for s in CLOSED_STATES)
 ENVELOPE = "ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326)"
 HAZARD = "(category_code = 'hazard' OR category_code LIKE 'hazard.%%')"
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    tile_cache.CACHE.clear()
-    yield
-    tile_cache.CACHE.clear()
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +349,7 @@ def test_second_request_is_a_cache_hit_with_the_same_etag(client, centre):
     assert (first.headers["X-Tile-Cache"], second.headers["X-Tile-Cache"]) == ("miss", "hit")
     assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
     assert second.headers["Cache-Control"] == "no-cache"
-    stats = tile_cache.stats()
+    stats = tile_cache(client.application).stats()
     assert (stats["hits"], stats["misses"], stats["entries"]) == (1, 1, 1)
     assert stats["bytes"] >= len(first.data)
     revalidated = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
@@ -366,7 +360,20 @@ def test_tile_cache_bytes_zero_turns_the_cache_off(demo_db_url, centre):
     client = create_app({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 0}).test_client()
     url = _url("cases", _tile(centre, 14))
     assert [client.get(url).headers["X-Tile-Cache"] for _ in range(2)] == ["miss", "miss"]
-    assert tile_cache.stats()["entries"] == 0 and tile_cache.stats()["max_bytes"] == 0
+    stats = tile_cache(client.application).stats()
+    assert stats["entries"] == 0 and stats["max_bytes"] == 0
+
+
+def test_each_app_keeps_the_tile_cache_size_it_was_made_with(demo_db_url, centre):
+    small = create_app({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 1_000_000}).test_client()
+    off = create_app({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 0}).test_client()
+    default = create_app({"DATABASE_URL": demo_db_url}).test_client()
+    assert tile_cache(small.application).stats()["max_bytes"] == 1_000_000
+    assert tile_cache(off.application).stats()["max_bytes"] == 0
+    assert tile_cache(default.application).stats()["max_bytes"] == DEFAULT_MAX_BYTES
+    url = _url("cases", _tile(centre, 14))
+    assert [small.get(url).headers["X-Tile-Cache"] for _ in range(2)] == ["miss", "hit"]
+    assert [off.get(url).headers["X-Tile-Cache"] for _ in range(2)] == ["miss", "miss"]
 
 
 def test_filter_variants_are_cached_apart(client, centre):
@@ -388,7 +395,8 @@ def test_a_new_case_drops_the_cached_tiles_around_it_through_the_live_listener(
     )
     before = {zxy: client.get(_url("cases", zxy)) for zxy in (here16, here12, elsewhere)}
     client.get(_url("cases", here16, "open=0"))
-    invalidated = tile_cache.stats()["invalidated"]
+    cache = tile_cache(client.application)
+    invalidated = cache.stats()["invalidated"]
     with engine_for(demo_copy_url).begin() as conn:
         new_id = conn.execute(
             text(
@@ -402,9 +410,9 @@ def test_a_new_case_drops_the_cached_tiles_around_it_through_the_live_listener(
     # the process's live listener (started with the first tile, web/live.py) hears the
     # insert's NOTIFY and calls invalidate_point: z16 in two filter variants, and z12
     deadline = time.monotonic() + HANG_S
-    while tile_cache.stats()["invalidated"] < invalidated + 3 and time.monotonic() < deadline:
+    while cache.stats()["invalidated"] < invalidated + 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert tile_cache.stats()["invalidated"] == invalidated + 3
+    assert cache.stats()["invalidated"] == invalidated + 3
 
     after16 = client.get(_url("cases", here16))
     assert (
@@ -475,6 +483,17 @@ def test_point_on_a_tile_edge_invalidates_both_tiles():
     lat = (mercantile.bounds(10, 20, 6).north + mercantile.bounds(10, 20, 6).south) / 2
     assert cache.invalidate_point(west, lat) == 2
     assert cache.get(_key("cases", 6, 8, 20)) and cache.get(_key("cases", 6, 11, 20))
+
+
+def test_an_invalidation_reaches_every_app_cache_of_the_process():
+    first, second = tile_caches.app_cache(), tile_caches.app_cache(max_bytes=100_000)
+    zxy = mercantile.tile(112.87, 35.63, 15)
+    for cache in (first, second):
+        cache.put(_key("cases", 15, zxy.x, zxy.y), cached_tile(b"t"), cache.token())
+    assert tile_caches.invalidate_point(112.87, 35.63) >= 2
+    assert first.get(_key("cases", 15, zxy.x, zxy.y)) is None
+    assert second.get(_key("cases", 15, zxy.x, zxy.y)) is None
+    assert second.stats()["max_bytes"] == 100_000
 
 
 def test_render_overlapping_an_invalidation_is_not_stored():

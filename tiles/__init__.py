@@ -7,21 +7,16 @@ touches (``tiles.cache.invalidate_point(lon, lat)`` for a case, ``invalidate_bbo
 boundary edit). ``web/tiles.py`` serves them at ``/tiles/{layer}/{z}/{x}/{y}.pbf``.
 
 Errors: every refusal is a ``TileError`` subclass carrying the offending value in
-``details``; web/tiles.py maps each class to an HTTP status and error code in one table.
+``details``; web/errors.py maps each class to an HTTP status and error code in one table.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from db.errors import GridgovError
 
 
-class TileError(Exception):
+class TileError(GridgovError):
     """A tile request that cannot be answered as asked."""
-
-    def __init__(self, message: str, details: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class UnknownLayer(TileError):

@@ -14,8 +14,9 @@ Invalidation drops every cached tile a change may have altered:
   box of the old and the new geometry of each changed grid or zone: simplification is per
   feature, so a feature's tiles change anywhere along it.
 
-Each process has its own cache (``CACHE``); the live-update listener in every process calls
-``invalidate_point`` for changes made by any process. All methods are thread-safe.
+Each app has its own cache (``app_cache()``, sized by the app's configuration); the
+live-update listener in every process calls ``invalidate_point``, which reaches every app's
+cache in the process, for changes made by any process. All methods are thread-safe.
 
 A render that overlaps an invalidation must not be stored, or a tile read before a change
 committed would outlive the change. ``token()`` taken before the query, then ``put(...,
@@ -27,6 +28,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -254,15 +256,31 @@ class TileCache:
             }
 
 
-# The process's cache, used by web/tiles.py. Case points are selected with the exact envelope
-# (no buffer), so a case touches only the tiles that contain it.
-CACHE = TileCache(margins={"cases": 0.0})
+# Every cache made with app_cache(), so that an invalidation reaches them all. Weak: the cache
+# of an app that is gone is forgotten with it.
+_APP_CACHES: weakref.WeakSet[TileCache] = weakref.WeakSet()
+_APP_CACHES_LOCK = threading.Lock()
+
+
+def app_cache(max_bytes: int = DEFAULT_MAX_BYTES) -> TileCache:
+    """A new cache for one app (web/tiles.py keeps it on the app), reached by
+    ``invalidate_point`` and ``invalidate_bbox``. Case points are selected with the exact
+    envelope (no buffer), so a case touches only the tiles that contain it."""
+    cache = TileCache(max_bytes, margins={"cases": 0.0})
+    with _APP_CACHES_LOCK:
+        _APP_CACHES.add(cache)
+    return cache
+
+
+def _app_caches() -> list[TileCache]:
+    with _APP_CACHES_LOCK:
+        return list(_APP_CACHES)
 
 
 def invalidate_point(lon: float, lat: float) -> int:
-    """Drop this process's cached ``cases`` tiles containing (lon, lat); called for every case
-    created or changed (by the live-update listener)."""
-    return CACHE.invalidate_point(lon, lat)
+    """Drop the cached ``cases`` tiles containing (lon, lat) from every app's cache in this
+    process; called for every case created or changed (by the live-update listener)."""
+    return sum(c.invalidate_point(lon, lat) for c in _app_caches())
 
 
 def invalidate_bbox(
@@ -272,10 +290,6 @@ def invalidate_bbox(
     maxlat: float,
     layers: Iterable[str] = ("grids", "zones"),
 ) -> int:
-    """Drop this process's cached tiles of ``layers`` meeting the box; for boundary edits."""
-    return CACHE.invalidate_bbox(minlon, minlat, maxlon, maxlat, layers)
-
-
-def stats() -> dict[str, int]:
-    """This process's cache counters (see ``TileCache.stats``)."""
-    return CACHE.stats()
+    """Drop the cached tiles of ``layers`` meeting the box from every app's cache in this
+    process; for boundary edits."""
+    return sum(c.invalidate_bbox(minlon, minlat, maxlon, maxlat, layers) for c in _app_caches())

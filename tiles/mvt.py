@@ -32,8 +32,6 @@ indexes are on the stored EPSG:4326 geometries.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -43,10 +41,11 @@ from importlib import resources
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cases.categories import categories
 from cases.deadlines import LOCAL_TZ
 from cases.models import CHANNELS, CLOSED_STATES, OPEN_PREDICATE, STATES
 from tiles import InvalidFilter, InvalidTileAddress, TileOutOfRange, UnknownLayer, UnknownParameter
-from tiles.cache import CACHE, TileCache, cached_tile
+from tiles.cache import TileCache, cached_tile
 
 MAX_ZOOM = 22
 POINTS_MIN_ZOOM = 14
@@ -73,7 +72,6 @@ CASE_PARAMETERS = ("open", "status", "category", "channel", "since", "until")
 
 _CATEGORY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
-_CATEGORY_TTL_S = 60.0
 
 # Open = not in a closed state, written into the SQL exactly as the partial indexes on open
 # cases state it (cases.models.OPEN_PREDICATE), literal rather than bound: the planner can then
@@ -261,23 +259,6 @@ def _day(name: str, raw: str | None) -> date | None:
         ) from exc
 
 
-_categories_lock = threading.Lock()
-_categories: dict[str, tuple[float, frozenset[str]]] = {}
-
-
-def known_categories(session: Session, source: str) -> frozenset[str]:
-    """The category codes in ``source``'s database, re-read at most once a minute."""
-    now = time.monotonic()
-    with _categories_lock:
-        cached = _categories.get(source)
-    if cached and now - cached[0] < _CATEGORY_TTL_S:
-        return cached[1]
-    codes = frozenset(session.execute(text("SELECT code FROM categories")).scalars())
-    with _categories_lock:
-        _categories[source] = (now, codes)
-    return codes
-
-
 # -- rendering ---------------------------------------------------------------------------------
 
 
@@ -364,7 +345,7 @@ def serve_tile(
     x: str,
     y: str,
     args: Mapping[str, Sequence[str]],
-    tile_cache: TileCache = CACHE,
+    tile_cache: TileCache,
 ) -> ServedTile:
     """Check a tile request, then answer it from the cache or render it and store it.
 
@@ -375,7 +356,7 @@ def serve_tile(
     zi, xi, yi = tile_address(z, x, y)
     filters = layer_filters(name, args)
     category = filters.category if filters is not None else None
-    if category is not None and category not in known_categories(open_session(), source):
+    if category is not None and category not in categories(open_session()):
         raise InvalidFilter(
             f"category {category!r} is not a category code in this database",
             {"parameter": "category", "value": category},

@@ -1,14 +1,30 @@
-"""One table from error class to HTTP status; every error answers JSON, never a stack trace."""
+"""One table from error class to HTTP status; every error answers JSON, never a stack trace.
+
+Views just raise. A package's errors (one base class per package, with a subclass per thing
+that can go wrong) answer with their row of ``STATUS_FOR``: the status, a stable code, the
+error's one-line ``message`` and its ``details``. A request that does not fit the API's own
+rules (a malformed query, body or header) raises ``ApiError`` with its status and code.
+tests/test_errors.py checks that every error class of the packages has its own row.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from sqlalchemy.exc import OperationalError
 
+import tiles
+from boundaries import errors as boundary_errors
+from cases import errors as case_errors
 from db.cluster import ClusterError
 from db.migrate import SchemaOutOfDate
+
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "the database is not available at the moment; try again shortly"
 
 
 class ApiError(Exception):
@@ -25,11 +41,60 @@ class ApiError(Exception):
             self.status = status
 
 
+# Flask answers an error with the handler of its nearest class, so a base class's row also
+# answers for a subclass that lacks one (the test says which do).
 STATUS_FOR = {
+    # boundaries
+    boundary_errors.BoundaryError: (422, "invalid_boundaries"),
+    boundary_errors.OutsideCoverage: (404, "outside_coverage"),
+    boundary_errors.UnreadableFile: (422, "unreadable_file"),
+    boundary_errors.UnsupportedFormat: (422, "unsupported_format"),
+    boundary_errors.UnknownLayer: (422, "unknown_layer"),
+    boundary_errors.UnknownLevel: (422, "unknown_level"),
+    boundary_errors.MissingField: (422, "missing_field"),
+    boundary_errors.MissingCRS: (422, "missing_crs"),
+    boundary_errors.BadCRS: (422, "bad_crs"),
+    boundary_errors.EmptyFile: (422, "empty_file"),
+    boundary_errors.RefusedFeatures: (422, "refused_features"),
+    boundary_errors.InvalidOption: (422, "invalid_option"),
+    # cases
+    case_errors.CaseError: (422, "invalid_case"),
+    case_errors.UnknownCategory: (422, "unknown_category"),
+    case_errors.OutsideCoverage: (422, "outside_coverage"),
+    case_errors.AddressNotFound: (422, "address_not_found"),
+    case_errors.IdempotencyKeyReused: (409, "idempotency_key_reused"),
+    case_errors.InvalidPhoto: (422, "unsupported_photo"),
+    case_errors.PhotoTooLarge: (413, "photo_too_large"),
+    case_errors.TooManyPhotos: (422, "too_many_photos"),
+    case_errors.CaseNotFound: (404, "case_not_found"),
+    case_errors.PhotoNotFound: (404, "photo_not_found"),
+    case_errors.PersonNotFound: (404, "person_not_found"),
+    case_errors.PersonOffDuty: (422, "person_off_duty"),
+    case_errors.CaseClosed: (409, "case_closed"),
+    case_errors.AlreadyAssigned: (409, "already_assigned"),
+    case_errors.HotspotError: (422, "hotspots_unavailable"),
+    case_errors.TooManyCells: (422, "too_many_cells"),
+    case_errors.BulkError: (422, "invalid_point_file"),
+    # tiles
+    tiles.TileError: (422, "invalid_tile_request"),
+    tiles.UnknownLayer: (404, "unknown_layer"),
+    tiles.TileOutOfRange: (404, "tile_out_of_range"),
+    tiles.InvalidTileAddress: (422, "invalid_tile_address"),
+    tiles.UnknownParameter: (422, "unknown_parameter"),
+    tiles.InvalidFilter: (422, "invalid_filter"),
+    # the database
     SchemaOutOfDate: (503, "schema_out_of_date"),
     ClusterError: (503, "database_unavailable"),
     OperationalError: (503, "database_unavailable"),
 }
+
+
+def status_for(cls: type[BaseException]) -> tuple[int, str]:
+    """The (status, code) of ``cls``'s nearest class in STATUS_FOR; KeyError when none."""
+    for klass in cls.__mro__:
+        if klass in STATUS_FOR:
+            return STATUS_FOR[klass]
+    raise KeyError(cls)
 
 
 def error_response(status: int, code: str, message: str, details=None):
@@ -37,6 +102,16 @@ def error_response(status: int, code: str, message: str, details=None):
     if details is not None:
         body["details"] = details
     return jsonify(body), status
+
+
+def _table_error(exc: Exception):
+    status, code = status_for(type(exc))
+    message = getattr(exc, "message", None)
+    if not isinstance(message, str):
+        # the driver's text names hosts, ports, users, statements: the log has it, not the client
+        log.warning("%s: %s", type(exc).__name__, str(exc).splitlines()[:1])
+        message = UNAVAILABLE if status == 503 else "the request could not be completed"
+    return error_response(status, code, message, getattr(exc, "details", None))
 
 
 def init_app(app: Flask) -> None:
@@ -49,8 +124,5 @@ def init_app(app: Flask) -> None:
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
-    for cls, (status, code) in STATUS_FOR.items():
-        # first line only: a driver's message can carry the statement and parameters
-        app.register_error_handler(
-            cls, lambda exc, s=status, c=code: error_response(s, c, str(exc).splitlines()[0])
-        )
+    for cls in STATUS_FOR:
+        app.register_error_handler(cls, _table_error)

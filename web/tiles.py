@@ -1,61 +1,44 @@
-"""``/tiles/{layer}/{z}/{x}/{y}.pbf``: Mapbox vector tiles (tiles/mvt.py), cached per process.
+"""``/tiles/{layer}/{z}/{x}/{y}.pbf``: Mapbox vector tiles (tiles/mvt.py), cached per app.
 
 A tile answers 200 with ``application/vnd.mapbox-vector-tile``, or 204 with no body when it
 has no features (Leaflet.VectorGrid reads an empty body as a tile without layers). Every
 answer carries ``Cache-Control: no-cache`` and an ``ETag`` (a hash of the bytes, the same in
 every worker), so a browser revalidates and gets 304 while the tile is unchanged.
-``X-Tile-Cache: hit|miss`` says whether this process's cache answered. A client that accepts
+``X-Tile-Cache: hit|miss`` says whether the app's cache answered. A client that accepts
 gzip gets the tile gzip'ed (``Content-Encoding: gzip``, ETag ``<hash>:gzip``), compressed once
 when the tile was rendered.
 
-The cache's size is ``TILE_CACHE_BYTES`` in the app's config (default 64 MiB; 0 turns it off).
-The cache belongs to the process (the live-update listener invalidates it), so the app created
-last in a process sets its size.
+Each app has its own cache (``tile_cache(app)``), of ``TILE_CACHE_BYTES`` in the app's config
+(default 64 MiB; 0 turns it off); the live-update listener invalidates every app's cache in
+the process.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.sansio.blueprints import BlueprintSetupState
 
-from tiles import (
-    InvalidFilter,
-    InvalidTileAddress,
-    TileError,
-    TileOutOfRange,
-    UnknownLayer,
-    UnknownParameter,
-    mvt,
-)
 from db.session import conninfo
-from tiles.cache import CACHE, DEFAULT_MAX_BYTES
-from web.live import hub_for
+from tiles import mvt
+from tiles.cache import DEFAULT_MAX_BYTES, TileCache, app_cache
 from web import database
-from web.errors import error_response
+from web.live import hub_for
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
-
-# One table from tile error to HTTP status and error code.
-ERRORS: dict[type[TileError], tuple[int, str]] = {
-    UnknownLayer: (404, "unknown_layer"),
-    TileOutOfRange: (404, "tile_out_of_range"),
-    InvalidTileAddress: (422, "invalid_tile_address"),
-    UnknownParameter: (422, "unknown_parameter"),
-    InvalidFilter: (422, "invalid_filter"),
-}
+_EXTENSION = "gridgov.tile_cache"
 
 
 @bp.record_once
 def _configure(state: BlueprintSetupState) -> None:
-    CACHE.resize(int(state.app.config.get("TILE_CACHE_BYTES", DEFAULT_MAX_BYTES)))
+    size = int(state.app.config.get("TILE_CACHE_BYTES", DEFAULT_MAX_BYTES))
+    state.app.extensions[_EXTENSION] = app_cache(size)
 
 
-@bp.errorhandler(TileError)
-def _tile_error(exc: TileError):
-    status, code = ERRORS.get(type(exc), (422, "invalid_tile_request"))
-    return error_response(status, code, exc.message, exc.details)
+def tile_cache(app: Flask) -> TileCache:
+    """The app's own tile cache."""
+    return app.extensions[_EXTENSION]
 
 
 @bp.get("/<layer>/<z>/<x>/<y>.pbf")
@@ -73,6 +56,7 @@ def tile(layer: str, z: str, x: str, y: str) -> Response:
         x,
         y,
         request.args.to_dict(flat=False),
+        tile_cache(current_app),
     )
     gzip = bool(served.data) and request.accept_encodings.quality("gzip") > 0
     response = Response(

@@ -1,7 +1,7 @@
 """Cases: ``POST /api/v1/cases`` (intake), the list, one case, and its photos.
 
-Views parse and validate, call cases.intake, and render; the errors of the cases package map
-to HTTP statuses in ``STATUS_FOR`` below (one table).
+Views parse and validate, call cases.intake, and render; the errors of the cases package
+answer with their HTTP status from the one table in web/errors.py.
 """
 
 from __future__ import annotations
@@ -17,34 +17,10 @@ from pydantic import ValidationError
 from cases import errors as case_errors
 from cases import intake, repository
 from cases.deadlines import LOCAL_TZ
-from web.api import OPERATIONS, bp, field_errors, json_body, operation
+from web.api import OPERATIONS, field_errors, json_body, operation
 from web.api.case_schemas import CaseDetailOut, CaseIn, CaseListOut, CaseListQuery, CaseOut, bbox_4326
 from web.database import session
-from web.errors import ApiError, error_response
-
-# The errors of the cases package, as HTTP statuses and stable codes.
-STATUS_FOR: dict[type[case_errors.CaseError], tuple[int, str]] = {
-    case_errors.UnknownCategory: (422, "unknown_category"),
-    case_errors.OutsideCoverage: (422, "outside_coverage"),
-    case_errors.AddressNotFound: (422, "address_not_found"),
-    case_errors.IdempotencyKeyReused: (409, "idempotency_key_reused"),
-    case_errors.InvalidPhoto: (422, "unsupported_photo"),
-    case_errors.PhotoTooLarge: (413, "photo_too_large"),
-    case_errors.TooManyPhotos: (422, "too_many_photos"),
-    case_errors.CaseNotFound: (404, "case_not_found"),
-    case_errors.PhotoNotFound: (404, "photo_not_found"),
-    case_errors.PersonNotFound: (404, "person_not_found"),
-    case_errors.PersonOffDuty: (422, "person_off_duty"),
-    case_errors.CaseClosed: (409, "case_closed"),
-    case_errors.AlreadyAssigned: (409, "already_assigned"),
-}
-
-
-@bp.errorhandler(case_errors.CaseError)
-def _case_error(exc: case_errors.CaseError):
-    status, code = STATUS_FOR.get(type(exc), (422, "invalid_case"))
-    return error_response(status, code, exc.message, exc.details)
-
+from web.errors import ApiError
 
 # An Idempotency-Key: printable ASCII without spaces, as UUIDs and most client libraries make.
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")

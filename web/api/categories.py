@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from cases import intake
+from cases.categories import categories
 from cases.models import LIMIT_UNITS
 from web.api import operation
 from web.database import session
@@ -66,5 +66,5 @@ def list_categories():
     """The regional-grid and service-grid checklists (DOMAIN.md) as the top level, their
     subcategories below; each with its time limit (a value and a unit). Any code listed may
     be sent as a case's ``category``. The table is data an administrator can extend."""
-    rows = list(intake.categories(session()).values())
+    rows = list(categories(session()).values())
     return {"categories": category_tree(rows)}

@@ -7,7 +7,9 @@ from datetime import date
 from flask import current_app
 from pydantic import BaseModel, Field
 
-from cases.hotspots import MAX_CELL_PERMUTATIONS, HotspotError, TooManyCells, case_hotspots
+from cases.categories import categories
+from cases.errors import UnknownCategory
+from cases.hotspots import MAX_CELL_PERMUTATIONS, case_hotspots
 from geo.hotspots import DEFAULT_PERMUTATIONS
 from web import database
 from web.api import operation
@@ -42,20 +44,11 @@ def get_hotspots(query: HotspotQuery):
     Reproducible: the permutations use a fixed seed."""
     session = database.session()
     if query.category:
-        from sqlalchemy import text
-
-        known = session.execute(text("SELECT code FROM categories ORDER BY code")).scalars().all()
+        known = categories(session)
         if query.category not in known:
-            raise ApiError(f"unknown category {query.category!r}", {"valid": known}, code="unknown_category", status=422)
+            raise UnknownCategory(f"unknown category {query.category!r}", {"valid": sorted(known)})
     if query.since and query.until and query.until <= query.since:
         raise ApiError("`until` must be after `since`", code="invalid_query", status=422)
-    try:
-        result = case_hotspots(session, category=query.category, since=query.since, until=query.until,
-                               cell_size_m=query.cell_size)
-    except TooManyCells as exc:
-        raise ApiError(str(exc), {"cells": exc.cells, "max_cells": exc.max_cells,
-                                  "min_cell_size_m": exc.min_cell_size_m},
-                       code="too_many_cells", status=422) from exc
-    except HotspotError as exc:
-        raise ApiError(str(exc), code="hotspots_unavailable", status=422) from exc
+    result = case_hotspots(session, category=query.category, since=query.since, until=query.until,
+                           cell_size_m=query.cell_size)
     return current_app.json.response(result)

@@ -7,11 +7,10 @@ from typing import Literal
 from flask import current_app
 from pydantic import BaseModel, Field, field_validator
 
-from boundaries.locate import TIE_RULE, OutsideCoverage, locate
+from boundaries.locate import TIE_RULE, locate
 from geo.crs import POINT_CRS, to_wgs84
 from web import database
 from web.api import operation
-from web.errors import ApiError
 
 
 class LocateQuery(BaseModel):
@@ -102,16 +101,7 @@ def get_locate(query: LocateQuery):
     data) gets `leaf: null`. A point no grid covers is 404 `outside_coverage`, naming the
     nearest grid and its geodesic distance in metres."""
     lon, lat = to_wgs84(query.lon, query.lat, query.crs)
-    try:
-        found = locate(database.session(autocommit=True), lon, lat)
-    except OutsideCoverage as exc:
-        raise ApiError(
-            exc.message,
-            {"nearest": {"code": exc.nearest_code, "name": exc.nearest_name,
-                         "level": exc.nearest_level},
-             "distance_m": exc.distance_m},
-            code="outside_coverage", status=404,
-        ) from exc
+    found = locate(database.session(autocommit=True), lon, lat)
     body = found.to_dict()
     del body["lon"], body["lat"]
     return current_app.json.response({
