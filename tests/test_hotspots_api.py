@@ -97,7 +97,7 @@ def test_smallest_cell_size_is_the_smallest_that_fits(width_m, height_m):
     if smallest > 25:
         with pytest.raises(TooManyCells) as refused:
             check_work(width_m, height_m, smallest - 1)
-        assert refused.value.min_cell_size_m == smallest
+        assert refused.value.details["min_cell_size_m"] == smallest
 
 
 def _planted_points(seed: int = 1):
