@@ -115,6 +115,15 @@ end
 """
 
 
+def add_wrk_options(parser: argparse.ArgumentParser) -> None:
+    """wrk's load: ``--duration`` s per run, ``--clients`` keep-alive connections on
+    ``--threads`` wrk threads, ``--rate`` requests/s in a paced run."""
+    parser.add_argument("--duration", type=int, default=60, help="seconds per run (default 60)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--rate", type=float, default=300, help="requests/s offered in the paced runs")
+
+
 def paced(script: str, rate: float, threads: int) -> str:
     """``script`` sending ``rate`` requests per second in all (``threads`` wrk threads)."""
     return script + LUA_PACED % {"interval_ms": 1000.0 / (rate / threads)}
@@ -382,11 +391,8 @@ def report(args, results: dict[str, list[dict]], created: int, answered: int, ve
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=int, default=60, help="seconds per run (default 60)")
+    add_wrk_options(p)
     p.add_argument("--runs", type=int, default=3, help="runs per endpoint and mode (default 3)")
-    p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections")
-    p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--rate", type=float, default=300, help="requests/s offered in the paced runs")
     add_server_options(p, "http")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()

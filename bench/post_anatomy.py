@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from http_bench import _server_pids, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
+from http_bench import _server_pids, add_wrk_options, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
 from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 from results import write_section  # noqa: E402
 
@@ -91,9 +91,7 @@ def fsync_ms(directory: Path) -> float | None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=int, default=60)
-    p.add_argument("--rate", type=float, default=300)
-    p.add_argument("--clients", type=int, default=8)
+    add_wrk_options(p)
     p.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
     add_server_options(p, "anatomy")
     p.add_argument("--no-write", action="store_true")
@@ -111,9 +109,9 @@ def main() -> None:
         workers = server[1:]
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
-            script.write_text(paced(post_script(points, categories, random.Random(args.seed)), args.rate, 2),
+            script.write_text(paced(post_script(points, categories, random.Random(args.seed)), args.rate, args.threads),
                               encoding="utf-8")
-            run_wrk(port, script, args.clients, 2, 5, server)  # warm-up
+            run_wrk(port, script, args.clients, args.threads, 5, server)  # warm-up
             spies = [
                 subprocess.Popen([pyspy, "record", "--pid", str(pid), "--idle", "--rate", str(args.sample_rate),
                                   "--duration", str(args.duration + 2), "--format", "raw",
@@ -121,7 +119,7 @@ def main() -> None:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for pid in workers
             ]
-            r = run_wrk(port, script, args.clients, 2, args.duration, server)
+            r = run_wrk(port, script, args.clients, args.threads, args.duration, server)
             for spy in spies:
                 spy.wait()
             for pid in workers:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
-from http_bench import _server_pids, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
+from http_bench import _server_pids, add_wrk_options, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
 from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
 from results import spread as spread_of, write_section  # noqa: E402
 
@@ -96,7 +96,7 @@ def with_streams(args, port: int, script: Path, server: list[int], url: str) -> 
         before = max_case_id(url)
         clients.stdin.write(f"FROM {before}\n")
         clients.stdin.flush()
-        r = run_wrk(port, script, args.clients, args.wrk_threads, args.duration, server)
+        r = run_wrk(port, script, args.clients, args.threads, args.duration, server)
         expected = max_case_id(url, count_after=before)
         # the last events of the phase are on their way: give them the target's 2 s and more
         time.sleep(3)
@@ -196,11 +196,8 @@ def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--streams", type=int, default=1000)
-    p.add_argument("--duration", type=int, default=60, help="seconds per phase (default 60)")
+    add_wrk_options(p)  # --duration is per phase
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--rate", type=float, default=300, help="POST /api/v1/cases per second")
-    p.add_argument("--clients", type=int, default=8, help="wrk keep-alive connections")
-    p.add_argument("--wrk-threads", type=int, default=2)
     add_server_options(p, "stream")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
@@ -217,11 +214,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
             script.write_text(paced(post_script(points, categories, random.Random(args.seed)), args.rate,
-                                    args.wrk_threads), encoding="utf-8")
-            run_wrk(port, script, args.clients, args.wrk_threads, 5, server)  # warm-up
+                                    args.threads), encoding="utf-8")
+            run_wrk(port, script, args.clients, args.threads, 5, server)  # warm-up
             idle = server_footprint(server)
             for k in range(args.runs):
-                a = run_wrk(port, script, args.clients, args.wrk_threads, args.duration, server)
+                a = run_wrk(port, script, args.clients, args.threads, args.duration, server)
                 print(f"run {k + 1} without streams: p99 {a['p99_ms']:.2f} ms, {a['errors']} errors", flush=True)
                 time.sleep(2)  # the phase's last answers and events settle before the streams open
                 s = with_streams(args, port, script, server, url)
