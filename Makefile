@@ -45,4 +45,9 @@ bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/gridgov db start
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	# the benchmarks create and drop their own databases: the superuser's URL (the app role may not)
+	GRIDGOV_DATABASE_URL="$${GRIDGOV_DATABASE_URL:-$$($(BIN)/gridgov db url --admin)}" $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Stop the managed cluster and delete it, its data and its passwords (var/pg, var/pg-passwords.json).
+clean-db:
+	test ! -x $(BIN)/python || $(BIN)/python -c 'from db.session import managed_cluster; managed_cluster().destroy()'
