@@ -21,20 +21,22 @@ test: setup
 
 setup: system python assets
 
-# System packages (PostGIS, Chromium) with apt-get, only when missing.
+# System packages (Python's venv, npm, PostGIS, Chromium, …) with apt-get, only when missing.
 system:
-	@bash scripts/system-deps.sh
+	@PYTHON=$(PYTHON) bash scripts/system-deps.sh
 
 python: $(PY_STAMP)
-$(PY_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# (| system: the packages first, even under make -j)
+$(PY_STAMP): pyproject.toml | system
+	# a venv without pip (one made before ensurepip was installed) is made again
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
 # Front-end libraries from npm, copied into web/static/vendor and served by us.
 assets: $(ASSETS_STAMP)
-$(ASSETS_STAMP): package.json package-lock.json scripts/vendor_assets.py $(PY_STAMP)
+$(ASSETS_STAMP): package.json package-lock.json scripts/vendor_assets.py $(PY_STAMP) | system
 	# --ignore-scripts: nothing we serve needs an install script, and one (scarf, pulled in by
 	# swagger-ui-dist) would phone home
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
