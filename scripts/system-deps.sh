@@ -31,7 +31,7 @@ fi
 command -v npm >/dev/null 2>&1 || need npm
 command -v node >/dev/null 2>&1 || command -v nodejs >/dev/null 2>&1 || need nodejs
 
-pgver=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+pgver=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 || true)  # none yet: set -e must not stop here
 [ -n "$pgver" ] || pgver=15
 # the extension's control file (…-scripts package) and its library (the main package) both,
 # and the server and client programs db/cluster.py and the tests run
