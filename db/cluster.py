@@ -30,9 +30,8 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
-
 from importlib import resources
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
