@@ -13,6 +13,7 @@
 #   util-linux, passwd      runuser and useradd: the server runs unprivileged when we are root
 #   tzdata                  case deadlines are in Asia/Shanghai (zoneinfo)
 #   chromium                the browser tests (Playwright drives /usr/bin/chromium)
+#   libatomic1              Playwright's own Node.js driver (in its wheel) links to it
 #   fonts-wqy-microhei      a CJK font, or Chromium draws the Chinese interface as boxes
 set -euo pipefail
 
@@ -45,6 +46,7 @@ command -v useradd >/dev/null 2>&1 || need passwd
 [ -f /usr/share/zoneinfo/Asia/Shanghai ] || need tzdata
 
 [ -x /usr/bin/chromium ] || need chromium
+case "$(ldconfig -p 2>/dev/null)" in *libatomic.so.1*) ;; *) need libatomic1 ;; esac
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need fonts-wqy-microhei
 
 if [ ${#missing[@]} -eq 0 ]; then
