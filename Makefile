@@ -21,20 +21,22 @@ test: setup
 
 setup: system python assets
 
-# System packages (PostGIS, Chromium) with apt-get, only when missing.
+# System packages (Python's venv, npm, PostGIS, Chromium, …) with apt-get, only when missing.
 system:
-	@bash scripts/system-deps.sh
+	@PYTHON=$(PYTHON) bash scripts/system-deps.sh
 
 python: $(PY_STAMP)
-$(PY_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# (| system: the packages first, even under make -j)
+$(PY_STAMP): pyproject.toml | system
+	# a venv without pip (one made before ensurepip was installed) is made again
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
 # Front-end libraries from npm, copied into web/static/vendor and served by us.
 assets: $(ASSETS_STAMP)
-$(ASSETS_STAMP): package.json package-lock.json scripts/vendor_assets.py $(PY_STAMP)
+$(ASSETS_STAMP): package.json package-lock.json scripts/vendor_assets.py $(PY_STAMP) | system
 	# --ignore-scripts: nothing we serve needs an install script, and one (scarf, pulled in by
 	# swagger-ui-dist) would phone home
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
@@ -45,4 +47,9 @@ bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/gridgov db start
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	# the benchmarks create and drop their own databases: the superuser's URL (the app role may not)
+	GRIDGOV_DATABASE_URL="$${GRIDGOV_DATABASE_URL:-$$($(BIN)/gridgov db url --admin)}" $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Stop the managed cluster and delete it, its data and its passwords (var/pg, var/pg-passwords.json).
+clean-db:
+	test ! -x $(BIN)/python || $(BIN)/python -c 'from db.session import managed_cluster; managed_cluster().destroy()'

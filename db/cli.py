@@ -6,10 +6,11 @@ import json
 import os
 
 import click
+from sqlalchemy.engine import make_url
 
 from db import migrate
 from db.cluster import ClusterError
-from db.session import database_url, engine_for, managed_cluster
+from db.session import conninfo, database_url, engine_for, managed_cluster
 
 
 def _external() -> str | None:
@@ -42,7 +43,8 @@ def start() -> None:
         started = cluster.start()
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(("started" if started else "already running") + f": {cluster.url()}")
+    shown = make_url(cluster.url()).render_as_string(hide_password=True)
+    click.echo(("started" if started else "already running") + f": {shown} (`gridgov db url` shows the password)")
 
 
 @db_group.command("stop")
@@ -65,6 +67,8 @@ def stop() -> None:
 def status(as_json: bool) -> None:
     """Whether the database is reachable and its schema is current; exit 1 when not running.
 
+    The URL shown hides its password (`gridgov db url` prints it).
+
     \b
     Example:
       gridgov db status --json
@@ -72,7 +76,7 @@ def status(as_json: bool) -> None:
     info: dict = {}
     if _external():
         info["managed"] = False
-        info["url"] = database_url()
+        info["url"] = make_url(database_url()).render_as_string(hide_password=True)
     else:
         st = managed_cluster().status()
         info.update(managed=True, data_dir=str(st.data_dir), port=st.port, url=st.url)
@@ -100,17 +104,28 @@ def status(as_json: bool) -> None:
 
 
 @db_group.command("url")
-def url() -> None:
-    """Print the database URL gridgov uses.
+@click.option("--admin", is_flag=True, help="The managed cluster's superuser (postgres) instead of the application's role.")
+def url(admin: bool) -> None:
+    """Print the database URL gridgov uses, with its password (for psql, or GRIDGOV_DATABASE_URL).
+
+    For the managed cluster the password comes from var/pg-passwords.json (mode 0600);
+    --admin prints the superuser's URL, which creating databases needs.
 
     \b
     Example:
-      gridgov db url
+      psql "$(gridgov db url)" -c 'SELECT postgis_version()'
     """
     try:
-        click.echo(database_url())
+        if admin:
+            if _external():
+                raise click.ClickException("GRIDGOV_DATABASE_URL is set: gridgov knows no other role on that server")
+            found = managed_cluster().admin_url()
+        else:
+            found = database_url()
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from exc
+    # the libpq form (postgresql://), which psql, psycopg and GRIDGOV_DATABASE_URL all take
+    click.echo(conninfo(found))
 
 
 @db_group.command("upgrade")

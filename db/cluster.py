@@ -5,9 +5,19 @@ With ``GRIDGOV_DATABASE_URL`` unset, gridgov runs its own PostgreSQL + PostGIS c
 PostgreSQL refuses to run as root, so when we are root the server runs as an unprivileged
 system user (``postgres`` when the Debian package created it, else ``gridgov``).
 
-Authentication is ``trust`` and the server listens on 127.0.0.1 only (no Unix socket, whose
-path length limit a deep checkout would exceed): it is a single-machine development and demo
-cluster. Point ``GRIDGOV_DATABASE_URL`` at a real server for anything else.
+The server listens on 127.0.0.1 only (no Unix socket, whose path length limit a deep checkout
+would exceed), and every connection needs a password (SCRAM-SHA-256): other users of the
+machine reach the port too. Two roles: ``postgres``, the superuser, which creates databases and
+the PostGIS extension (not a trusted extension: only a superuser may create it), and
+``gridgov``, what gridgov itself connects as, which owns the ``gridgov`` database and its
+schema and may do nothing else (no superuser, no new databases or roles). Their passwords are
+generated at ``initdb`` and kept in ``var/pg-passwords.json`` (see db/passwords.py);
+``gridgov db url`` prints the application's URL with its password, ``--admin`` the
+superuser's. A cluster made before passwords (trust, one superuser named ``gridgov``) is
+upgraded in place by the next ``gridgov db start`` (see ``Cluster._secure_legacy``).
+
+It is a single-machine development and demo cluster. Point ``GRIDGOV_DATABASE_URL`` at a real
+server for anything else.
 """
 
 from __future__ import annotations
@@ -20,12 +30,32 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
+
+from db.passwords import load_passwords, new_password, save_passwords
 
 DB_NAME = "gridgov"
-SUPERUSER = "gridgov"
+ADMIN_ROLE = "postgres"  # the superuser
+APP_ROLE = "gridgov"  # the application: owns its database, nothing more
+# Before passwords, the only role: the bootstrap superuser, trusted from anywhere on the machine.
+LEGACY_SUPERUSER = "gridgov"
+# A superuser that lives only while a legacy cluster is upgraded (see Cluster._secure_legacy).
+_UPGRADE_ROLE = "gridgov_upgrade"
+# The app role's attributes, stated in full each time so a role left otherwise is put right.
+_APP_ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+
+# The first line tells a cluster that needs passwords from one made before them.
+_HBA_MARKER = "# gridgov: every connection needs a password"
+PG_HBA = f"""{_HBA_MARKER} (SCRAM-SHA-256), written by db/cluster.py
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
+"""
 
 
 class ClusterError(RuntimeError):
@@ -79,7 +109,7 @@ class ClusterStatus:
     initialised: bool
     port: int | None
     data_dir: Path
-    url: str | None
+    url: str | None  # the application's URL, its password hidden (``gridgov db url`` shows it)
 
 
 class Cluster:
@@ -105,17 +135,46 @@ class Cluster:
         return self.root.resolve() / "postgres.log"
 
     @property
+    def passwords_file(self) -> Path:
+        """Beside ``root``, not in it: ours alone, never the server user's (db/passwords.py)."""
+        return self.root.with_name(f"{self.root.name}-passwords.json")
+
+    @property
     def port(self) -> int | None:
         try:
             return int(self.port_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
 
-    def url(self, dbname: str | None = None) -> str:
+    def _password(self, role: str) -> str:
+        try:
+            passwords = load_passwords(self.passwords_file)
+        except (OSError, ValueError) as exc:
+            raise ClusterError(f"cannot read the cluster's passwords: {exc}") from exc
+        if passwords is None:
+            if self.initialised() and not self._hba_secured():
+                raise ClusterError(f"the cluster in {self.root} predates passwords: run `gridgov db start` to upgrade it")
+            raise ClusterError(
+                f"{self.passwords_file} is missing, so nothing can log in to the cluster in {self.root}: "
+                f"restore the file, or delete {self.root} (its data too) and run `gridgov db start`"
+            )
+        if role not in passwords:
+            raise ClusterError(f"{self.passwords_file} has no password for role {role!r}")
+        return passwords[role]
+
+    def _url(self, role: str, dbname: str) -> str:
         port = self.port
         if port is None:
             raise ClusterError(f"the cluster in {self.root} has never been started: run `gridgov db start`")
-        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/{dbname or self.dbname}"
+        return f"postgresql+psycopg://{role}:{self._password(role)}@127.0.0.1:{port}/{dbname}"
+
+    def url(self, dbname: str | None = None) -> str:
+        """The application's URL (role ``gridgov``, with its password)."""
+        return self._url(APP_ROLE, dbname or self.dbname)
+
+    def admin_url(self, dbname: str | None = None) -> str:
+        """The superuser's URL (role ``postgres``, with its password): databases, extensions."""
+        return self._url(ADMIN_ROLE, dbname or self.dbname)
 
     # -- running as an unprivileged user -------------------------------------------------
     def _run_user(self) -> str | None:
@@ -146,6 +205,15 @@ class Cluster:
         if check and proc.returncode != 0:
             raise ClusterError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
+
+    def _write_server_file(self, path: Path, text: str) -> None:
+        """Write a file the server reads (mode 0600), owned by the server's user."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        user = self._run_user()
+        if user:
+            shutil.chown(path, user=user)
 
     def _prepare_root(self) -> None:
         """Create ``root`` so that the server's user can write it.
@@ -181,24 +249,41 @@ class Cluster:
         return self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
 
     def status(self) -> ClusterStatus:
+        from sqlalchemy.engine import make_url
+
         running = self.running()
+        url = None
+        if running:
+            try:
+                url = make_url(self.url()).render_as_string(hide_password=True)
+            except ClusterError:  # a legacy cluster not upgraded yet, or its passwords lost
+                url = None
         return ClusterStatus(
-            running=running,
-            initialised=self.initialised(),
-            port=self.port,
-            data_dir=self.data_dir,
-            url=self.url() if running else None,
+            running=running, initialised=self.initialised(), port=self.port, data_dir=self.data_dir, url=url
         )
 
     def init(self) -> None:
+        """``initdb``: a new cluster whose superuser has a new password (the app role comes at start)."""
         self._prepare_root()
-        self._pg(
-            "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-            "-E", "UTF8", "--locale=C.UTF-8",
-        )
+        passwords = {ADMIN_ROLE: new_password(), APP_ROLE: new_password()}
+        save_passwords(self.passwords_file, passwords)
+        # initdb reads the superuser's password from a file, as the server's user: one only that
+        # user can read, deleted as soon as initdb has it.
+        pwfile = self.root.resolve() / ".initdb-password"
+        pwfile.unlink(missing_ok=True)
+        self._write_server_file(pwfile, passwords[ADMIN_ROLE] + "\n")
+        try:
+            self._pg(
+                "initdb", "-D", str(self.data_dir), "-U", ADMIN_ROLE, f"--pwfile={pwfile}",
+                "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self._write_server_file(self.data_dir / "pg_hba.conf", PG_HBA)
         settings = [
             "listen_addresses = '127.0.0.1'",
             "unix_socket_directories = ''",
+            "password_encryption = 'scram-sha-256'",
             "shared_buffers = 256MB",
             "work_mem = 32MB",
             "maintenance_work_mem = 256MB",
@@ -209,66 +294,133 @@ class Cluster:
             # Test clusters trade crash safety for speed; they are thrown away anyway.
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         conf = self.data_dir / "postgresql.auto.conf"
-        user = self._run_user()
         text = conf.read_text() if conf.exists() else ""
-        conf.write_text(text + "\n".join(settings) + "\n")
-        if user:
-            shutil.chown(conf, user=user)
+        self._write_server_file(conf, text + "\n".join(settings) + "\n")
 
     def start(self) -> bool:
-        """Start the cluster; returns False when it was already running (a no-op)."""
-        if self.running():
-            return False
+        """Start the cluster; returns False when it was already running.
+
+        Either way the roles and the database are checked, and a cluster made before passwords
+        is upgraded (it may be running, from an older checkout).
+        """
         if not self.initialised():
             self.init()
-        port = self.port
-        if port is None or not _port_is_free(port):
-            port = free_port()
-            self.port_file.write_text(f"{port}\n")
-        log = self.log_file
-        if self._run_user():
-            log.touch()
-            shutil.chown(log, user=self._run_user())
-        self._pg(
-            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(log),
-            "-o", f"-p {port}",
-        )
-        self._wait_ready(port)
+        started = False
+        if not self.running():
+            port = self.port
+            if port is None or not _port_is_free(port):
+                port = free_port()
+                self.port_file.write_text(f"{port}\n")
+            log = self.log_file
+            if self._run_user():
+                log.touch()
+                shutil.chown(log, user=self._run_user())
+            self._pg(
+                "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(log),
+                "-o", f"-p {port}",
+            )
+            started = True
+        if not self._hba_secured():
+            self._secure_legacy()
+        self._wait_ready()
+        with self._admin("postgres") as conn:
+            _ensure_app_role(conn, self._password(APP_ROLE))
         self.create_database(self.dbname)
-        return True
+        return started
 
-    def _wait_ready(self, port: int, timeout_s: float = 30) -> None:
+    def _admin(self, dbname: str) -> psycopg.Connection:
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=ADMIN_ROLE, password=self._password(ADMIN_ROLE),
+            dbname=dbname, autocommit=True,
+        )
+
+    def _wait_ready(self, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                with psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname="postgres"):
+                with self._admin("postgres"):
                     return
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise ClusterError(f"the server did not accept connections on port {port}: {exc}") from exc
+                    raise ClusterError(f"the server did not accept connections on port {self.port}: {exc}") from exc
                 time.sleep(0.2)
 
+    # -- the upgrade of a cluster made before passwords -----------------------------------
+    def _hba_secured(self) -> bool:
+        try:
+            return (self.data_dir / "pg_hba.conf").read_text().startswith(_HBA_MARKER)
+        except FileNotFoundError:
+            return False
+
+    def _trusting(self, role: str, dbname: str = "postgres") -> psycopg.Connection:
+        # only while pg_hba.conf still says trust, i.e. before _secure_legacy has finished
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=role, dbname=dbname, autocommit=True)
+
+    def _secure_legacy(self) -> None:
+        """Upgrade, in place and running, a cluster made before passwords.
+
+        Such a cluster trusts every local connection, and its only role is the bootstrap
+        superuser, named ``gridgov``, which owns the databases. The app role must be called
+        ``gridgov`` and be no superuser, but the bootstrap superuser can neither lose that
+        right (PostgreSQL 16+) nor hand its objects over with REASSIGN OWNED. So: a temporary
+        superuser renames it ``postgres``, then a new ``gridgov`` role receives each database
+        and each of its objects, and only then does pg_hba.conf ask for passwords. Every step
+        is safe to repeat, should one fail half-way.
+        """
+        passwords = load_passwords(self.passwords_file)
+        if passwords is None:
+            passwords = {ADMIN_ROLE: new_password(), APP_ROLE: new_password()}
+            save_passwords(self.passwords_file, passwords)
+        try:
+            self._trusting(ADMIN_ROLE).close()
+        except psycopg.OperationalError:  # role "postgres" does not exist: rename the old superuser
+            with self._trusting(LEGACY_SUPERUSER) as conn:
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (_UPGRADE_ROLE,)).fetchone():
+                    conn.execute(sql.SQL("CREATE ROLE {} SUPERUSER LOGIN").format(sql.Identifier(_UPGRADE_ROLE)))
+            with self._trusting(_UPGRADE_ROLE) as conn:  # no role may rename itself
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} RENAME TO {}").format(sql.Identifier(LEGACY_SUPERUSER), sql.Identifier(ADMIN_ROLE))
+                )
+        with self._trusting(ADMIN_ROLE) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(_UPGRADE_ROLE)))
+            _set_password(conn, ADMIN_ROLE, passwords[ADMIN_ROLE])
+            _ensure_app_role(conn, passwords[APP_ROLE])
+            databases = [row[0] for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'"
+            )]
+            for dbname in databases:
+                conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(APP_ROLE)))
+        handover = resources.files("db").joinpath("ownership.sql").read_text(encoding="utf-8")
+        for dbname in databases:
+            with self._trusting(ADMIN_ROLE, dbname) as conn, conn.transaction():
+                statements = conn.execute(handover, {"old": ADMIN_ROLE, "new": APP_ROLE}).fetchall()
+                for (statement,) in statements:
+                    conn.execute(statement)
+        self._write_server_file(self.data_dir / "pg_hba.conf", PG_HBA)
+        self._pg("pg_ctl", "reload", "-D", str(self.data_dir))
+
+    # -- databases ------------------------------------------------------------------------
     def create_database(self, dbname: str, template: str | None = None) -> bool:
-        """Create ``dbname`` with PostGIS if it does not exist; True when it was created."""
-        with psycopg.connect(
-            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
-        ) as conn:
+        """Create ``dbname``, owned by the app role, with PostGIS if it does not exist; True when created.
+
+        The superuser creates the PostGIS extension (only a superuser may); the app role,
+        which owns the database and its public schema, creates everything else.
+        """
+        with self._admin("postgres") as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
             if exists:
                 return False
-            sql = f'CREATE DATABASE "{dbname}"'
+            statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(APP_ROLE))
             if template:
-                sql += f' TEMPLATE "{template}"'
-            conn.execute(sql)
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=dbname, autocommit=True) as conn:
+                statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            conn.execute(statement)
+        with self._admin(dbname) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         return True
 
     def drop_database(self, dbname: str) -> None:
-        with psycopg.connect(
-            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        with self._admin("postgres") as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
     def stop(self) -> bool:
         """Stop the cluster; returns False when it was not running."""
@@ -278,9 +430,26 @@ class Cluster:
         return True
 
     def destroy(self) -> None:
-        """Stop the cluster and delete its data (tests, and `make clean-db`)."""
+        """Stop the cluster and delete its data and passwords (tests, and `make clean-db`)."""
         self.stop()
         target = self.root.resolve()
         shutil.rmtree(target, ignore_errors=True)
         if self.root.is_symlink():
             self.root.unlink()
+        self.passwords_file.unlink(missing_ok=True)
+
+
+def _set_password(conn: psycopg.Connection, role: str, password: str) -> None:
+    # only the SCRAM verifier goes to the server (and so never into its log)
+    verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
+    conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier)))
+
+
+def _ensure_app_role(conn: psycopg.Connection, password: str) -> None:
+    """Create the app role, or put it right: login with ``password``, no privilege beyond its own."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone()
+    verb = "ALTER" if exists else "CREATE"
+    conn.execute(
+        sql.SQL("{} ROLE {} " + _APP_ROLE_ATTRIBUTES).format(sql.SQL(verb), sql.Identifier(APP_ROLE))
+    )
+    _set_password(conn, APP_ROLE, password)

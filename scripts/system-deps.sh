@@ -1,21 +1,53 @@
 #!/usr/bin/env bash
-# Installs the system packages gridgov needs (PostGIS for PostgreSQL 15, Chromium for the
-# browser tests) with apt-get, only when they are missing. Idempotent and quick when present.
+# Installs the system packages that `make run`, `make test` and the scripts they run need, with
+# apt-get, only when they are missing: a fresh Debian 12 with nothing but make and git gets
+# through both. Idempotent and quick when everything is there (no apt-get at all).
+#
+# What calls for each package:
+#   python3, python3-venv   the Makefile's `$(PYTHON) -m venv .venv` (venv + ensurepip, which
+#                           Debian splits out of python3)
+#   ca-certificates         pip (PyPI) and npm (the npm registry) over HTTPS
+#   nodejs, npm             `npm ci` for the front-end libraries (Debian 12's npm 9 reads our
+#                           lockfile v3)
+#   postgresql-15(-postgis-3)  initdb, pg_ctl and psql for the managed cluster (db/cluster.py)
+#   util-linux, passwd      runuser and useradd: the server runs unprivileged when we are root
+#   tzdata                  case deadlines are in Asia/Shanghai (zoneinfo)
+#   chromium                the browser tests (Playwright drives /usr/bin/chromium)
+#   libatomic1              Playwright's own Node.js driver (in its wheel) links to it
+#   fonts-wqy-microhei      a CJK font, or Chromium draws the Chinese interface as boxes
 set -euo pipefail
 
+python=${PYTHON:-python3}
 missing=()
-pgver=""
-if command -v pg_config >/dev/null 2>&1 || ls /usr/lib/postgresql >/dev/null 2>&1; then
-  pgver=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+need() { missing+=("$@"); }
+
+# Python with a working venv and ensurepip. Debian's python3 lacks both until python3-venv is
+# installed (a pyenv or python.org build has them built in).
+if ! command -v "$python" >/dev/null 2>&1; then
+  need python3 python3-venv
+elif ! "$python" -c 'import ensurepip, venv; ensurepip.version()' >/dev/null 2>&1; then
+  need python3-venv
 fi
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates
+command -v npm >/dev/null 2>&1 || need npm
+command -v node >/dev/null 2>&1 || command -v nodejs >/dev/null 2>&1 || need nodejs
+
+pgver=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 || true)  # none yet: set -e must not stop here
 [ -n "$pgver" ] || pgver=15
-# the extension's control file (…-scripts package) and its library (the main package) both
+# the extension's control file (…-scripts package) and its library (the main package) both,
+# and the server and client programs db/cluster.py and the tests run
 [ -f "/usr/share/postgresql/$pgver/extension/postgis.control" ] && [ -f "/usr/lib/postgresql/$pgver/lib/postgis-3.so" ] \
-  || missing+=("postgresql-$pgver-postgis-3" "postgresql-$pgver")
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-# a CJK font, or Chromium draws the Chinese interface as boxes (screenshots, and real users)
-[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
-command -v sudo >/dev/null 2>&1 || command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+  || need "postgresql-$pgver-postgis-3"
+[ -x "/usr/lib/postgresql/$pgver/bin/initdb" ] && [ -x "/usr/lib/postgresql/$pgver/bin/pg_ctl" ] \
+  || need "postgresql-$pgver"
+command -v psql >/dev/null 2>&1 || need "postgresql-client-$pgver"
+command -v runuser >/dev/null 2>&1 || need util-linux
+command -v useradd >/dev/null 2>&1 || need passwd
+[ -f /usr/share/zoneinfo/Asia/Shanghai ] || need tzdata
+
+[ -x /usr/bin/chromium ] || need chromium
+case "$(ldconfig -p 2>/dev/null)" in *libatomic.so.1*) ;; *) need libatomic1 ;; esac
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need fonts-wqy-microhei
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -29,25 +29,40 @@ _counter = itertools.count()
 
 
 class PgServer:
-    """A PostgreSQL server the tests may create and drop databases on."""
+    """A PostgreSQL server the tests may create and drop databases on.
 
-    def __init__(self, url: str):
-        self.url = make_url(normalise_url(url))
+    ``admin_url`` creates and drops databases (and PostGIS in them); the tests themselves
+    connect with ``app_url``'s role, which owns each database, as gridgov does in production.
+    Given one URL (``GRIDGOV_TEST_DATABASE_URL``), that role does both.
+    """
+
+    def __init__(self, admin_url: str, app_url: str | None = None):
+        self.admin_url = make_url(normalise_url(admin_url))
+        self.url = make_url(normalise_url(app_url or admin_url))
 
     def url_for(self, dbname: str) -> str:
         return self.url.set(database=dbname).render_as_string(hide_password=False)
 
-    def _admin(self):
-        u = self.url
+    def _admin(self, dbname: str = "postgres"):
+        u = self.admin_url
         return psycopg.connect(
             host=u.host, port=u.port, user=u.username, password=u.password,
-            dbname="postgres", autocommit=True,
+            dbname=dbname, autocommit=True,
         )
 
     def create_database(self, name: str, template: str | None = None) -> str:
+        owner = self.url.username if self.url.username != self.admin_url.username else None
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+            conn.execute(
+                f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else "")
+                + (f' TEMPLATE "{template}"' if template else "")
+            )
+        if template is None:
+            # only a superuser may create PostGIS (it is not a trusted extension): the app
+            # role's migration finds it there (CREATE EXTENSION IF NOT EXISTS)
+            with self._admin(name) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
@@ -69,7 +84,7 @@ def pg_server(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("pg") / "pg", durable=False)
     cluster.start()
     try:
-        yield PgServer(cluster.url())
+        yield PgServer(cluster.admin_url("postgres"), cluster.url("postgres"))
     finally:
         from web.live import stop_hubs
 
