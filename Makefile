@@ -47,8 +47,9 @@ bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/gridgov db start
-	# the benchmarks create and drop their own databases: the superuser's URL (the app role may not)
-	GRIDGOV_DATABASE_URL="$${GRIDGOV_DATABASE_URL:-$$($(BIN)/gridgov db url --admin)}" $(BIN)/python bench/run.py $(BENCH_ARGS)
+	# the benchmarks make their databases with the managed cluster's superuser, owned by the
+	# application's role (bench/servers.py)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Stop the managed cluster and delete it, its data and its passwords (var/pg, var/pg-passwords.json).
 clean-db:

@@ -21,7 +21,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from db.session import conninfo, database_url  # noqa: E402
+from db.session import conninfo  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
 
 BENCHES = {
     "route": "route_bench.py",
@@ -40,14 +42,9 @@ CASES = 1_000_000
 
 def bench_database() -> str:
     """The URL of gridgov_bench, created, migrated and loaded when needed."""
-    from sqlalchemy.engine import make_url
+    from servers import create_database, database_exists, url_of
 
-    base = make_url(database_url())
-    url = base.set(database=BENCH_DB).render_as_string(hide_password=False)
-    with psycopg.connect(conninfo(base.set(database="postgres").render_as_string(hide_password=False)),
-                         autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    url = url_of(BENCH_DB) if database_exists(BENCH_DB) else create_database(BENCH_DB)
     env = dict(os.environ, GRIDGOV_DATABASE_URL=url)
     gridgov = str(ROOT / ".venv" / "bin" / "gridgov")
     subprocess.run([gridgov, "db", "upgrade"], env=env, check=True)

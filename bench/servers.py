@@ -1,9 +1,9 @@
 """Servers and databases for the benchmarks, started one way for every script.
 
 - ``add_server_options``, ``prepare_database``, ``drop_database``: the run's throwaway
-  database with the Bagong demo, on the server of ``gridgov db url`` (GRIDGOV_DATABASE_URL,
-  which bench/run.py sets, else the managed cluster); the database that URL names is never
-  written to.
+  database with the Bagong demo, on the server of GRIDGOV_DATABASE_URL, else on the managed
+  cluster (made by its superuser, owned by the application's role); the database that
+  GRIDGOV_DATABASE_URL names is never written to. ``create_database`` makes any other.
 - ``Server``: a server process in its own process group, waited for until a path answers 200
   and stopped with its whole group; ``start_gridgov`` starts ``gridgov serve`` this way (a
   peer such as tipg uses ``Server`` directly).
@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from db import migrate
 from db.cluster import free_port
-from db.session import conninfo, database_url
+from db.session import conninfo, database_url, managed_cluster
 from demo.load import load_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +45,53 @@ def _on(url: str, dbname: str) -> str:
     return make_url(url).set(database=dbname).render_as_string(hide_password=False)
 
 
-def _admin(url: str) -> psycopg.Connection:
-    return psycopg.connect(conninfo(_on(url, "postgres")), autocommit=True)
+def _admin(url: str, dbname: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(conninfo(_on(url, dbname)), autocommit=True)
+
+
+def _creator() -> tuple[str, str | None]:
+    """The URL that creates and drops the benchmarks' databases, and the role to own them.
+
+    On the managed cluster (GRIDGOV_DATABASE_URL unset, or naming a database on it, as
+    bench/run.py does): its superuser creates them (the application's role may not) and gives
+    them to the application's role, which every benchmark then connects as, as ``gridgov
+    serve`` does in production. Elsewhere GRIDGOV_DATABASE_URL's role does both (it must be
+    allowed to create databases)."""
+    from db.cluster import APP_ROLE
+
+    cluster = managed_cluster()
+    given = os.environ.get("GRIDGOV_DATABASE_URL")
+    if given and make_url(given).port != cluster.port():
+        return database_url(), None
+    return cluster.admin_url(), APP_ROLE
+
+
+def url_of(name: str) -> str:
+    """The URL the application uses for the database ``name`` (made by create_database)."""
+    server_url, owner = _creator()
+    return _on(server_url, name) if owner is None else managed_cluster().url(name)
+
+
+def create_database(name: str) -> str:
+    """``name`` created afresh (dropped first), with PostGIS; the URL to use it with."""
+    server_url, owner = _creator()
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
+    if owner is not None:
+        with _admin(server_url, name) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")  # only a superuser may
+    return url_of(name)
+
+
+def database_exists(name: str) -> bool:
+    with _admin(_creator()[0]) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def drop_named_database(name: str) -> None:
+    with _admin(_creator()[0]) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def add_server_options(parser: argparse.ArgumentParser, kind: str) -> None:
@@ -65,12 +110,8 @@ def add_server_options(parser: argparse.ArgumentParser, kind: str) -> None:
 def prepare_database(args: argparse.Namespace) -> str:
     """The run's database ``--db-name``, created afresh on the server of ``gridgov db url``,
     migrated, with the demo (``--seed``, ``--cases``) loaded; its URL."""
-    server_url = database_url()
     print(f"preparing {args.db_name} (demo seed {args.seed}, {args.cases} cases)…", flush=True)
-    with _admin(server_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db_name}"')
-    url = _on(server_url, args.db_name)
+    url = create_database(args.db_name)
     migrate.upgrade(url)
     load_demo(url, seed=args.seed, cases=args.cases, progress=False)
     return url
@@ -79,8 +120,7 @@ def prepare_database(args: argparse.Namespace) -> str:
 def drop_database(args: argparse.Namespace) -> None:
     """Drop the run's database, whoever is still connected, unless ``--keep-db``."""
     if not args.keep_db:
-        with _admin(database_url()) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
+        drop_named_database(args.db_name)
 
 
 # -- server processes ------------------------------------------------------------------------
