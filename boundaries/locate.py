@@ -25,16 +25,18 @@ leaf grid when there are any) and its geodesic distance in metres.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
 from importlib import resources
 
 import shapely
+from psycopg.rows import namedtuple_row
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from boundaries.errors import OutsideCoverage
+from db.driver import driver_connection, driver_sql
 from boundaries.models import LEAF_LEVELS
 
 TIE_RULE = (
@@ -60,10 +62,11 @@ class Location:
 
     def to_dict(self) -> dict:
         """The JSON the API answers (datetimes as ISO 8601)."""
-        out = asdict(self)
+        # shallow: dataclasses.asdict deep-copies every nested dict, 10 % of a lookup's CPU
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in ("admin", "leaf"):
             if out[key] and isinstance(out[key].get("valid_from"), datetime):
-                out[key]["valid_from"] = out[key]["valid_from"].isoformat()
+                out[key] = {**out[key], "valid_from": out[key]["valid_from"].isoformat()}
         return out
 
 
@@ -82,7 +85,9 @@ def _statements() -> dict[str, TextClause]:
 def locate(session: Session, lon: float, lat: float) -> Location:
     """The grid hierarchy at WGS 84 ``lon, lat``; raises OutsideCoverage when no grid covers it."""
     lon, lat = _checked(lon, lat)
-    row = session.execute(_statements()["locate"], {"lon": lon, "lat": lat}).one()
+    # on the driver's connection: every intake runs it (db/driver.py says why)
+    cursor = driver_connection(session).cursor(row_factory=namedtuple_row)
+    row = cursor.execute(driver_sql(_statements()["locate"].text), {"lon": lon, "lat": lat}).fetchone()
     hits = row.hits or []
     if row.leaf is None and row.admin is None:
         raise _outside(session, lon, lat)

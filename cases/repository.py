@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
+from db.driver import driver_connection, driver_sql
+
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
@@ -34,19 +36,6 @@ def _queries() -> dict[str, TextClause]:
 
 def _q(name: str) -> TextClause:
     return _queries()[name]
-
-
-@cache
-def _driver_sql(name: str) -> str:
-    """A statement with psycopg's %(name)s placeholders instead of SQLAlchemy's :name."""
-    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _q(name).text.replace("%", "%%"))
-
-
-def _driver(session: Session):
-    # The psycopg connection under the session, in the session's transaction. Only for the
-    # intake's insert, which runs on every POST: psycopg prepares it after a few executions,
-    # and SQLAlchemy's per-statement work would cost as much as the statement itself.
-    return session.connection().connection.driver_connection
 
 
 def _execute(session: Session, name: str, params: dict | list[dict]):
@@ -97,7 +86,8 @@ def insert_case(session: Session, values: dict[str, Any], event_data: dict, acto
     """Insert a case and its ``created`` event; the new id, or None when a case with the same
     idempotency key already exists (it may have been committed by a concurrent request)."""
     params = {**values, "actor": actor, "event_data": json.dumps(event_data, ensure_ascii=False)}
-    row = _driver(session).execute(_driver_sql("insert_case"), params).fetchone()
+    # on the driver's connection: it runs on every POST (db/driver.py says why)
+    row = driver_connection(session).execute(driver_sql(_q("insert_case").text), params).fetchone()
     return row[0] if row is not None else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import resource
 import socket
 
@@ -30,6 +31,17 @@ class StreamingWorker(ThreadWorker):
         if soft != hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        # Everything the app imported (Flask, SQLAlchemy, pandas, shapely, pyproj, …: 180,000
+        # objects) lives as long as the process. Left to the collector, each full collection
+        # walks them all, 110 ms with the GIL held on a 2.1 GHz core: every request of the
+        # worker waits, the spikes of the intake's p99 at 300/s (measured: 41–117 ms in some
+        # 10 s runs, 16–27 ms in others). Frozen, a full collection walks only what requests
+        # made since: 0.2–0.5 ms.
+        gc.collect()
+        gc.freeze()
 
     def handle_request(self, req, conn):
         if req.method != "GET" or req.path != STREAM_PATH:

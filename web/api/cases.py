@@ -144,7 +144,8 @@ def create_case():
     # more INSERTs that must commit with the case.
     db = session(autocommit=not photos)
     result = intake.create_case(db, req, photos, key, fingerprint)
-    db.commit()
+    if photos:  # without, each statement committed itself
+        db.commit()
     response = current_app.json.response(result.case)
     response.status_code = 201
     response.headers["Location"] = result.case["links"]["self"]
