@@ -179,13 +179,19 @@ class TileCache:
             self._seq += 1
             self._log.append((self._seq, layers, area))
             dropped = 0
+            if not self._by_tile:  # nothing cached: nothing to drop (the log above is kept)
+                return 0
             # beyond Web Mercator's latitude limit no tile contains the point
             lat = max(-MERCATOR_MAX_LAT, min(MERCATOR_MAX_LAT, lat))
+            # the point's tile at the deepest zoom, once; at zoom z it is that tile's ancestor
+            # (a shift: the same floor of the same fraction), where mercantile per zoom cost
+            # 300 µs an event
+            deepest = mercantile.tile(lon, lat, MAX_ZOOM, truncate=True)
             for z in range(MAX_ZOOM + 1):
-                centre = mercantile.tile(lon, lat, z, truncate=True)
+                cx, cy = deepest.x >> (MAX_ZOOM - z), deepest.y >> (MAX_ZOOM - z)
                 # the point's own tile and, if it lies on an edge, the neighbours sharing it
-                for x in (centre.x - 1, centre.x, centre.x + 1):
-                    for y in (centre.y - 1, centre.y, centre.y + 1):
+                for x in (cx - 1, cx, cx + 1):
+                    for y in (cy - 1, cy, cy + 1):
                         if not (0 <= x < 2**z and 0 <= y < 2**z):
                             continue
                         for layer in layers:
