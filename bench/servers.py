@@ -61,7 +61,7 @@ def _creator() -> tuple[str, str | None]:
 
     cluster = managed_cluster()
     given = os.environ.get("GRIDGOV_DATABASE_URL")
-    if given and make_url(given).port != cluster.port():
+    if given and make_url(given).port != cluster.port:
         return database_url(), None
     return cluster.admin_url(), APP_ROLE
 

@@ -33,6 +33,8 @@ import time
 from collections import Counter
 from datetime import datetime
 
+import uvloop
+
 EVENT = re.compile(rb'"id":(\d+),.*?"created_at":"([^"]+)"')
 REQUEST = b"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
 
@@ -130,4 +132,6 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--streams", type=int, default=1000)
     a = p.parse_args()
-    asyncio.run(main(a.port, a.streams))
+    # uvloop, as the server's stream loop: the clients share the server's two cores
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main(a.port, a.streams))
