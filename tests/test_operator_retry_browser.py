@@ -10,6 +10,7 @@ import pytest
 
 from tests.test_browser import Watcher, browser, live_server  # noqa: F401  (fixtures)
 from tests.waits import HANG_MS
+
 FAILURES = 2
 
 
@@ -20,8 +21,8 @@ FAILURES = 2
      "document.querySelectorAll('#f-category optgroup').length > 0"),
 ])
 def test_a_failed_request_is_shown_and_retried_until_the_data_arrives(
-        browser, live_server, lang, endpoint, failure, banner, arrived):  # noqa: F811
-    page = browser.new_page()
+        browser, live_server, artifacts_dir, lang, endpoint, failure, banner, arrived):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     watcher = Watcher(page)
     calls = {"failed": 0, "passed": 0}
 
@@ -41,6 +42,7 @@ def test_a_failed_request_is_shown_and_retried_until_the_data_arrives(
     page.goto(f"{live_server}/?lang={lang}")
     page.wait_for_selector("#load-banner:not([hidden])", timeout=HANG_MS)
     assert page.locator("#load-banner").inner_text() == banner
+    page.screenshot(path=str(artifacts_dir / f"operator-retry-{lang}.png"))
     page.wait_for_function(arrived, timeout=HANG_MS)
     page.wait_for_selector("#load-banner", state="hidden", timeout=HANG_MS)
     assert calls == {"failed": FAILURES, "passed": 1}
