@@ -195,6 +195,17 @@ def server_facts(url: str) -> str:
             f"synchronous_commit {show['synchronous_commit']}")
 
 
+def prepare_load(args: argparse.Namespace) -> tuple[str, list[tuple[float, float]], list[str]]:
+    """What a wrk benchmark needs before it starts: wrk itself (or exit saying how to install
+    it), the run's throwaway demo database (bench/servers.py) and 4,000 random points inside
+    the town with the leaf categories; (database URL, points, categories)."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    url = prepare_database(args)
+    points, categories = sample(url, 4000, args.seed)
+    return url, points, categories
+
+
 def count_cases(url: str) -> int:
     with psycopg.connect(conninfo(url)) as conn:
         return conn.execute("SELECT count(*) FROM cases").fetchone()[0]
@@ -396,11 +407,8 @@ def main() -> None:
     add_server_options(p, "http")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
-    url = prepare_database(args)
+    url, points, categories = prepare_load(args)
     rng = random.Random(args.seed)
-    points, categories = sample(url, 4000, args.seed)
     post = post_script(points, categories, rng)
     locate = locate_script(points)
     plan = {

@@ -44,8 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from http_bench import _server_pids, add_wrk_options, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
-from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
+from http_bench import _server_pids, add_wrk_options, paced, post_script, prepare_load, run_wrk  # noqa: E402  (bench/)
+from servers import add_server_options, drop_database, start_gridgov  # noqa: E402
 from results import write_section  # noqa: E402
 
 # (part, pattern on a frame's file path), innermost recognised frame wins
@@ -97,10 +97,9 @@ def main() -> None:
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if shutil.which("wrk") is None or not Path(pyspy).exists():
-        sys.exit("needs wrk (apt-get install -y wrk) and py-spy (pip install py-spy): make bench installs both")
-    url = prepare_database(args)
-    points, categories = sample(url, 4000, args.seed)
+    if not Path(pyspy).exists():
+        sys.exit("py-spy is not installed: pip install py-spy (make bench installs it)")
+    url, points, categories = prepare_load(args)
     gridgov = start_gridgov(url, workers=args.workers)
     port = gridgov.port
     counts: Counter[str] = Counter()

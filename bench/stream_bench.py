@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -45,8 +44,10 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
-from http_bench import CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, paced, post_script, run_wrk, sample  # noqa: E402  (bench/)
-from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
+from http_bench import (  # noqa: E402  (bench/)
+    CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, paced, post_script, prepare_load, run_wrk,
+)
+from servers import add_server_options, drop_database, start_gridgov  # noqa: E402
 from results import spread as spread_of, write_section  # noqa: E402
 
 
@@ -205,10 +206,7 @@ def main() -> None:
     add_server_options(p, "stream")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = p.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
-    url = prepare_database(args)
-    points, categories = sample(url, 4000, args.seed)
+    url, points, categories = prepare_load(args)
     gridgov = start_gridgov(url, workers=args.workers)  # 2: gridgov serve's default
     port = gridgov.port
     alone: list[dict] = []

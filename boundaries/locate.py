@@ -36,8 +36,8 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from boundaries.errors import OutsideCoverage
-from db.driver import driver_connection, driver_sql
 from boundaries.models import LEAF_LEVELS
+from db.driver import driver_connection, driver_sql
 
 TIE_RULE = (
     "A point on a boundary shared by several grids goes to the grid with the smallest code; "

@@ -150,7 +150,7 @@ class Fanout:
 
 
 _loop: asyncio.AbstractEventLoop | None = None
-_fanouts: dict[int, Fanout] = {}
+_fanouts: dict[Hub, Fanout] = {}
 _lock = threading.Lock()
 
 
@@ -170,13 +170,7 @@ def _running_loop() -> asyncio.AbstractEventLoop:
 def fanout_for(hub: Hub) -> Fanout:
     """The fan-out of this process for ``hub``'s database (made on first use)."""
     with _lock:
-        fanout = _fanouts.get(id(hub))
-        if fanout is None or fanout.hub is not hub:
-            fanout = _fanouts[id(hub)] = Fanout(hub, _running_loop())
+        fanout = _fanouts.get(hub)
+        if fanout is None:
+            fanout = _fanouts[hub] = Fanout(hub, _running_loop())
         return fanout
-
-
-def open_streams() -> int:
-    """How many streams this process's loop holds open."""
-    with _lock:
-        return sum(f.count() for f in _fanouts.values())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from flask import Response, request, stream_with_context
 
 from db.session import conninfo
@@ -30,7 +28,7 @@ def stream():
     if request.environ.get(HANDOFF_KEY):
         # `gridgov serve`: this answer's head goes out as it is, and the process's stream loop
         # writes the body (web/streams.py), so an open stream holds no thread
-        request.environ[ACCEPTED_KEY] = partial(fanout_for(hub).adopt, accepts=None)
+        request.environ[ACCEPTED_KEY] = fanout_for(hub).adopt
         return Response(status=200, mimetype="text/event-stream", headers=HEADERS)
     q = hub.subscribe()
     return Response(
