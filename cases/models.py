@@ -111,6 +111,8 @@ class Case(Base):
     dispatch_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # migration 0009: the version a transition must name (If-Match); +1 on every change
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
     __table_args__ = (
         CheckConstraint(_in("status", STATES), name="ck_cases_status"),
@@ -155,6 +157,52 @@ class CaseEvent(Base):
     data = mapped_column(JSONB)
 
     __table_args__ = (Index("ix_case_events_case", "case_id", "at"),)
+
+
+CLOCKS = (
+    "dispatch",  # filed → dispatched (DOMAIN.md: ≤ 10 min urgent, ≤ 30 min otherwise)
+    "accept",  # dispatched → accepted by the handler (cards: 1 / 2 working days)
+    "handle",  # dispatched → fed back: the category's time limit (cards: 5 / 10 working days)
+    "check",  # fed back → closed after the on-site check (1 h in town, 2 h rural)
+)
+
+
+class CaseDeadline(Base):
+    """One running clock of a case: when it started, when it is due, and the moments it
+    becomes due soon, earns a yellow card and a red card.
+
+    The times are computed over the business calendar (cases/deadlines.py) by the transition
+    that starts, moves or stops the clock, never by the supervision pass, which only compares
+    them with now (one indexed query over running clocks). Parking (挂账) suspends a clock:
+    ``suspended_at`` is set and ``remaining_s`` keeps the working time that was left; resuming
+    recomputes every time from then. An approved extension moves ``due_at`` (and the cards'
+    moments) and counts in ``extensions``. ``met_at`` ends the clock: the step was done, or
+    the case left the state the clock measures.
+    """
+
+    __tablename__ = "case_deadlines"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    town_code: Mapped[str] = mapped_column(String(12))
+    clock: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    soon_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    yellow_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    red_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    remaining_s: Mapped[float | None] = mapped_column(Float)
+    met_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extensions: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+    __table_args__ = (
+        CheckConstraint(_in("clock", CLOCKS), name="ck_case_deadlines_clock"),
+        Index("uq_case_deadlines_running", "case_id", "clock", unique=True,
+              postgresql_where=text("met_at IS NULL")),
+        Index("ix_case_deadlines_next", text("LEAST(soon_at, yellow_at, due_at, red_at)"),
+              postgresql_where=text("met_at IS NULL AND suspended_at IS NULL")),
+    )
 
 
 class CasePhoto(Base):
