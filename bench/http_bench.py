@@ -231,10 +231,16 @@ def backend_pids(url: str) -> list[int]:
 
 
 def _server_pids(proc: subprocess.Popen) -> list[int]:
-    kids = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True
-    ).stdout
-    return [proc.pid] + [int(p) for p in kids.split()]
+    """The server's processes: the arbiter, its workers and theirs (each worker's stream
+    process, web/streams.py)."""
+    pids, todo = [], [proc.pid]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                              text=True).stdout
+        todo += [int(p) for p in kids.split()]
+    return pids
 
 
 def _cpu_snapshot(server: list[int], backends: list[int]) -> dict[str, int]:

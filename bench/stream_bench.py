@@ -4,8 +4,8 @@
 What it does, end to end:
 
 1. creates a throwaway database with the Bagong demo (as bench/http_bench.py does) and starts
-   ``gridgov serve`` with its defaults (2 workers × 4 threads; streams go to each process's
-   stream loop, web/streams.py);
+   ``gridgov serve`` with its defaults (2 workers × 4 threads; streams go to each worker's
+   stream process, web/streams.py);
 2. per run, two phases of ``--duration`` s each, POST paced at ``--rate`` by wrk (8 keep-alive
    connections, as bench/http_bench.py):
    - **without streams**: the intake alone, the comparison in the same run;
@@ -156,7 +156,7 @@ def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: 
     complete = min(r["complete"] for r in streamed)
     lines = [
         f"- server: `gridgov serve` with its defaults (2 workers × 4 threads; gunicorn gthread, streams "
-        f"handed to one asyncio loop per process) on a throwaway database with the Bagong demo; {versions}",
+        f"handed to each worker's stream process, one uvloop loop at nice 10) on a throwaway database with the Bagong demo; {versions}",
         f"- load: wrk, {args.clients} keep-alive connections offering {args.rate:g} `POST /api/v1/cases`/s "
         f"for {args.duration} s per phase; {args.streams} stream clients in one asyncio process "
         "(bench/stream_clients.py) on the same 2 cores; each run has a phase without streams, then one with them",

@@ -7,6 +7,7 @@ import json
 import re
 import selectors
 import socket
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import mercantile
 import psycopg
 import pytest
+import uvloop
 
 from db.session import conninfo
 from tests.waits import HANG_S  # a ceiling that only catches hangs; speed is bench/stream_bench.py's
@@ -128,11 +130,18 @@ def test_a_refused_method_and_head_are_answered_normally(demo_copy_url, gridgov_
 
 @pytest.fixture
 def fanout(demo_copy_url):
-    hub = Hub(conninfo(demo_copy_url))
+    """A fan-out on its own uvloop loop in a thread of this process, as the stream process
+    runs one on its main thread."""
+    hub = Hub(conninfo(demo_copy_url), invalidates_tiles=False)
     hub.start()
     assert hub.listening.wait(HANG_S)
-    yield streams.fanout_for(hub)
+    loop = uvloop.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield streams.Fanout(hub, loop)
     hub.stop()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(HANG_S)
 
 
 def wait_for(predicate, what: str) -> None:
@@ -190,3 +199,57 @@ def test_a_client_that_stops_reading_is_cut_off_not_buffered_forever(fanout, mon
         time.sleep(0.01)
     assert fanout.count() == 0, "a stalled stream was kept"
     theirs.close()
+
+
+# -- the stream process: a worker hands it sockets, it outlives nothing ----------------------
+
+
+@pytest.fixture
+def stream_process():
+    process = streams.StreamProcess()
+    process.start()
+    yield process
+    process.stop()
+
+
+def handed_off(process: streams.StreamProcess, url: str, scope: dict | None = None) -> socket.socket:
+    ours, theirs = socket.socketpair()
+    process.hand_off(ours, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", conninfo(url), scope)
+    assert read_until(theirs, b": connected\n\n").startswith(b"HTTP/1.1 200 OK\r\n")
+    return theirs
+
+
+def touch_case(url: str, where: str) -> int:
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        case_id = conn.execute(f"SELECT min(id) FROM cases WHERE {where}").fetchone()[0]
+        conn.execute("UPDATE cases SET description = description || '。' WHERE id = %s", (case_id,))
+    return case_id
+
+
+def test_a_handed_off_socket_is_served_by_the_stream_process_in_the_accounts_scope(
+    stream_process, demo_copy_url
+):
+    with psycopg.connect(conninfo(demo_copy_url)) as conn:
+        village = conn.execute("SELECT substr(min(grid_code), 1, 12) FROM cases "
+                               "WHERE grid_code IS NOT NULL").fetchone()[0]
+    everything = handed_off(stream_process, demo_copy_url)
+    villages = handed_off(stream_process, demo_copy_url,
+                          {"role": "village_operator", "scope_kind": "village", "scope_code": village})
+    other = touch_case(demo_copy_url, f"grid_code NOT LIKE '{village}%'")
+    mine = touch_case(demo_copy_url, f"grid_code LIKE '{village}%'")
+    read_until(everything, b'"op":"update","id":%d,' % mine)
+    got = read_until(villages, b'"op":"update","id":%d,' % mine)
+    assert b'"id":%d,' % other not in got, "a case outside the village reached its stream"
+    everything.close()
+    villages.close()
+
+
+def test_a_dead_stream_process_is_replaced_and_one_ends_with_its_worker(stream_process, demo_copy_url):
+    first = stream_process._proc
+    first.kill()
+    first.wait(HANG_S)
+    handed_off(stream_process, demo_copy_url).close()  # served by a new one
+    second = stream_process._proc
+    assert second.pid != first.pid and second.poll() is None
+    stream_process.stop()  # the worker's end of the channel closes: the process exits by itself
+    assert second.wait(HANG_S) == 0

@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 class Hub:
     """The listener of one process for one database, and its subscribers."""
 
-    def __init__(self, conninfo: str):
+    def __init__(self, conninfo: str, invalidates_tiles: bool = True):
         self.conninfo = conninfo
+        # a server process drops its cached tiles around each change; the stream process of
+        # web/streams.py caches none
+        self.invalidates_tiles = invalidates_tiles
         self._listeners: set[Callable[[dict], None]] = set()
         self._queues: dict[queue.Queue, Callable[[dict], None]] = {}
         self._lock = threading.Lock()
@@ -124,7 +127,7 @@ class Hub:
         except ValueError:
             log.warning("ignoring a malformed notification: %r", payload[:200])
             return
-        if event.get("lon") is not None and event.get("lat") is not None:
+        if self.invalidates_tiles and event.get("lon") is not None and event.get("lat") is not None:
             from tiles import cache as tile_cache
 
             tile_cache.invalidate_point(float(event["lon"]), float(event["lat"]))

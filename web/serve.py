@@ -23,14 +23,23 @@ STREAM_PATH = "/api/v1/stream"
 
 class StreamingWorker(ThreadWorker):
     """gunicorn's gthread worker, except that a live stream the app accepts is handed to the
-    process's stream loop (web/streams.py explains why) instead of holding a thread."""
+    worker's stream process (web/streams.py explains why) instead of holding a thread."""
 
     def init_process(self) -> None:
-        # every open stream is a socket: allow as many as the hard limit does
+        # every open stream is a socket: allow as many as the hard limit does (the stream
+        # process inherits the limit)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        super().init_process()
+        from web.streams import StreamProcess
+
+        # started now, while this process has one thread (web/streams.py)
+        self.stream_process = StreamProcess()
+        self.stream_process.start()
+        try:
+            super().init_process()  # serves until the worker stops
+        finally:
+            self.stream_process.stop()
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
@@ -58,8 +67,8 @@ class StreamingWorker(ThreadWorker):
             return resp.write
 
         body = self.wsgi(environ, start_response)
-        adopt = environ.get(ACCEPTED_KEY)
-        if adopt is None or not answer["status"].startswith("200"):
+        accepted = environ.get(ACCEPTED_KEY)
+        if accepted is None or not answer["status"].startswith("200"):
             # not taken over (refused, an error): the app's answer, written as gunicorn would
             try:
                 resp.start_response(answer["status"], answer["headers"])
@@ -75,7 +84,8 @@ class StreamingWorker(ThreadWorker):
         client = conn.sock
         # gunicorn closes conn.sock when this returns: give it a socket of its own to close
         conn.sock = socket.socket(client.family, socket.SOCK_STREAM)
-        adopt(client, response_head(answer["status"], answer["headers"]))
+        self.stream_process.hand_off(client, response_head(answer["status"], answer["headers"]),
+                                     **accepted)
         return False
 
 

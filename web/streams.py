@@ -1,4 +1,4 @@
-"""The open live streams of one server process, written by one asyncio event loop.
+"""The open live streams of one server process, written by a stream process beside it.
 
 Why: a Server-Sent-Events stream (``GET /api/v1/stream``) never ends. Served like any other
 request by gunicorn's gthread workers, each open stream held one of its worker's threads for
@@ -11,30 +11,49 @@ The choice: ordinary requests stay on gthread, which we measured for the intake'
 (an asynchronous worker class such as gevent would serve streams cheaply too, but it never
 preempts: one CPU-bound hot-spot computation or cold tile would stall every request of its
 worker, and every library that talks to the database would have to cooperate with its
-monkey-patching). An accepted stream's socket is handed instead to one asyncio event loop per
-process (``web.serve.StreamingWorker`` does the hand-off), fed by the process's LISTEN hub
-(``web.live``). A stream then costs a socket and a small buffer, not a thread. The Flask view
-still decides whether to accept a stream and with which headers (a refusal is answered by
-gunicorn as any other answer); only the endless body is written here. Under another server
-(werkzeug in the tests, ``flask run``) the view streams from a generator as before.
+monkey-patching). The Flask view still decides whether to accept a stream and with which
+headers (a refusal is answered by gunicorn as any other answer); only the endless body is
+written elsewhere: ``web.serve.StreamingWorker`` passes the accepted client's socket (the file
+descriptor itself, over a Unix socket: SCM_RIGHTS) to a **stream process** that the worker
+starts beside itself. There one asyncio event loop (uvloop: its transports write in C) holds
+every stream, fed by the stream process's own LISTEN hub (``web.live``). A stream then costs a
+socket and a small buffer, not a thread.
+
+Why a process and not a thread of the worker: a thousand streams receiving 300 events a second
+are a thousand socket writes per flush, and a thread doing them holds the worker's GIL while
+the requests wait — measured with the loop as a thread: the intake's p99 at 300/s rose from
+16 ms to 44 ms with 1,000 streams open (bench/RESULTS.md). A separate process shares no GIL,
+and it runs at a lower scheduling priority (``STREAM_NICE``): a case report has 25 ms, a
+stream has 2 s, so when the two cores are busy the kernel serves the reports first.
+The worker restarts its stream process if it dies; the stream process ends when its worker
+does (the Unix socket between them closes), and the browsers reconnect by themselves.
 
 Events are coalesced: what arrives within ``FLUSH_S`` goes to each stream in one write, so
 300 cases/s to 1,000 streams cost 4,000 writes a second, not 300,000, for at most ``FLUSH_S``
-more delay (bench/stream_bench.py measures what a stream then waits). A client that stops reading is cut off once ``MAX_BUFFERED_BYTES``
-wait for it; its browser reconnects by itself (``retry``) and the page refetches what it
-shows, so nothing is lost silently.
+more delay (bench/stream_bench.py measures what a stream then waits). A client that stops
+reading is cut off once ``MAX_BUFFERED_BYTES`` wait for it; its browser reconnects by itself
+(``retry``) and the page refetches what it shows, so nothing is lost silently.
+
+Under another server (werkzeug in the tests, ``flask run``) the view streams from a generator
+as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
 import uvloop
 
+from accounts.actor import Actor
 from web.live import HEARTBEAT_S, PREAMBLE, Hub, event_text, heartbeat_text
 
 # WSGI environ keys between the worker and the view: the worker says it can take streams over,
@@ -44,6 +63,10 @@ ACCEPTED_KEY = "gridgov.stream.accepted"
 
 FLUSH_S = 0.25
 MAX_BUFFERED_BYTES = 1 << 20
+# the stream process's niceness: below the workers serving requests (see the module doc)
+STREAM_NICE = 10
+# one hand-off message: the database, the answer's head, the stream's scope (a few hundred bytes)
+MESSAGE_BYTES = 1 << 16
 # hop-by-hop headers: the loop writes the body until the connection closes (RFC 9112 §6.3)
 _NOT_FORWARDED = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 log = logging.getLogger(__name__)
@@ -149,28 +172,137 @@ class Fanout:
         self.loop.call_later(HEARTBEAT_S, self._heartbeat)
 
 
-_loop: asyncio.AbstractEventLoop | None = None
-_fanouts: dict[Hub, Fanout] = {}
-_lock = threading.Lock()
+def scope_filter(scope: dict | None) -> Accepts | None:
+    """The events a stream of an account with ``scope`` (an ``Actor``'s scope fields, as the
+    view hands them over) may receive; None: every event."""
+    if not scope:
+        return None
+    actor = Actor(role=scope.get("role", ""), name=scope.get("name", ""),
+                  scope_kind=scope.get("scope_kind"), scope_code=scope.get("scope_code"),
+                  grid_codes=frozenset(scope.get("grid_codes", ())),
+                  village_codes=frozenset(scope.get("village_codes", ())))
+    if actor.scope_kind == "town":
+        return None
+    return lambda e: actor.covers(grid_code=e.get("grid_code"),
+                                  department_code=e.get("department_code"))
 
 
-def _running_loop() -> asyncio.AbstractEventLoop:
-    """This process's stream loop, started on first use (after gunicorn has forked).
-
-    uvloop (libuv) rather than asyncio's own loop: its transports write in C, and a thousand
-    streams receiving 300 events/s are a thousand writes per flush."""
-    global _loop
-    if _loop is None:
-        loop = uvloop.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="gridgov-streams", daemon=True).start()
-        _loop = loop
-    return _loop
+# -- the worker's side: start the stream process, hand it the accepted sockets ---------------
 
 
-def fanout_for(hub: Hub) -> Fanout:
-    """The fan-out of this process for ``hub``'s database (made on first use)."""
-    with _lock:
-        fanout = _fanouts.get(hub)
-        if fanout is None:
-            fanout = _fanouts[hub] = Fanout(hub, _running_loop())
-        return fanout
+class StreamProcess:
+    """The stream process of one gunicorn worker, and the Unix socket the worker hands
+    streams over by (SOCK_SEQPACKET: one ``send`` is one message, whole, from any thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._channel: socket.socket | None = None
+
+    def start(self) -> None:
+        """Start the stream process (again, if it died)."""
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if self._channel is not None:
+            self._channel.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "web.streams", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._channel = ours
+
+    def hand_off(self, client: socket.socket, head: bytes, conninfo: str,
+                 scope: dict | None = None) -> None:
+        """Give ``client`` (an accepted stream's socket; closed here) to the stream process,
+        which writes ``head`` and then every event of ``conninfo``'s database in ``scope``."""
+        message = json.dumps({"conninfo": conninfo, "head": head.decode("latin-1"),
+                              "scope": scope}).encode()
+        try:
+            for attempt in (1, 2):
+                with self._lock:
+                    self._start_locked()
+                    channel = self._channel
+                try:
+                    socket.send_fds(channel, [message], [client.fileno()])
+                    return
+                except OSError as exc:  # the stream process died: start another, once
+                    if attempt == 2:
+                        raise
+                    log.warning("stream process gone (%s); starting another", exc)
+                    with self._lock:
+                        if self._proc is not None:
+                            self._proc.poll()
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._channel is not None:
+                self._channel.close()  # the stream process sees the end and exits
+                self._channel = None
+            if self._proc is not None:
+                try:
+                    self._proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                self._proc = None
+
+
+# -- the stream process ------------------------------------------------------------------
+
+
+def _serve_channel(channel_fd: int) -> None:
+    """The stream process: adopt the sockets the worker sends over ``channel_fd`` until the
+    worker closes it."""
+    try:
+        os.nice(STREAM_NICE)
+    except OSError:  # not allowed here: run at the worker's priority
+        pass
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    channel = socket.socket(fileno=channel_fd)
+    channel.setblocking(False)
+    fanouts: dict[str, Fanout] = {}
+
+    def receive() -> None:
+        while True:
+            try:
+                message, fds, _flags, _addr = socket.recv_fds(channel, MESSAGE_BYTES, 1)
+            except BlockingIOError:
+                return
+            except OSError:
+                message, fds = b"", []
+            if not message:  # the worker is gone: so are we
+                for fd in fds:
+                    os.close(fd)
+                loop.stop()
+                return
+            spec = json.loads(message)
+            client = socket.socket(fileno=fds[0])
+            fanout = fanouts.get(spec["conninfo"])
+            if fanout is None:
+                hub = Hub(spec["conninfo"], invalidates_tiles=False)
+                hub.start()
+                fanout = fanouts[spec["conninfo"]] = Fanout(hub, loop)
+            loop.create_task(fanout._adopt(client, spec["head"].encode("latin-1"),
+                                           scope_filter(spec.get("scope"))))
+
+    loop.add_reader(channel.fileno(), receive)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, loop.stop)
+    try:
+        loop.run_forever()
+    finally:
+        for fanout in fanouts.values():
+            fanout.hub.stop(timeout_s=1.0)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    _serve_channel(int(sys.argv[1]))

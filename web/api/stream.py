@@ -8,7 +8,7 @@ from db.session import conninfo
 from web import database
 from web.api import operation
 from web.live import hub_for, sse_stream
-from web.streams import ACCEPTED_KEY, HANDOFF_KEY, fanout_for
+from web.streams import ACCEPTED_KEY, HANDOFF_KEY
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -26,9 +26,9 @@ def stream():
     if request.method == "HEAD":
         return Response(status=200, mimetype="text/event-stream", headers=HEADERS)
     if request.environ.get(HANDOFF_KEY):
-        # `gridgov serve`: this answer's head goes out as it is, and the process's stream loop
-        # writes the body (web/streams.py), so an open stream holds no thread
-        request.environ[ACCEPTED_KEY] = fanout_for(hub).adopt
+        # `gridgov serve`: this answer's head goes out as it is, and the worker's stream
+        # process writes the body (web/streams.py), so an open stream holds no thread
+        request.environ[ACCEPTED_KEY] = {"conninfo": hub.conninfo}
         return Response(status=200, mimetype="text/event-stream", headers=HEADERS)
     q = hub.subscribe()
     return Response(
