@@ -135,6 +135,11 @@ class Case(Base):
         # migration 0008: bucket tiles of all cases never leave this index (tiles/mvt.py)
         Index("ix_cases_lonlat", "lon", "lat",
               postgresql_include=["status", "due_at", "created_at", "category_code", "channel"]),
+        # migration 0014: tiles of open cases never leave this one
+        Index("ix_cases_open_lonlat", "lon", "lat",
+              postgresql_include=["id", "status", "category_code", "channel", "created_at", "due_at",
+                                  "grid_code"],
+              postgresql_where=text(OPEN_PREDICATE)),
         CheckConstraint(f"geocode_precision IS NULL OR {_in('geocode_precision', PRECISIONS)}", name="ck_cases_precision"),
         CheckConstraint(f"queue IS NULL OR {_in('queue', QUEUES)}", name="ck_cases_queue"),
     )

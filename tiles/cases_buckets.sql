@@ -18,16 +18,16 @@ WITH frame AS (
 located AS (
     -- EPSG:3857 by its formulas (spherical Mercator, R = 6378137 m) from the stored lon/lat: a
     -- transform call per point costs more here, where a history tile can cover a million cases.
-    -- {within} is the tile test (tiles/mvt.py): ST_Intersects on geom for open cases (their
-    -- partial GiST index), lon/lat BETWEEN the box's edges otherwise (the covering index
-    -- ix_cases_lonlat). For points and this box (an exact lon/lat rectangle: Mercator's x
-    -- depends on longitude alone, its y on latitude alone) the two select the same cases.
+    -- The tile test is lon/lat BETWEEN the box's edges (see cases_points.sql): an index-only
+    -- scan of ix_cases_open_lonlat for open cases, of ix_cases_lonlat for a selection that may
+    -- hold closed ones (migrations 0014, 0008).
     SELECT
         c.lon * 111319.49079327357 AS x_m,
         ln(tan(radians(45 + c.lat / 2))) * 6378137 AS y_m,
         {overdue} AS overdue
     FROM frame AS f
-    JOIN cases AS c ON {within}
+    JOIN cases AS c
+      ON c.lon BETWEEN ST_XMin(f.box) AND ST_XMax(f.box) AND c.lat BETWEEN ST_YMin(f.box) AND ST_YMax(f.box)
     WHERE true
         {filters}
 ),

@@ -24,9 +24,10 @@ Layers (an allow-list; the MVT layer inside a tile has the same name):
 - ``zones`` — current zones (code, name, kind). Both simplified for the zoom (tolerance half
   a screen pixel) and clipped to the tile with a 64/4096 buffer.
 
-Every query filters with ``ST_Transform(ST_TileEnvelope(z, x, y), 4326)`` (``&&`` for polygons,
-``ST_Intersects`` for case points, which also uses the index): the GiST
-indexes are on the stored EPSG:4326 geometries.
+Every query filters with ``ST_Transform(ST_TileEnvelope(z, x, y), 4326)``: ``&&`` for polygons
+(their GiST indexes are on the stored EPSG:4326 geometries), and for case points the stored
+lon/lat between the box's edges, which is exact and lets a tile be read from the covering
+indexes on lon/lat alone (tiles/cases_points.sql).
 """
 
 from __future__ import annotations
@@ -82,15 +83,6 @@ _INTEGER = re.compile(r"-?[0-9]{1,12}")
 _OPEN_SQL = f"AND c.{OPEN_PREDICATE}"
 # parked (挂账) cases have their deadline suspended: not overdue, as everywhere else
 _OVERDUE_SQL = f"(c.{OPEN_PREDICATE} AND c.status <> 'parked' AND coalesce(c.due_at < now(), false))"
-
-
-# A bucket tile's test of whether a case is in it (cases_buckets.sql): open cases through their
-# partial GiST index (~56,000 of 1M), a selection that may hold closed ones through the covering
-# index on lon/lat (migration 0008), never leaving the index.
-_WITHIN_OPEN = "ST_Intersects(c.geom, f.box)"
-_WITHIN_ALL = (
-    "c.lon BETWEEN ST_XMin(f.box) AND ST_XMax(f.box) AND c.lat BETWEEN ST_YMin(f.box) AND ST_YMax(f.box)"
-)
 
 
 @dataclass(frozen=True)
@@ -315,9 +307,7 @@ def statement(layer: str, z: int, x: int, y: int, filters: CaseFilters | None) -
         if z >= points_min_zoom(filters):
             body = _sql("cases_points.sql")
         else:
-            body = _sql("cases_buckets.sql").replace(
-                "{within}", _WITHIN_OPEN if filters.open_only else _WITHIN_ALL
-            )
+            body = _sql("cases_buckets.sql")
             params["cells"] = BUCKETS_PER_SIDE
         return body.replace("{filters}", where).replace("{overdue}", _OVERDUE_SQL), params
     # half a screen pixel of a 256-pixel tile: finer detail cannot be seen at this zoom
