@@ -63,6 +63,9 @@ ACCEPTED_KEY = "gridgov.stream.accepted"
 
 FLUSH_S = 0.25
 MAX_BUFFERED_BYTES = 1 << 20
+# how long a new stream waits for its hub to listen; past it (the database is down) the stream
+# opens anyway and the hub's reconnecting listener catches up
+LISTEN_WAIT_S = 10.0
 # the stream process's niceness: below the workers serving requests (see the module doc)
 STREAM_NICE = 10
 # one hand-off message: the database, the answer's head, the stream's scope (a few hundred bytes)
@@ -131,6 +134,11 @@ class Fanout:
         asyncio.run_coroutine_threadsafe(self._adopt(sock, head, accepts), self.loop)
 
     async def _adopt(self, sock: socket.socket, head: bytes, accepts: Accepts | None) -> None:
+        if not self.hub.listening.is_set():
+            # a stream's ": connected" promises every change from now on: a page that sees it
+            # refetches what it shows and then relies on the stream. So not before the hub
+            # listens (the first stream of a new stream process would miss what came between)
+            await asyncio.to_thread(self.hub.listening.wait, LISTEN_WAIT_S)
         try:
             await self.loop.connect_accepted_socket(lambda: _Stream(self, head, accepts), sock=sock)
         except OSError as exc:  # the client left during the hand-off
