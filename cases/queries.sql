@@ -34,10 +34,12 @@ WITH new_case AS (
         :input_crs, :geocode_precision, :geocode_score, :geocode_match, :queue, :on_boundary,
         :grid_version, :routing_reason, :assignment_reason, :idempotency_key, :request_hash)
     ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id, town_code, status, created_at
+    RETURNING id, town_code, status, created_at, queue, assignee_id
 )
-INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data)
-SELECT id, town_code, created_at, 'created', NULL, status, :actor, CAST(:event_data AS jsonb)
+INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
+                         queue, assignee_id)
+SELECT id, town_code, created_at, 'created', NULL, status, :actor, CAST(:event_data AS jsonb),
+       queue, assignee_id
   FROM new_case
 RETURNING case_id;
 
