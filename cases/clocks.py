@@ -36,6 +36,7 @@ granted, in working time, and counts in ``extensions``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -68,12 +69,14 @@ def card_rules() -> tuple[CardRule, ...]:
                               r["category_code"] or None) for r in csv.DictReader(fh))
 
 
-def card_thresholds(clock: str, category: dict[str, Any]) -> dict[str, tuple[int, str]]:
+def card_thresholds(clock: str, category: dict[str, Any],
+                    rules: Sequence[CardRule] | None = None) -> dict[str, tuple[int, str]]:
     """card -> (value, unit) for ``clock`` of a case of ``category`` (code, parent_code):
-    the category's own row first, then its parent's, then the general one."""
+    the category's own row first, then its parent's, then the general one. ``rules``: the
+    shipped ones unless given."""
     rank = {category.get("code"): 0, category.get("parent_code"): 1, None: 2}
     best: dict[str, tuple[int, CardRule]] = {}
-    for rule in card_rules():
+    for rule in card_rules() if rules is None else rules:
         if rule.clock != clock or rule.category_code not in rank:
             continue
         r = rank[rule.category_code]
