@@ -135,15 +135,20 @@ UPDATE people SET on_duty = :on_duty WHERE id = :id
 RETURNING id, name, role, title, phone, village_code, on_duty, town_code;
 
 -- name: lock_case
-SELECT id, town_code, status, assignee_id FROM cases WHERE id = :id FOR UPDATE;
+SELECT id, town_code, status, assignee_id, queue, department_code, category_code
+  FROM cases WHERE id = :id FOR UPDATE;
 
 -- name: set_assignee
+-- A reassignment is one more event, so one more version (cases/workflow.py): the person
+-- handles it at the grid level.
 UPDATE cases SET assignee_id = :assignee_id, status = :status, updated_at = :at,
-       assignment_reason = :reason
+       assignment_reason = :reason, queue = 'grid', department_code = NULL,
+       version = version + 1
  WHERE id = :id;
 
 -- name: insert_event
-INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data)
+INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
+                         queue, assignee_id, department_code)
 VALUES (:case_id, :town_code, :at, :type, :from_status, :to_status, :actor,
-        CAST(:data AS jsonb))
+        CAST(:data AS jsonb), :queue, :assignee_id, :department_code)
 RETURNING id, at;

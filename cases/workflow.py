@@ -307,3 +307,18 @@ def diagram() -> str:
     staying = [a.name for a in ACTIONS.values() if a.target is None and a.name != "resume"]
     lines.append(f"    note right of handling: also {', '.join(staying)} (no change of state)")
     return "\n".join(lines) + "\n"
+
+
+def readme_block() -> str:
+    """README's Workflow block: the diagram and a table of the actions, from ``ACTIONS``
+    (scripts/workflow_readme.py pastes it; tests/test_workflow.py checks it is current)."""
+    lines = ["```mermaid", diagram().rstrip("\n"), "```", "",
+             "| action | | from | to | who (roles) | whose | needs |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for a in ACTIONS.values():
+        needs = ", ".join((["reason"] if a.needs_reason else []) + ([f"to: {a.to}"] if a.to else []))
+        target = a.target or ("the state it was parked in" if a.name == "resume" else "(stays)")
+        sources = "every open state" if a.sources == OPEN_STATES else ", ".join(a.sources)
+        lines.append(f"| `{a.name}` | {a.zh} | {sources} | {target} | {', '.join(a.roles)} | {a.by} "
+                     f"| {needs or '—'} |")
+    return "\n".join(lines) + "\n"

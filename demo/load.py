@@ -16,7 +16,7 @@ from demo import cases as demo_cases
 from demo import geometry, registry
 
 TZ = ZoneInfo("Asia/Shanghai")
-TABLES = ("case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
+TABLES = ("case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
           "people", "grids", "zones", "towns")
 
 
@@ -166,12 +166,23 @@ def _write_cases(conn, geo, reg, n: int, seed: int, progress: bool) -> int:
         categories=cats,
     )
     now = datetime.now(TZ).replace(minute=0, second=0, microsecond=0)
-    cols = ("town_code",) + demo_cases.COLUMNS
+    cols = ("id", "town_code") + demo_cases.COLUMNS
+    event_cols = ("case_id", "town_code") + demo_cases.EVENT_COLUMNS
+    town = geometry.TOWN_CODE
     bar = tqdm(total=n, desc="cases", unit="case", disable=not progress)
-    with conn.cursor() as cur, cur.copy(f"COPY cases ({', '.join(cols)}) FROM STDIN") as copy:
+    with conn.cursor() as cur:
         for chunk in demo_cases.generate(sources, n, seed, now):
-            for row in chunk:
-                copy.write_row((geometry.TOWN_CODE, *row))
+            # ids first: each case's events name it (COPY cannot return them)
+            ids = [r[0] for r in cur.execute(
+                "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, %s)",
+                (len(chunk),))]
+            with cur.copy(f"COPY cases ({', '.join(cols)}) FROM STDIN") as copy:
+                for case_id, (row, _) in zip(ids, chunk):
+                    copy.write_row((case_id, town, *row))
+            with cur.copy(f"COPY case_events ({', '.join(event_cols)}) FROM STDIN") as copy:
+                for case_id, (_, events) in zip(ids, chunk):
+                    for event in events:
+                        copy.write_row((case_id, town, *event))
             bar.update(len(chunk))
     bar.close()
     return n
