@@ -69,7 +69,7 @@ SELECT c.id, c.town_code, c.category_code, c.description, c.status, c.channel, c
  WHERE c.id = :id;
 
 -- name: case_events
-SELECT id, at, type, from_status, to_status, actor, data
+SELECT id, at, type, from_status, to_status, actor, data, role, note, lon, lat, photo_ids
   FROM case_events
  WHERE case_id = :id
  ORDER BY at, id;

@@ -5,8 +5,8 @@ hotspots), generated in chunks so a million cases fit in memory and time.
 Deadlines here are approximate (a working day taken as 1.4 calendar days); the business
 calendar of the intake issue computes the real ones for new cases.
 
-Each case's history is made by the state machine (cases/workflow.py): from its ``created``
-event, the actions of ``PATHS`` lead to its status, each checked against the machine's data
+Each case's history is made by the state machine (cases/workflow.py): from its first
+(``imported``) event, the actions of ``PATHS`` lead to its status, each checked against the machine's data
 and applied with ``workflow.advance``, each one event; the case's row is the state they lead
 to, so the state rebuilds from the events alone (tests/test_workflow.py). No clocks are written
 for demo cases (their deadlines are the approximate ``due_at``).
@@ -175,7 +175,9 @@ def history(status: str, created: datetime, end: datetime, worker: int | None,
     else:
         state = CaseState("dispatched", "grid", assignee_id=worker)
     actor = f"person:{worker}" if worker else "demo"
-    events = [(created, "created", None, state.status, "demo", '{"demo": true}', None, None,
+    # "imported", as for a town's historical cases (cases/history.py): "created" is intake's,
+    # whose record of the routing a demo case does not have
+    events = [(created, "imported", None, state.status, "demo", '{"demo": true}', None, None,
                state.queue, state.assignee_id, None)]
     span = end - created
     for k, name in enumerate(path, start=1):

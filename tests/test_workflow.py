@@ -97,3 +97,10 @@ def test_readme_shows_the_diagram_and_the_actions_the_machine_draws():
     assert found.group(1) == readme_block(), "README's workflow is stale: run scripts/workflow_readme.py"
     assert "```mermaid\n" + diagram() + "```" in found.group(1)
     assert "| `supervise` | 督办 |" in found.group(1)
+
+
+def test_every_action_has_a_name_in_both_languages():
+    from web.i18n import EVENT
+
+    for lang in ("zh", "en"):
+        assert set(ACTIONS) | {"merged_in"} <= set(EVENT[lang]), lang
