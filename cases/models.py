@@ -163,7 +163,8 @@ class CaseEvent(Base):
     ``reassigned``. Who: ``actor`` (a name), ``account_id`` and ``role``; ``note`` the reason or
     note given; ``lon``/``lat`` where it was done, when the phone said; ``photo_ids`` the photos
     sent with it (case_photos). ``queue``, ``assignee_id`` and ``department_code`` are where the
-    case sits after the event (set on every event that may move it, NULL on the others), so the
+    case sits after the event (set on every event that changes the case, each of which counts one
+    ``cases.version``; NULL on events that change nothing, such as supervision cards), so the
     case's current state is the fold of its events (cases/workflow.py ``rebuild``).
     """
 

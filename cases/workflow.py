@@ -269,16 +269,22 @@ def advance(state: CaseState, action: Action, *, role: str, account_id: int | No
 
 
 def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """A case's status, holder and version from its events alone, oldest first: the status is
-    the last ``to_status``; the holder (queue, assignee, department) the last event that
-    recorded one (``queue`` set); the version counts the events (1 at creation)."""
+    """A case's status, holder and version from its events alone, oldest first.
+
+    An event that records the holder (``queue`` set: creation, import, every transition, a
+    reassignment, a merge into the case) is a change of the case and counts one version, so
+    the version is the number of those (1 at creation); the status is the last ``to_status``
+    and the holder (queue, assignee, department) the last one recorded. An event that leaves
+    the case as it was (``queue`` NULL: a supervision card, a note) does not move the version,
+    so it never makes an operator's If-Match stale.
+    """
     out: dict[str, Any] = {"status": None, "queue": None, "assignee_id": None,
                            "department_code": None, "version": 0}
     for event in events:
-        out["version"] += 1
         if event["to_status"] is not None:
             out["status"] = event["to_status"]
         if event["queue"] is not None:
+            out["version"] += 1
             out.update(queue=event["queue"], assignee_id=event["assignee_id"],
                        department_code=event["department_code"])
     return out

@@ -104,3 +104,31 @@ def test_every_action_has_a_name_in_both_languages():
 
     for lang in ("zh", "en"):
         assert set(ACTIONS) | {"merged_in"} <= set(EVENT[lang]), lang
+
+
+def test_a_case_dispatched_from_the_town_queue_by_reassignment_gets_the_dispatch_clocks(demo_copy_url):
+    url = demo_copy_url
+    intake.clear_caches()
+    leaf = leaf_with_one_worker(url)
+    req = intake.CaseRequest(category="patrol.street_light", description="路灯不亮", channel="hotline",
+                             address="山西省晋城市泽州县巴公镇")
+    with session_scope(url) as s:
+        case = intake.create_case(s, req).case
+    assert case["status"] == "collected"
+    with session_scope(url) as s:
+        reassign_case(s, case["id"], leaf["worker_id"], "镇中心派遣", "operator:李")
+        clocks = {r["clock"]: r["met_at"] is None for r in s.execute(text(
+            "SELECT clock, met_at FROM case_deadlines WHERE case_id = :id"), {"id": case["id"]}).mappings()}
+    engine_for(url).dispose()
+    assert clocks == {"dispatch": False, "accept": True, "handle": True}
+
+
+def test_rebuild_counts_a_version_for_each_change_and_none_for_a_card():
+    events = [
+        {"to_status": "dispatched", "queue": "grid", "assignee_id": 7, "department_code": None},
+        {"to_status": None, "queue": None, "assignee_id": None, "department_code": None},  # a card
+        {"to_status": "handling", "queue": "grid", "assignee_id": 7, "department_code": None},
+        {"to_status": "escalated", "queue": "village", "assignee_id": None, "department_code": None},
+    ]
+    assert rebuild(events) == {"status": "escalated", "queue": "village", "assignee_id": None,
+                               "department_code": None, "version": 3}
