@@ -1,6 +1,9 @@
 """Applying one workflow action to a case: the only way a case's status changes after intake
-(cases/workflow.py is the machine; intake writes a case's first state, the historical import
-the state an old system recorded, each with its one event).
+(cases/workflow.py is the machine). The other writers of ``cases.status``, and why: intake
+writes a case's first state and the historical import the state an old system recorded, each
+with its one event; the demo writes the histories ``workflow.advance`` makes; the pre-workflow
+reassignment (cases/assignment.py) moves a ``collected`` case to ``dispatched`` as its endpoint
+promised, with what a dispatch does to the version, the event and the clocks.
 
 A transition is a handful of statements: read the case; check the action, the version, the
 state, the actor's role, level and scope, the action's guards and fields; then one UPDATE that

@@ -8,8 +8,9 @@ calendar of the intake issue computes the real ones for new cases.
 Each case's history is made by the state machine (cases/workflow.py): from its first
 (``imported``) event, the actions of ``PATHS`` lead to its status, each checked against the machine's data
 and applied with ``workflow.advance``, each one event; the case's row is the state they lead
-to, so the state rebuilds from the events alone (tests/test_workflow.py). No clocks are written
-for demo cases (their deadlines are the approximate ``due_at``).
+to, so the state rebuilds from the events alone (tests/test_workflow.py). An open case's running
+clocks are the ones its events leave (``open_clocks``, cases/clocks.py over the calendar), so
+the supervision pass has work on the demo; closed cases keep no clock rows.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import json
 import numpy as np
 import shapely
 
-from cases.workflow import ACTIONS, CaseState, advance
+from cases import clocks as clock_rules
+from cases.deadlines import BusinessCalendar
+from cases.workflow import ACTIONS, CLOSED_STATES, CaseState, advance
 
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 CHANNEL_P = (0.45, 0.2, 0.15, 0.12, 0.03, 0.05)
@@ -53,11 +56,13 @@ class CaseSources:
     leaf_admin: list[str]
     leaf_names: list[str]
     workers: dict[str, list[int]]
-    categories: list[dict]  # leaf categories: code, checklist, name_zh, limit_value, limit_unit, weight
+    categories: list[dict]  # leaf categories: code, parent_code, checklist, name_zh, limit_value, limit_unit, weight
+    calendar: BusinessCalendar | None = None  # for the open cases' clocks; None: no clocks
 
 
 def generate(sources: CaseSources, n: int, seed: int, now: datetime, chunk: int = 100_000) -> Iterator[list[tuple]]:
-    """Yield chunks of case rows (tuples in ``COLUMNS`` order) until ``n`` are made."""
+    """Yield chunks of cases until ``n`` are made: each a (row in ``COLUMNS`` order, its events
+    in ``EVENT_COLUMNS`` order, its running clocks) triple."""
     rng = np.random.default_rng(seed + 2000)
     tree = shapely.STRtree(sources.leaf_geoms)
     cats = sources.categories
@@ -126,6 +131,8 @@ def generate(sources: CaseSources, n: int, seed: int, now: datetime, chunk: int 
             end = closed_at or min(now, created[i] + timedelta(hours=float(durations_h[i])))
             state, events = history(status, created[i], end, workers[i % len(workers)],
                                     SATISFACTION[sat[i]], i)
+            running = (open_clocks(events, cat, sources.calendar)
+                       if sources.calendar is not None and state.status not in CLOSED_STATES else [])
             rows.append(((
                 cat["code"], f"{place}附近：{cat['name_zh']}", state.status, CHANNELS[channel[i]], place,
                 grid, sources.leaf_admin[li], state.assignee_id, created[i], created[i],
@@ -133,7 +140,7 @@ def generate(sources: CaseSources, n: int, seed: int, now: datetime, chunk: int 
                 f"SRID=4326;POINT({lonlat[i, 0]:.7f} {lonlat[i, 1]:.7f})", state.queue,
                 state.department_code, state.sender_level, state.closed_level, state.parked_from,
                 state.resume_on, state.evaluated_at, len(events),
-            ), events))
+            ), events, running))
         made += m
         yield rows
 
@@ -162,6 +169,24 @@ ROLE = {"accept": "grid_worker", "escalate": "grid_worker", "feed_back": "grid_w
         "close": "village_operator", "park": "village_operator", "evaluate": "resident"}
 NOTES = {"return": "不属于本网格，退回村中心", "park": "需工程施工，挂账待办",
          "escalate": "网格内无法解决，上报村中心", "feed_back": "已处理完毕"}
+
+
+def open_clocks(events: list[tuple], category: dict, cal: BusinessCalendar) -> list[clock_rules.Clock]:
+    """The clocks still running after ``events`` (an open case's), as the transitions would
+    have left them (cases/transitions.py): intake's first clocks, then each action's meets,
+    starts and suspensions. Met clocks are not kept: nothing reads them in a demo."""
+    first_at, first_status = events[0][0], events[0][3]
+    running = {c: clock_rules.started(c, first_at, category, cal)
+               for c in (("accept", "handle") if first_status == "dispatched" else ("dispatch",))}
+    for at, name, *_ in events[1:]:
+        action = ACTIONS[name]
+        for c in action.meets:
+            running.pop(c, None)
+        for c in action.starts:
+            running[c] = clock_rules.started(c, at, category, cal)
+        if action.clock_effect == "suspend":
+            running = {c: clock_rules.suspended(k, at, cal) for c, k in running.items()}
+    return list(running.values())
 
 
 def history(status: str, created: datetime, end: datetime, worker: int | None,

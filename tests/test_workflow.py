@@ -132,3 +132,23 @@ def test_rebuild_counts_a_version_for_each_change_and_none_for_a_card():
     ]
     assert rebuild(events) == {"status": "escalated", "queue": "village", "assignee_id": None,
                                "department_code": None, "version": 3}
+
+
+def test_the_demo_open_cases_have_the_running_clocks_their_events_leave(demo_db_url):
+    with session_scope(demo_db_url) as s:
+        found = s.execute(text("""
+            SELECT c.status, array_agg(d.clock ORDER BY d.clock) FILTER (WHERE d.id IS NOT NULL) AS clocks,
+                   bool_or(d.suspended_at IS NOT NULL) AS suspended, count(*) AS n
+              FROM cases c LEFT JOIN case_deadlines d ON d.case_id = c.id AND d.met_at IS NULL
+             GROUP BY c.id, c.status""")).all()
+    engine_for(demo_db_url).dispose()
+    expected = {"collected": ["dispatch"], "filed": ["dispatch"], "dispatched": ["accept", "handle"],
+                "handling": ["handle"], "escalated": ["dispatch"], "fed_back": ["check"],
+                "returned": ["dispatch"], "parked": ["handle"],
+                "closed": None, "evaluated": None, "voided": None}
+    seen = set()
+    for status, clocks, suspended, _ in found:
+        assert clocks == expected[status], status
+        assert bool(suspended) == (status == "parked"), status
+        seen.add(status)
+    assert {"dispatched", "handling", "parked", "fed_back", "closed"} <= seen
