@@ -28,7 +28,8 @@ by it and no state has to be doubled. Supervision (督办) is an event, not a st
   the village, the town center for a case at the town or a department; the town center may
   act for any village center of its town;
 - ``sender``: the center that dispatched it (``sender_level``);
-- ``above``: a level above the holder (approving an extension, supervising);
+- ``above``: a level above the holder (approving an extension, supervising); the town leader
+  is above every holder, the town center included;
 - ``closer``: the center that closed it, or the resident through the rating link;
 - ``rater``: the resident (the web layer checks the rating token) or a center on site.
 
@@ -215,6 +216,8 @@ def level_allows(action: Action, state: CaseState, role: str) -> str | None:
     if by == "rater":
         return None if level in ("village", "town") else "the resident or a center rates"
     if by == "above":
+        if role == "town_leader":  # leads the town center itself: above every holder
+            return None
         if level is None or RANK[level] <= RANK.get(state.queue or "village", 1):
             return f"only a level above the {state.queue} level may"
         return None

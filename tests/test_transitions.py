@@ -376,3 +376,107 @@ def test_the_database_refuses_to_rewrite_or_delete_events(url, statement):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
             conn.execute(f"{statement} WHERE case_id = %s", (case_id,))
     assert [e["note"] for e in events(url, case_id)] == [None, "收到"]
+
+
+def _at_town(url: str, case_id: int) -> None:
+    """Escalate a fresh intake case up to the town center (grid → village → town)."""
+    leaf = _leaf_of(url, case_id)
+    step(url, case_id, "escalate", worker(leaf), note="上报")
+    step(url, case_id, "escalate", village_operator(leaf["parent_code"][:12]), note="上报镇")
+
+
+def _leaf_of(url: str, case_id: int) -> dict:
+    leaf = leaf_with_one_worker(url)
+    assert row(url, case_id)["grid_code"] == leaf["code"]
+    return leaf
+
+
+OTHER_TOWN = "140525999"
+
+
+@pytest.mark.parametrize("role", ["town_operator", "town_leader", "village_operator", "grid_leader",
+                                  "grid_worker", "auxiliary", "department_handler", "planner", "admin",
+                                  "resident"])
+def test_each_role_takes_a_legal_action_in_scope_and_the_same_one_out_of_scope_is_403(url, role):
+    leaf = leaf_with_one_worker(url)
+    village = leaf["parent_code"][:12]
+    case_id = new_case(url, leaf)
+    # (the action, the actor in scope, the same actor out of scope, what the action needs)
+    if role in ("town_operator", "town_leader"):
+        _at_town(url, case_id)
+        inside = Actor(role=role, name=role, account_id=9, scope_kind="town", scope_code=TOWN)
+        outside = Actor(role=role, name=role, account_id=9, scope_kind="town", scope_code=OTHER_TOWN)
+        action, kw = ("dispatch", {"to": {"department": "huanbao"}}) if role == "town_operator" else (
+            "supervise", {"note": "限期办结"})
+    elif role in ("village_operator", "grid_leader"):
+        step(url, case_id, "return", worker(leaf), note="派错")
+        other = next(o for o in (leaf_with_one_worker(url, offset=k) for k in range(1, 60))
+                     if o["parent_code"] != leaf["parent_code"])
+        inside = Actor(role=role, name=role, account_id=9, scope_kind="village", scope_code=village)
+        outside = Actor(role=role, name=role, account_id=9, scope_kind="village",
+                        scope_code=other["parent_code"][:12])
+        action, kw = "dispatch", {"to": {"person_id": leaf["worker_id"]}}
+    elif role == "grid_worker":
+        inside, outside = worker(leaf), Actor(role=role, name=role, account_id=9, scope_kind="grids",
+                                              grid_codes=frozenset({"140525108999001"}))
+        action, kw = "accept", {}
+    elif role == "department_handler":
+        _at_town(url, case_id)
+        step(url, case_id, "dispatch", town_operator(), to={"department": "huanbao"})
+        inside, outside = handler("huanbao"), handler("anquan")
+        action, kw = "accept", {}
+    elif role == "resident":
+        for name in ("accept", "feed_back"):
+            step(url, case_id, name, worker(leaf))
+        with pytest.raises(OutsideScope):  # a resident rates and reopens, nothing else
+            step(url, case_id, "close", RESIDENT)
+        step(url, case_id, "close", village_operator(village))
+        inside, outside = RESIDENT, RESIDENT
+        action, kw = "evaluate", {"to": "满意"}
+    else:  # auxiliary, planner, admin: no workflow action is theirs, in scope or not
+        scope = {"auxiliary": ("grids", None), "planner": ("town", TOWN), "admin": ("town", TOWN)}[role]
+        actor = Actor(role=role, name=role, account_id=9, scope_kind=scope[0], scope_code=scope[1],
+                      grid_codes=frozenset({leaf["code"]}))
+        assert allowed_actions_of(url, case_id, actor) == []
+        with pytest.raises(OutsideScope):
+            step(url, case_id, "accept", actor)
+        return
+    if role != "resident":  # (a resident's scope is the rating link, checked by the web layer)
+        before = row(url, case_id)["version"]
+        with pytest.raises(OutsideScope):
+            step(url, case_id, action, outside, **kw)
+        assert row(url, case_id)["version"] == before
+        assert action not in [a["action"] for a in allowed_actions_of(url, case_id, outside)]
+    assert action in [a["action"] for a in allowed_actions_of(url, case_id, inside)]
+    out = step(url, case_id, action, inside, **kw)
+    assert out["event"]["type"] == action
+    assert events(url, case_id)[-1]["role"] == role
+
+
+@pytest.mark.parametrize(("action", "most"), [("accept", 4), ("dispatch", 6), ("park", 6)])
+def test_a_transition_is_a_handful_of_statements(url, action, most):
+    from sqlalchemy import event as sa_event
+
+    leaf = leaf_with_one_worker(url)
+    case_id = new_case(url, leaf)
+    village = village_operator(leaf["parent_code"][:12])
+    if action == "dispatch":
+        step(url, case_id, "return", worker(leaf), note="派错")
+    kw = {"dispatch": {"to": {"person_id": leaf["worker_id"]}},
+          "park": {"note": "施工", "to": "2030-01-01"}}.get(action, {})
+    actor = worker(leaf) if action == "accept" else village
+    statements: list[str] = []
+    engine = engine_for(url)
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with session_scope(url) as s:  # warm: the categories and the calendar, cached per process
+        allowed_actions(s, case_id, actor)
+        version = row(url, case_id)["version"]
+        sa_event.listen(engine, "before_cursor_execute", count)
+        try:
+            apply_transition(s, case_id, action, actor, version, **kw)
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= most, statements
