@@ -34,7 +34,7 @@ from cases.errors import (
     StaleVersion, TransitionError, TransitionNotAllowed, UnknownAction,
 )
 from cases.departments import departments
-from cases.intake import business_calendar
+from cases.intake import business_calendar, check_photo_count
 from cases.workflow import (
     ACTIONS, MAX_EXTENSION_DAYS, MAX_NOTE, RATINGS, REOPEN_DAYS, VOID_REASONS, Action, CaseState,
     actor_level, advance, level_allows, target_state,
@@ -242,7 +242,8 @@ def apply_transition(
     cases.intake.Photo values, stored with the case; ``position`` (lon, lat) in WGS 84.
     Returns the case's new status and version and the event written. Raises UnknownAction,
     CaseNotFound, CaseVoided, StaleVersion, TransitionNotAllowed, OutsideScope, the guards'
-    errors, ReasonRequired, NoteTooLong, InvalidTarget, PersonOffDuty; nothing is written then.
+    errors, ReasonRequired, NoteTooLong, InvalidTarget, PersonOffDuty, TooManyPhotos; nothing is
+    written then.
     """
     act = ACTIONS.get(action)
     if act is None:
@@ -250,6 +251,7 @@ def apply_transition(
                             {"valid": list(ACTIONS)})
     note = _note(note)
     lon, lat = _position(position)
+    check_photo_count(len(photos))
     at = _now(at)
     row = _case(session, case_id)
     state = CaseState.of(row)

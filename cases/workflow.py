@@ -245,12 +245,15 @@ def advance(state: CaseState, action: Action, *, role: str, account_id: int | No
         person_id, department = target
         new = replace(new, queue="department" if department else "grid", assignee_id=person_id,
                       department_code=department, sender_level=actor_level(role))
-    elif name == "escalate":
+    elif name == "escalate":  # a pending extension goes with the holder who asked for it
         up = UP[state.queue] if state.status in ("dispatched", "handling") else "town"
-        new = replace(new, queue=up, assignee_id=None, department_code=None, sender_level=None)
+        new = replace(new, queue=up, assignee_id=None, department_code=None, sender_level=None,
+                      extension_days=None)
     elif name == "return":
         new = replace(new, queue=state.sender(), assignee_id=None, department_code=None,
-                      sender_level=None)
+                      sender_level=None, extension_days=None)
+    elif name == "feed_back":
+        new = replace(new, extension_days=None)
     elif name in ("void", "merge"):
         new = replace(new, closed_at=at, merged_into=target if name == "merge" else None)
     elif name == "close":

@@ -16,8 +16,8 @@ from accounts.actor import RESIDENT, Actor
 from cases import intake
 from cases.errors import (
     CaseVoided, ExtensionPending, InvalidTarget, NoteTooLong, OutsideScope, PersonOffDuty,
-    ReasonRequired, ReopenNotDissatisfied, ReopenTooLate, StaleVersion, TransitionNotAllowed,
-    UnknownAction,
+    ReasonRequired, ReopenNotDissatisfied, ReopenTooLate, StaleVersion, TooManyPhotos,
+    TransitionNotAllowed, UnknownAction,
 )
 from cases.models import STATES
 from cases.transitions import allowed_actions, apply_transition
@@ -225,6 +225,7 @@ def test_out_of_scope_and_wrong_role_are_403_and_write_nothing(url):
     ("request_extension", {"note": "材料未到", "to": 0}, InvalidTarget),
     ("accept", {"to": {"person_id": 1}}, InvalidTarget),
     ("accept", {"position": (500, 35)}, InvalidTarget),
+    ("feed_back", {"photos": [intake.photo("p.png", b"\x89PNG\r\n\x1a\n")] * 6}, TooManyPhotos),
 ])
 def test_bad_input_is_refused_with_its_own_error_and_nothing_written(url, action, kw, error):
     leaf = leaf_with_one_worker(url)
@@ -480,3 +481,12 @@ def test_a_transition_is_a_handful_of_statements(url, action, most):
         finally:
             sa_event.remove(engine, "before_cursor_execute", count)
     assert len(statements) <= most, statements
+
+
+def test_a_pending_extension_goes_with_the_holder_who_asked_for_it(url):
+    leaf = leaf_with_one_worker(url)
+    case_id = new_case(url, leaf)
+    step(url, case_id, "request_extension", worker(leaf), note="等配件", to=3)
+    assert row(url, case_id)["extension_days"] == 3
+    step(url, case_id, "escalate", worker(leaf), note="上报")
+    assert row(url, case_id)["extension_days"] is None
