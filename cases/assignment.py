@@ -103,8 +103,8 @@ def _dispatch_clocks(session: Session, case: dict[str, Any], at: datetime) -> No
     category = categories(session)[case["category_code"]]
     cal = business_calendar(session)
     workflow_repository.meet_clocks(session, case["id"], ("dispatch",), at)
-    workflow_repository.insert_clocks(session, case["id"], case["town_code"],
-                                      [clocks.started(c, at, category, cal) for c in ("accept", "handle")])
+    started = [clocks.started(c, at, category, cal) for c in ("accept", "handle")]
+    workflow_repository.insert_clocks(session, case["id"], case["town_code"], started)
 
 
 def set_on_duty(session: Session, person_id: int, on_duty: bool) -> dict[str, Any]:

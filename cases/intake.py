@@ -3,9 +3,9 @@ first event and its photos, all in the caller's one transaction.
 
 The hot path (``create_case``) costs a handful of statements: the point lookup
 (boundaries.locate), the open-case counts of the candidate workers when there are several, and
-one statement inserting the case and its ``created`` event, one its first clocks. Categories and the business
-calendar change rarely, so each process keeps them for a while (cases/cache.py) instead of
-reading them on every request.
+one statement inserting the case and its ``created`` event, one its first clocks. Categories
+and the business calendar change rarely, so each process keeps them for a while
+(cases/cache.py) instead of reading them on every request.
 
 Idempotency: a request with an ``Idempotency-Key`` stores the key and a hash of the request
 on the case (unique index). A retry with the same key and body gets the same case back
@@ -204,9 +204,9 @@ def create_case(
     # the case's first clocks (cases/clocks.py): a dispatched case's accept and handle, a
     # collected one's dispatch
     cal = business_calendar(session)
-    started = ("accept", "handle") if status == "dispatched" else ("dispatch",)
+    first = ("accept", "handle") if status == "dispatched" else ("dispatch",)
     workflow_repository.insert_clocks(session, case_id, values["town_code"],
-                                      [clocks.started(c, created_at, category, cal) for c in started])
+                                      [clocks.started(c, created_at, category, cal) for c in first])
     repository.insert_photos(session, case_id, [
         {"filename": p.filename, "content_type": p.content_type, "size_bytes": len(p.data),
          "sha256": p.sha256, "data": p.data} for p in photos

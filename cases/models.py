@@ -124,7 +124,8 @@ class Case(Base):
     resume_on: Mapped[date | None] = mapped_column(Date)
     extension_days: Mapped[int | None] = mapped_column(Integer)
     evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    merged_into: Mapped[int | None] = mapped_column(ForeignKey("cases.id", name="fk_cases_merged_into"))
+    merged_into: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", name="fk_cases_merged_into"))
 
     __table_args__ = (
         CheckConstraint(_in("status", STATES), name="ck_cases_status"),
@@ -149,9 +150,12 @@ class Case(Base):
               postgresql_include=["status", "due_at", "created_at", "category_code", "channel"]),
         CheckConstraint(f"geocode_precision IS NULL OR {_in('geocode_precision', PRECISIONS)}", name="ck_cases_precision"),
         CheckConstraint(f"queue IS NULL OR {_in('queue', QUEUES)}", name="ck_cases_queue"),
-        CheckConstraint(f"sender_level IS NULL OR {_in('sender_level', QUEUES)}", name="ck_cases_sender_level"),
-        CheckConstraint(f"closed_level IS NULL OR {_in('closed_level', QUEUES)}", name="ck_cases_closed_level"),
-        Index("ix_cases_department", "department_code", postgresql_where=text("department_code IS NOT NULL")),
+        CheckConstraint(f"sender_level IS NULL OR {_in('sender_level', QUEUES)}",
+                        name="ck_cases_sender_level"),
+        CheckConstraint(f"closed_level IS NULL OR {_in('closed_level', QUEUES)}",
+                        name="ck_cases_closed_level"),
+        Index("ix_cases_department", "department_code",
+              postgresql_where=text("department_code IS NOT NULL")),
     )
 
 

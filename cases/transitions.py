@@ -51,8 +51,9 @@ def refusal(action: Action, state: CaseState, row: Mapping[str, Any], actor: Act
     The state itself is checked by the caller."""
     if actor.role not in action.roles:
         may = ", ".join(action.roles)
-        return OutsideScope(f"a {actor.role} may not {action.name} a case; the roles that may: {may}",
-                            {"action": action.name, "role": actor.role, "roles": list(action.roles)})
+        return OutsideScope(
+            f"a {actor.role} may not {action.name} a case; the roles that may: {may}",
+            {"action": action.name, "role": actor.role, "roles": list(action.roles)})
     why = level_allows(action, state, actor.role)
     if why is not None:
         return OutsideScope(f"{actor.name} may not {action.name} case {row['id']}: {why}",
@@ -66,21 +67,25 @@ def refusal(action: Action, state: CaseState, row: Mapping[str, Any], actor: Act
     return _guard(action, state, row, at)
 
 
-def _guard(action: Action, state: CaseState, row: Mapping[str, Any], at: datetime) -> TransitionError | None:
+def _guard(action: Action, state: CaseState, row: Mapping[str, Any],
+           at: datetime) -> TransitionError | None:
     name = action.name
     if name == "request_extension" and state.extension_days is not None:
         return ExtensionPending(f"case {row['id']} already waits for an extension of "
-                                f"{state.extension_days} working days", {"days": state.extension_days})
+                                f"{state.extension_days} working days",
+                                {"days": state.extension_days})
     if name in ("approve_extension", "refuse_extension") and state.extension_days is None:
         return NoExtensionPending(f"case {row['id']} has no extension request to decide", None)
     if name == "reopen":
         if state.satisfaction != "dissatisfied":
             return ReopenNotDissatisfied(
-                f"case {row['id']} was rated {state.satisfaction!r}: only 不满意 (dissatisfied) reopens it",
+                f"case {row['id']} was rated {state.satisfaction!r}: only 不满意 (dissatisfied) "
+                "reopens it",
                 {"satisfaction": state.satisfaction})
         rated = state.evaluated_at
         if rated is not None and at - rated > timedelta(days=REOPEN_DAYS):
-            return ReopenTooLate(f"case {row['id']} was rated on {rated.astimezone(LOCAL_TZ):%Y-%m-%d}: "
+            day = f"{rated.astimezone(LOCAL_TZ):%Y-%m-%d}"
+            return ReopenTooLate(f"case {row['id']} was rated on {day}: "
                                  f"a case reopens only within {REOPEN_DAYS} days of the rating",
                                  {"evaluated_at": rated.isoformat(), "days": REOPEN_DAYS})
     return None
@@ -130,9 +135,11 @@ def _position(position: Sequence[float] | None) -> tuple[float | None, float | N
     try:
         lon, lat = (float(v) for v in position)
     except (TypeError, ValueError):
-        raise InvalidTarget(f"`position` was {position!r} but must be (lon, lat)", {"field": "position"}) from None
+        raise InvalidTarget(f"`position` was {position!r} but must be (lon, lat)",
+                            {"field": "position"}) from None
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidTarget(f"`position` ({lon}, {lat}) is not a WGS 84 lon/lat", {"field": "position"})
+        raise InvalidTarget(f"`position` ({lon}, {lat}) is not a WGS 84 lon/lat",
+                            {"field": "position"})
     return lon, lat
 
 
@@ -185,7 +192,8 @@ def _original(session: Session, action: Action, row: Mapping[str, Any], to: Any)
     if original is None or original["town_code"] != row["town_code"] or original["status"] in (
             "closed", "evaluated", "voided"):
         found = "no such case" if original is None else f"case {to} is {original['status']}"
-        raise InvalidTarget(f"case {row['id']} can be merged only into an open case of its town: {found}",
+        raise InvalidTarget(f"case {row['id']} can be merged only into an open case of its "
+                            f"town: {found}",
                             {"field": "to", "original": to})
     return to
 
@@ -202,7 +210,8 @@ def _assignee(session: Session, action: Action, row: Mapping[str, Any], to: Any,
                                 {"field": "to", "role": actor.role})
         known = departments()
         if code not in known:
-            raise InvalidTarget(f"department {code!r} does not exist", {"field": "to", "valid": sorted(known)})
+            raise InvalidTarget(f"department {code!r} does not exist",
+                                {"field": "to", "valid": sorted(known)})
         return None, code
     person_id = to.get("person_id")
     if not isinstance(person_id, int) or isinstance(person_id, bool):
@@ -213,7 +222,8 @@ def _assignee(session: Session, action: Action, row: Mapping[str, Any], to: Any,
                             {"field": "to", "person_id": person_id})
     village = (row["grid_code"] or row["admin_code"] or "")[:12]
     if actor_level(actor.role) == "village" and person["village_code"] != village:
-        raise InvalidTarget(f"{person['name']} (id {person_id}) is not of the case's village {village}",
+        raise InvalidTarget(f"{person['name']} (id {person_id}) is not of the case's village "
+                            f"{village}",
                             {"field": "to", "person_id": person_id})
     if not person["on_duty"]:
         raise PersonOffDuty(f"{person['name']} (id {person_id}) is off duty: put them on duty "
@@ -260,7 +270,8 @@ def apply_transition(
                          {"status": "voided", "merged_into": state.merged_into})
     if row["version"] != version:
         raise StaleVersion(f"case {case_id} is at version {row['version']}, not {version}: "
-                           "it changed since you read it", {"status": state.status, "version": row["version"]})
+                           "it changed since you read it",
+                           {"status": state.status, "version": row["version"]})
     if state.status not in act.sources:
         allowed = _allowed(state, row, actor, at)
         raise TransitionNotAllowed(
@@ -308,7 +319,8 @@ def _merge_into(session: Session, original_id: int, duplicate_id: int, supporter
     """The original's side of a merge: one event naming the duplicate and its reporter."""
     original = store.touch_original(session, original_id, who["at"])
     if original is None:
-        raise InvalidTarget(f"case {original_id} closed while case {duplicate_id} was merged into it",
+        raise InvalidTarget(f"case {original_id} closed while case {duplicate_id} was merged "
+                            "into it",
                             {"field": "to", "original": original_id})
     store.insert_event(session, {
         **who, "case_id": original_id, "town_code": original["town_code"], "type": "merged_in",
@@ -348,8 +360,9 @@ class _ClockPlan:
 def _plan_clocks(session: Session, act: Action, state: CaseState, row: Mapping[str, Any],
                  at: datetime) -> _ClockPlan:
     """The action's effect on the clocks (cases/clocks.py), over the cached calendar."""
-    category = categories(session).get(row["category_code"], {
-        "code": row["category_code"], "parent_code": None, "limit_value": 5, "limit_unit": "working_days"})
+    category = categories(session).get(row["category_code"], {  # one deleted since: a default
+        "code": row["category_code"], "parent_code": None, "limit_value": 5,
+        "limit_unit": "working_days"})
     cal = business_calendar(session)
     started = [clock_rules.started(name, at, category, cal) for name in act.starts]
     due_at = next((c.due_at for c in started if c.clock == "handle"), None)
@@ -365,8 +378,8 @@ def _plan_clocks(session: Session, act: Action, state: CaseState, row: Mapping[s
             days = state.extension_days or 0
             moved = [clock_rules.extended(c, days, cal) for c in running if c.clock == "handle"]
             if not moved and row["due_at"] is not None:  # a case from before the clocks
-                due_at = clock_rules.extended(
-                    clock_rules.Clock("handle", at, row["due_at"], "working_days"), days, cal).due_at
+                old = clock_rules.Clock("handle", at, row["due_at"], "working_days")
+                due_at = clock_rules.extended(old, days, cal).due_at
         if act.clock_effect != "suspend":
             due_at = next((c.due_at for c in moved if c.clock == "handle"), due_at)
     return _ClockPlan(act.meets, started, moved, act.clock_effect, due_at)

@@ -112,8 +112,9 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            to="assignee", meets=("dispatch",), starts=("accept", "handle"),
            summary="to a person, or from the town to a department (to: person_id or department)"),
     Action("accept", "受理", ("dispatched",), "handling", HOLDER, "holder", meets=("accept",)),
-    Action("escalate", "上报", ("collected", "filed", "dispatched", "handling", "escalated", "returned"),
-           "escalated", HOLDER, "up", meets=("dispatch", "accept", "handle"),
+    Action("escalate", "上报",
+           ("collected", "filed", "dispatched", "handling", "escalated", "returned"), "escalated",
+           HOLDER, "up", meets=("dispatch", "accept", "handle"),
            starts=("dispatch",),
            summary="from the grid to the village center, from the village to the town center"),
     Action("return", "回退", ("dispatched", "handling"), "returned", HOLDER, "holder",
@@ -328,9 +329,10 @@ def readme_block() -> str:
              "| action | | from | to | who (roles) | whose | needs |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for a in ACTIONS.values():
-        needs = ", ".join((["reason"] if a.needs_reason else []) + ([f"to: {a.to}"] if a.to else []))
+        needs = ", ".join((["reason"] if a.needs_reason else [])
+                          + ([f"to: {a.to}"] if a.to else []))
         target = a.target or ("the state it was parked in" if a.name == "resume" else "(stays)")
         sources = "every open state" if a.sources == OPEN_STATES else ", ".join(a.sources)
-        lines.append(f"| `{a.name}` | {a.zh} | {sources} | {target} | {', '.join(a.roles)} | {a.by} "
-                     f"| {needs or '—'} |")
+        lines.append(f"| `{a.name}` | {a.zh} | {sources} | {target} | {', '.join(a.roles)} "
+                     f"| {a.by} | {needs or '—'} |")
     return "\n".join(lines) + "\n"

@@ -69,7 +69,8 @@ def insert_photos(session: Session, case_id: int, photos: Sequence[Any]) -> list
 
 def running_clocks(session: Session, case_id: int) -> list[Clock]:
     """The case's clocks that are not met (running or suspended)."""
-    return [Clock.of(dict(r)) for r in _execute(session, "running_clocks", {"id": case_id}).mappings()]
+    rows = _execute(session, "running_clocks", {"id": case_id}).mappings()
+    return [Clock.of(dict(r)) for r in rows]
 
 
 def meet_clocks(session: Session, case_id: int, clocks: Sequence[str], at: datetime) -> None:
@@ -82,8 +83,9 @@ def insert_clocks(session: Session, case_id: int, town_code: str, clocks: Sequen
     """Start clocks (their moments computed by cases.clocks)."""
     if clocks:
         _execute(session, "insert_clock", [
-            {"case_id": case_id, "town_code": town_code, "clock": c.clock, "started_at": c.started_at,
-             "due_at": c.due_at, "soon_at": c.soon_at, "yellow_at": c.yellow_at, "red_at": c.red_at,
+            {"case_id": case_id, "town_code": town_code, "clock": c.clock,
+             "started_at": c.started_at, "due_at": c.due_at, "soon_at": c.soon_at,
+             "yellow_at": c.yellow_at, "red_at": c.red_at,
              "unit": c.unit} for c in clocks])
 
 

@@ -6,11 +6,11 @@ Deadlines here are approximate (a working day taken as 1.4 calendar days); the b
 calendar of the intake issue computes the real ones for new cases.
 
 Each case's history is made by the state machine (cases/workflow.py): from its first
-(``imported``) event, the actions of ``PATHS`` lead to its status, each checked against the machine's data
-and applied with ``workflow.advance``, each one event; the case's row is the state they lead
-to, so the state rebuilds from the events alone (tests/test_workflow.py). An open case's running
-clocks are the ones its events leave (``open_clocks``, cases/clocks.py over the calendar), so
-the supervision pass has work on the demo; closed cases keep no clock rows.
+(``imported``) event, the actions of ``PATHS`` lead to its status, each checked against the
+machine's data and applied with ``workflow.advance``, each one event; the case's row is the
+state they lead to, so the state rebuilds from the events alone (tests/test_workflow.py). An
+open case's running clocks are the ones its events leave (``open_clocks``, cases/clocks.py over
+the calendar), so the supervision pass has work on the demo; closed cases keep no clock rows.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class CaseSources:
     leaf_admin: list[str]
     leaf_names: list[str]
     workers: dict[str, list[int]]
-    categories: list[dict]  # leaf categories: code, parent_code, checklist, name_zh, limit_value, limit_unit, weight
+    # leaf categories: code, parent_code, checklist, name_zh, limit_value, limit_unit, weight
+    categories: list[dict]
     calendar: BusinessCalendar | None = None  # for the open cases' clocks; None: no clocks
 
 
@@ -131,8 +132,9 @@ def generate(sources: CaseSources, n: int, seed: int, now: datetime, chunk: int 
             end = closed_at or min(now, created[i] + timedelta(hours=float(durations_h[i])))
             state, events = history(status, created[i], end, workers[i % len(workers)],
                                     SATISFACTION[sat[i]], i)
-            running = (open_clocks(events, cat, sources.calendar)
-                       if sources.calendar is not None and state.status not in CLOSED_STATES else [])
+            running = []
+            if sources.calendar is not None and state.status not in CLOSED_STATES:
+                running = open_clocks(events, cat, sources.calendar)
             rows.append(((
                 cat["code"], f"{place}附近：{cat['name_zh']}", state.status, CHANNELS[channel[i]], place,
                 grid, sources.leaf_admin[li], state.assignee_id, created[i], created[i],
@@ -171,7 +173,8 @@ NOTES = {"return": "不属于本网格，退回村中心", "park": "需工程施
          "escalate": "网格内无法解决，上报村中心", "feed_back": "已处理完毕"}
 
 
-def open_clocks(events: list[tuple], category: dict, cal: BusinessCalendar) -> list[clock_rules.Clock]:
+def open_clocks(events: list[tuple], category: dict,
+                cal: BusinessCalendar) -> list[clock_rules.Clock]:
     """The clocks still running after ``events`` (an open case's), as the transitions would
     have left them (cases/transitions.py): intake's first clocks, then each action's meets,
     starts and suspensions. Met clocks are not kept: nothing reads them in a demo."""

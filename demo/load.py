@@ -165,7 +165,7 @@ def _write_cases(conn, geo, reg, n: int, seed: int, progress: bool) -> int:
         leaf_names=[l.name for l in geo.leaves],
         workers=workers,
         categories=cats,
-        calendar=BusinessCalendar(dict(conn.execute("SELECT day, is_workday FROM calendar_days").fetchall())),
+        calendar=BusinessCalendar(dict(conn.execute("SELECT day, is_workday FROM calendar_days"))),
     )
     now = datetime.now(TZ).replace(minute=0, second=0, microsecond=0)
     cols = ("id", "town_code") + demo_cases.COLUMNS
@@ -190,8 +190,9 @@ def _write_cases(conn, geo, reg, n: int, seed: int, progress: bool) -> int:
             with cur.copy(f"COPY case_deadlines ({', '.join(clock_cols)}) FROM STDIN") as copy:
                 for case_id, (_, _, running) in zip(ids, chunk):
                     for c in running:
-                        copy.write_row((case_id, town, c.clock, c.started_at, c.due_at, c.soon_at,
-                                        c.yellow_at, c.red_at, c.suspended_at, c.remaining_s, c.unit))
+                        copy.write_row((case_id, town, c.clock, c.started_at, c.due_at,
+                                        c.soon_at, c.yellow_at, c.red_at, c.suspended_at,
+                                        c.remaining_s, c.unit))
             bar.update(len(chunk))
     bar.close()
     return n

@@ -21,7 +21,8 @@ def main() -> None:
     source = readme.read_text(encoding="utf-8")
     pattern = re.compile(r"(<!-- workflow:start -->\n).*?(<!-- workflow:end -->)", re.S)
     if not pattern.search(source):
-        raise SystemExit("README.md has no <!-- workflow:start --> ... <!-- workflow:end --> markers")
+        raise SystemExit("README.md has no <!-- workflow:start --> ... <!-- workflow:end --> "
+                         "markers")
     readme.write_text(pattern.sub(lambda m: m.group(1) + readme_block() + m.group(2), source),
                       encoding="utf-8")
 

@@ -10,12 +10,20 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 
+from cases import intake
 from cases.clocks import CardRule, card_thresholds
-from db.session import session_scope
+from db.session import engine_for, session_scope
 from tests.test_intake_api import leaf_with_one_worker
-from tests.test_transitions import new_case, step, url, village_operator, worker  # noqa: F401
+from tests.test_transitions import new_case, step, village_operator, worker
 
 LOCAL = "+08:00"
+
+
+@pytest.fixture
+def url(demo_copy_url):
+    intake.clear_caches()
+    yield demo_copy_url
+    engine_for(demo_copy_url).dispose()
 
 
 def at(moment: str) -> datetime:

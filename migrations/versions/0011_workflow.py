@@ -51,7 +51,8 @@ def upgrade() -> None:
     op.add_column("case_events", sa.Column("note", sa.Text(), nullable=True))
     op.add_column("case_events", sa.Column("lon", sa.Float(precision=53), nullable=True))
     op.add_column("case_events", sa.Column("lat", sa.Float(precision=53), nullable=True))
-    op.add_column("case_events", sa.Column("photo_ids", postgresql.ARRAY(sa.BigInteger()), nullable=True))
+    op.add_column("case_events",
+                  sa.Column("photo_ids", postgresql.ARRAY(sa.BigInteger()), nullable=True))
     op.add_column("case_events", sa.Column("queue", sa.String(length=10), nullable=True))
     op.add_column("case_events", sa.Column("assignee_id", sa.Integer(), nullable=True))
     op.add_column("case_events", sa.Column("department_code", sa.String(length=20), nullable=True))
@@ -69,7 +70,8 @@ def downgrade() -> None:
     op.drop_constraint("ck_cases_sender_level", "cases")
     op.drop_constraint("ck_cases_queue", "cases")
     op.execute("UPDATE cases SET queue = 'town' WHERE queue = 'department'")
-    op.create_check_constraint("ck_cases_queue", "cases", "queue IS NULL OR queue IN ('grid', 'village', 'town')")
+    op.create_check_constraint("ck_cases_queue", "cases",
+                               "queue IS NULL OR queue IN ('grid', 'village', 'town')")
     op.drop_constraint("fk_cases_merged_into", "cases")
     for column in ("merged_into", "evaluated_at", "extension_days", "resume_on", "parked_from",
                    "closed_by", "closed_level", "sender_level", "department_code"):
