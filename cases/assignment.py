@@ -12,7 +12,12 @@ The rules (the intake issue, after DOMAIN.md's grid posts):
 - a case in the town center's queue waits there unassigned until the town center dispatches.
 
 Every choice comes with a sentence saying why. Operators may reassign a case; the change is
-recorded as a ``reassigned`` event (the log is append-only).
+recorded as a ``reassigned`` event (the log is append-only). A reassignment is not a workflow
+action: it changes who holds the case, not its state — except that a case waiting unassigned
+in a queue (``collected``) becomes ``dispatched``, as the pre-workflow endpoint
+``POST /api/v1/cases/{id}/assignee`` promised; it then does what the workflow's dispatch does
+(one more version, the holder on the event, the dispatch clock met, accept and handle
+started). Once accounts are wired, that endpoint should become the ``dispatch`` transition.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cases import repository
+from cases import clocks, repository, workflow_repository
+from cases.categories import categories
 from cases.deadlines import LOCAL_TZ
 from cases.errors import (
     AlreadyAssigned, CaseClosed, CaseNotFound, PersonNotFound, PersonOffDuty,
@@ -89,6 +95,18 @@ def choose_assignee(session: Session, decision: RoutingDecision) -> Assignment:
                             f"{village}: waits in the village center's queue")
 
 
+def _dispatch_clocks(session: Session, case: dict[str, Any], at: datetime) -> None:
+    """What the workflow's dispatch does to the clocks (cases/workflow.py): the dispatch clock
+    met, accept and handle started."""
+    from cases.intake import business_calendar  # intake imports this module
+
+    category = categories(session)[case["category_code"]]
+    cal = business_calendar(session)
+    workflow_repository.meet_clocks(session, case["id"], ("dispatch",), at)
+    started = [clocks.started(c, at, category, cal) for c in ("accept", "handle")]
+    workflow_repository.insert_clocks(session, case["id"], case["town_code"], started)
+
+
 def set_on_duty(session: Session, person_id: int, on_duty: bool) -> dict[str, Any]:
     """Mark a person on or off duty; raises PersonNotFound."""
     person = repository.set_on_duty(session, person_id, on_duty)
@@ -127,12 +145,15 @@ def reassign_case(
     to_status = "dispatched" if case["status"] == "collected" else case["status"]
     assignment_reason = f"reassigned by {actor}: {reason}"
     repository.set_assignee(session, case_id, person_id, to_status, now, assignment_reason)
+    if to_status != case["status"]:  # dispatched from a queue: the clocks of a dispatch
+        _dispatch_clocks(session, case, now)
     data = {
         "from": _public(previous) if previous else None,
         "to": _public(person),
         "reason": reason,
     }
+    holder = {"queue": "grid", "assignee_id": person_id, "department_code": None}
     event = repository.insert_event(session, case_id, case["town_code"], now, "reassigned",
-                                    case["status"], to_status, actor, data)
+                                    case["status"], to_status, actor, data, holder)
     return {"id": event["id"], "at": event["at"], "type": "reassigned", "from_status": case["status"],
             "to_status": to_status, "actor": actor, "data": data}

@@ -94,3 +94,36 @@ def deadline_at(start: datetime, value: int, unit: str, cal: BusinessCalendar) -
     if unit == "working_days":
         return add_working_time(local, value * HOURS_PER_WORKING_DAY, cal)
     raise ValueError(f"`unit` was {unit!r} but is expected to be in {list(UNITS)}")
+
+
+def working_time_between(start: datetime, end: datetime, cal: BusinessCalendar) -> timedelta:
+    """The working time (inside the windows of working days) from ``start`` to ``end``; zero
+    when ``end`` is not after ``start``."""
+    start, end = start.astimezone(LOCAL_TZ), end.astimezone(LOCAL_TZ)
+    total = timedelta(0)
+    if end <= start:
+        return total
+    for w_start, w_end in _windows_from(start, cal):
+        if w_start >= end:
+            return total
+        total += min(w_end, end) - w_start
+    raise AssertionError("unreachable: _windows_from is infinite")
+
+
+def is_working_unit(unit: str) -> bool:
+    """Whether a limit in ``unit`` counts working time (else wall time)."""
+    return unit in ("working_hours", "working_days")
+
+
+def time_between(start: datetime, end: datetime, unit: str, cal: BusinessCalendar) -> timedelta:
+    """How much of a limit in ``unit`` lies between ``start`` and ``end`` (zero if none)."""
+    if is_working_unit(unit):
+        return working_time_between(start, end, cal)
+    return max(end - start, timedelta(0))
+
+
+def add_time(start: datetime, amount: timedelta, unit: str, cal: BusinessCalendar) -> datetime:
+    """``start`` plus ``amount`` of a limit in ``unit``: working time or wall time."""
+    if is_working_unit(unit):
+        return add_working_time(start, amount.total_seconds() / 3600, cal)
+    return start.astimezone(LOCAL_TZ) + amount

@@ -77,3 +77,61 @@ class TooManyCells(HotspotError):
 
 class BulkError(CaseError):
     """A point file or option that cannot be routed or imported; the message is one line."""
+
+
+# -- the workflow (cases/workflow.py, cases/transitions.py) ------------------------------------
+
+
+class TransitionError(CaseError):
+    """A workflow action refused; details say the case's state and what may be done."""
+
+
+class UnknownAction(TransitionError):
+    """The action is not one of the machine's; details list the valid ones."""
+
+
+class TransitionNotAllowed(TransitionError):
+    """The action cannot be taken from the case's state; details list the actions this actor
+    may take now."""
+
+
+class OutsideScope(TransitionError):
+    """The actor's role, level or scope does not reach this case for this action."""
+
+
+class StaleVersion(TransitionError):
+    """The case changed since the version the caller named; details give the current state
+    and version."""
+
+
+class ReasonRequired(TransitionError):
+    """The action needs a reason (the note) and none was given."""
+
+
+class NoteTooLong(TransitionError):
+    """The note is over the limit (cases.workflow.MAX_NOTE characters)."""
+
+
+class InvalidTarget(TransitionError):
+    """The action's ``to`` is missing or names nothing valid (a person, a department, a date,
+    a rating, a number of days, a case)."""
+
+
+class CaseVoided(TransitionError):
+    """The case is voided: nothing more can happen to it."""
+
+
+class ReopenTooLate(TransitionError):
+    """The rating was given more than cases.workflow.REOPEN_DAYS days ago."""
+
+
+class ReopenNotDissatisfied(TransitionError):
+    """Only a 不满意 (dissatisfied) rating reopens a case."""
+
+
+class ExtensionPending(TransitionError):
+    """An extension is already waiting for the level above."""
+
+
+class NoExtensionPending(TransitionError):
+    """There is no extension request to approve or refuse."""

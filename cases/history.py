@@ -53,7 +53,8 @@ CASE_COLUMNS = (
     "satisfaction", "geom", "input_crs", "geocode_precision", "queue", "on_boundary",
     "grid_version", "routing_reason", "idempotency_key",
 )
-EVENT_COLUMNS = ("case_id", "town_code", "type", "to_status", "actor", "data")
+# the event records where the case sits (queue), so its state rebuilds from its events alone
+EVENT_COLUMNS = ("case_id", "town_code", "type", "to_status", "actor", "data", "queue")
 
 
 @dataclass
@@ -206,7 +207,8 @@ class _Rows:
             report.by_status[case[4]] += 1
             events.append([None, case[1], "imported", case[4], "import",
                            json.dumps({"file": self.filename, "row": row,
-                                       "created_at": case[10].isoformat()}, ensure_ascii=False)])
+                                       "created_at": case[10].isoformat()}, ensure_ascii=False),
+                           case[18]])
         return cases, events
 
     def _case(self, v: dict, routed: Routed, i: int, batch: PointBatch, towns: dict) -> list:

@@ -3,9 +3,9 @@ first event and its photos, all in the caller's one transaction.
 
 The hot path (``create_case``) costs a handful of statements: the point lookup
 (boundaries.locate), the open-case counts of the candidate workers when there are several, and
-one statement inserting the case and its ``created`` event. Categories and the business
-calendar change rarely, so each process keeps them for a while (cases/cache.py) instead of
-reading them on every request.
+one statement inserting the case and its ``created`` event, one its first clocks. Categories
+and the business calendar change rarely, so each process keeps them for a while
+(cases/cache.py) instead of reading them on every request.
 
 Idempotency: a request with an ``Idempotency-Key`` stores the key and a hash of the request
 on the case (unique index). A retry with the same key and body gets the same case back
@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cases import repository
+from cases import clocks, repository, workflow_repository
 from cases.assignment import choose_assignee
 from cases.cache import PerDatabase
 from cases.calendar import load_calendar
@@ -201,6 +201,12 @@ def create_case(
         if replay is None:
             raise AssertionError(f"idempotency key {idempotency_key!r} conflicted but no case has it")
         return replay
+    # the case's first clocks (cases/clocks.py): a dispatched case's accept and handle, a
+    # collected one's dispatch
+    cal = business_calendar(session)
+    first = ("accept", "handle") if status == "dispatched" else ("dispatch",)
+    workflow_repository.insert_clocks(session, case_id, values["town_code"],
+                                      [clocks.started(c, created_at, category, cal) for c in first])
     repository.insert_photos(session, case_id, [
         {"filename": p.filename, "content_type": p.content_type, "size_bytes": len(p.data),
          "sha256": p.sha256, "data": p.data} for p in photos

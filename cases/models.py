@@ -18,7 +18,7 @@ from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, ForeignKey, Index, Integer,
     LargeBinary, String, Text, func, text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
@@ -28,11 +28,11 @@ STATES = (
     "filed",  # 案卷建立: verified and filed
     "dispatched",  # 任务派遣: sent to a person; the clock runs
     "handling",  # 任务处理
-    "escalated",  # beyond the village: sent up to the town center
+    "escalated",  # sent up to a center: from the grid to the village, from the village to the town
     "fed_back",  # 处理反馈: the handler reported back
     "closed",  # 核查结案: checked on site and closed
     "evaluated",  # 综合评价: the residents rated the result
-    "returned",  # 回退: a wrongly dispatched case sent back
+    "returned",  # 回退: a wrongly dispatched case sent back to the center that sent it
     "parked",  # 挂账: seasonal or engineering work, deadline suspended
     "voided",  # 作废: duplicate or invalid
 )
@@ -46,7 +46,9 @@ LIMIT_UNITS = ("urgent_hours", "working_hours", "working_days", "calendar_days")
 # (cases/routing.py): door and street to the leaf grid, village to the administrative grid,
 # town to the town center's queue. A position given as coordinates is ``point``.
 PRECISIONS = ("point", "door", "street", "village", "town")
-QUEUES = ("grid", "village", "town")
+# Where a case sits (its holder level, cases/workflow.py): a leaf grid's worker, a village
+# center, the town center, or one of the town's departments (``department_code``).
+QUEUES = ("grid", "village", "town", "department")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -113,6 +115,17 @@ class Case(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     # migration 0009: the version a transition must name (If-Match); +1 on every change
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # migration 0011: the workflow's columns (cases/workflow.py explains each)
+    department_code: Mapped[str | None] = mapped_column(String(20))
+    sender_level: Mapped[str | None] = mapped_column(String(10))
+    closed_level: Mapped[str | None] = mapped_column(String(10))
+    closed_by: Mapped[int | None] = mapped_column(Integer)
+    parked_from: Mapped[str | None] = mapped_column(String(20))
+    resume_on: Mapped[date | None] = mapped_column(Date)
+    extension_days: Mapped[int | None] = mapped_column(Integer)
+    evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_into: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", name="fk_cases_merged_into"))
 
     __table_args__ = (
         CheckConstraint(_in("status", STATES), name="ck_cases_status"),
@@ -142,12 +155,27 @@ class Case(Base):
               postgresql_where=text(OPEN_PREDICATE)),
         CheckConstraint(f"geocode_precision IS NULL OR {_in('geocode_precision', PRECISIONS)}", name="ck_cases_precision"),
         CheckConstraint(f"queue IS NULL OR {_in('queue', QUEUES)}", name="ck_cases_queue"),
+        CheckConstraint(f"sender_level IS NULL OR {_in('sender_level', QUEUES)}",
+                        name="ck_cases_sender_level"),
+        CheckConstraint(f"closed_level IS NULL OR {_in('closed_level', QUEUES)}",
+                        name="ck_cases_closed_level"),
+        Index("ix_cases_department", "department_code",
+              postgresql_where=text("department_code IS NOT NULL")),
     )
 
 
 class CaseEvent(Base):
     """One step in a case's history. Append-only, enforced in the database (a trigger refuses
-    UPDATE and DELETE): history is never rewritten, only added to."""
+    UPDATE and DELETE): history is never rewritten, only added to.
+
+    ``type`` is the workflow action (cases/workflow.py) or ``created``, ``imported``,
+    ``reassigned``. Who: ``actor`` (a name), ``account_id`` and ``role``; ``note`` the reason or
+    note given; ``lon``/``lat`` where it was done, when the phone said; ``photo_ids`` the photos
+    sent with it (case_photos). ``queue``, ``assignee_id`` and ``department_code`` are where the
+    case sits after the event (set on every event that changes the case, each of which counts one
+    ``cases.version``; NULL on events that change nothing, such as supervision cards), so the
+    case's current state is the fold of its events (cases/workflow.py ``rebuild``).
+    """
 
     __tablename__ = "case_events"
 
@@ -160,6 +188,16 @@ class CaseEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(20))
     actor: Mapped[str | None] = mapped_column(String(100))
     data = mapped_column(JSONB)
+    # migration 0011
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str | None] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float | None] = mapped_column(Float(53))
+    lat: Mapped[float | None] = mapped_column(Float(53))
+    photo_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    queue: Mapped[str | None] = mapped_column(String(10))
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    department_code: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (Index("ix_case_events_case", "case_id", "at"),)
 
@@ -200,6 +238,9 @@ class CaseDeadline(Base):
     remaining_s: Mapped[float | None] = mapped_column(Float)
     met_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extensions: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # migration 0011: the unit ``due_at`` counts in (cases.deadlines.UNITS), so a suspended
+    # clock knows whether its remaining time is working time or wall time
+    unit: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (
         CheckConstraint(_in("clock", CLOCKS), name="ck_case_deadlines_clock"),

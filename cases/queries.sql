@@ -34,10 +34,12 @@ WITH new_case AS (
         :input_crs, :geocode_precision, :geocode_score, :geocode_match, :queue, :on_boundary,
         :grid_version, :routing_reason, :assignment_reason, :idempotency_key, :request_hash)
     ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id, town_code, status, created_at
+    RETURNING id, town_code, status, created_at, queue, assignee_id
 )
-INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data)
-SELECT id, town_code, created_at, 'created', NULL, status, :actor, CAST(:event_data AS jsonb)
+INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
+                         queue, assignee_id)
+SELECT id, town_code, created_at, 'created', NULL, status, :actor, CAST(:event_data AS jsonb),
+       queue, assignee_id
   FROM new_case
 RETURNING case_id;
 
@@ -67,7 +69,7 @@ SELECT c.id, c.town_code, c.category_code, c.description, c.status, c.channel, c
  WHERE c.id = :id;
 
 -- name: case_events
-SELECT id, at, type, from_status, to_status, actor, data
+SELECT id, at, type, from_status, to_status, actor, data, role, note, lon, lat, photo_ids
   FROM case_events
  WHERE case_id = :id
  ORDER BY at, id;
@@ -133,15 +135,20 @@ UPDATE people SET on_duty = :on_duty WHERE id = :id
 RETURNING id, name, role, title, phone, village_code, on_duty, town_code;
 
 -- name: lock_case
-SELECT id, town_code, status, assignee_id FROM cases WHERE id = :id FOR UPDATE;
+SELECT id, town_code, status, assignee_id, queue, department_code, category_code
+  FROM cases WHERE id = :id FOR UPDATE;
 
 -- name: set_assignee
+-- A reassignment is one more event, so one more version (cases/workflow.py): the person
+-- handles it at the grid level.
 UPDATE cases SET assignee_id = :assignee_id, status = :status, updated_at = :at,
-       assignment_reason = :reason
+       assignment_reason = :reason, queue = 'grid', department_code = NULL,
+       version = version + 1
  WHERE id = :id;
 
 -- name: insert_event
-INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data)
+INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
+                         queue, assignee_id, department_code)
 VALUES (:case_id, :town_code, :at, :type, :from_status, :to_status, :actor,
-        CAST(:data AS jsonb))
+        CAST(:data AS jsonb), :queue, :assignee_id, :department_code)
 RETURNING id, at;

@@ -105,17 +105,22 @@ def case_by_idempotency_key(session: Session, key: str) -> dict[str, Any] | None
 def insert_event(
     session: Session, case_id: int, town_code: str, at: datetime, type_: str,
     from_status: str | None, to_status: str | None, actor: str | None, data: dict,
+    holder: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Append one event to a case's history (the log is append-only)."""
+    """Append one event to a case's history (the log is append-only); ``holder`` (queue,
+    assignee_id, department_code) when the event moves the case (cases/models.py CaseEvent)."""
+    holder = holder or {}
     return _row(session, "insert_event", {
         "case_id": case_id, "town_code": town_code, "at": at, "type": type_,
         "from_status": from_status, "to_status": to_status, "actor": actor,
-        "data": json.dumps(data, ensure_ascii=False),
+        "data": json.dumps(data, ensure_ascii=False), "queue": holder.get("queue"),
+        "assignee_id": holder.get("assignee_id"), "department_code": holder.get("department_code"),
     })
 
 
 def lock_case(session: Session, case_id: int) -> dict[str, Any] | None:
-    """The case's id, town, status and assignee, locked for update until the transaction ends."""
+    """The case's id, town, status, holder and category, locked for update until the
+    transaction ends."""
     return _row(session, "lock_case", {"id": case_id})
 
 

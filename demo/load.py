@@ -13,10 +13,11 @@ from tqdm import tqdm
 
 from db.session import conninfo
 from demo import cases as demo_cases
+from cases.deadlines import BusinessCalendar
 from demo import geometry, registry
 
 TZ = ZoneInfo("Asia/Shanghai")
-TABLES = ("case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
+TABLES = ("case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
           "people", "grids", "zones", "towns")
 
 
@@ -141,9 +142,9 @@ def _write_cases(conn, geo, reg, n: int, seed: int, progress: bool) -> int:
     if n <= 0:
         return 0
     cats = [
-        dict(zip(("code", "checklist", "name_zh", "limit_value", "limit_unit", "weight"), row))
+        dict(zip(("code", "parent_code", "checklist", "name_zh", "limit_value", "limit_unit", "weight"), row))
         for row in conn.execute(
-            "SELECT code, checklist, name_zh, limit_value, limit_unit, weight FROM categories "
+            "SELECT code, parent_code, checklist, name_zh, limit_value, limit_unit, weight FROM categories "
             "WHERE parent_code IS NOT NULL AND weight > 0 ORDER BY code"
         )
     ]
@@ -164,14 +165,34 @@ def _write_cases(conn, geo, reg, n: int, seed: int, progress: bool) -> int:
         leaf_names=[l.name for l in geo.leaves],
         workers=workers,
         categories=cats,
+        calendar=BusinessCalendar(dict(conn.execute("SELECT day, is_workday FROM calendar_days"))),
     )
     now = datetime.now(TZ).replace(minute=0, second=0, microsecond=0)
-    cols = ("town_code",) + demo_cases.COLUMNS
+    cols = ("id", "town_code") + demo_cases.COLUMNS
+    event_cols = ("case_id", "town_code") + demo_cases.EVENT_COLUMNS
+    clock_cols = ("case_id", "town_code", "clock", "started_at", "due_at", "soon_at", "yellow_at",
+                  "red_at", "suspended_at", "remaining_s", "unit")
+    town = geometry.TOWN_CODE
     bar = tqdm(total=n, desc="cases", unit="case", disable=not progress)
-    with conn.cursor() as cur, cur.copy(f"COPY cases ({', '.join(cols)}) FROM STDIN") as copy:
+    with conn.cursor() as cur:
         for chunk in demo_cases.generate(sources, n, seed, now):
-            for row in chunk:
-                copy.write_row((geometry.TOWN_CODE, *row))
+            # ids first: each case's events name it (COPY cannot return them)
+            ids = [r[0] for r in cur.execute(
+                "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, %s)",
+                (len(chunk),))]
+            with cur.copy(f"COPY cases ({', '.join(cols)}) FROM STDIN") as copy:
+                for case_id, (row, _, _) in zip(ids, chunk):
+                    copy.write_row((case_id, town, *row))
+            with cur.copy(f"COPY case_events ({', '.join(event_cols)}) FROM STDIN") as copy:
+                for case_id, (_, events, _) in zip(ids, chunk):
+                    for event in events:
+                        copy.write_row((case_id, town, *event))
+            with cur.copy(f"COPY case_deadlines ({', '.join(clock_cols)}) FROM STDIN") as copy:
+                for case_id, (_, _, running) in zip(ids, chunk):
+                    for c in running:
+                        copy.write_row((case_id, town, c.clock, c.started_at, c.due_at,
+                                        c.soon_at, c.yellow_at, c.red_at, c.suspended_at,
+                                        c.remaining_s, c.unit))
             bar.update(len(chunk))
     bar.close()
     return n

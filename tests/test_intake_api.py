@@ -281,7 +281,10 @@ def test_get_case_of_a_historical_case_without_intake_record(client, intake_url)
     detail = client.get(f"/api/v1/cases/{old['id']}").get_json()
     assert detail["id"] == old["id"]
     assert detail["category"]["code"] == old["category_code"] and detail["category"]["name_zh"]
-    assert detail["events"] == [] and detail["photos"] == []
+    assert detail["photos"] == []
+    # the demo's history (demo/cases.py): imported, then the machine's steps to its status
+    assert detail["events"][0]["type"] == "imported"
+    assert detail["events"][-1]["to_status"] == detail["status"]
 
 
 def test_list_cases_filters_by_status_grid_and_bbox_and_pages_by_keyset(client, intake_url):

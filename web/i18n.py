@@ -13,6 +13,8 @@ from typing import Any
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest
 
+from cases.workflow import ACTIONS
+
 LANGUAGES = ("zh", "en")
 COOKIE = "gridgov_lang"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
@@ -58,9 +60,10 @@ UNIT: dict[str, dict[str, str]] = {
            "working_days": "working days", "calendar_days": "calendar days"},
 }
 QUEUE: dict[str, dict[str, str]] = {
-    "zh": {"grid": "网格（网格员处置）", "village": "村级党群服务中心", "town": "镇级指挥中心"},
+    "zh": {"grid": "网格（网格员处置）", "village": "村级党群服务中心", "town": "镇级指挥中心",
+           "department": "职能部门"},
     "en": {"grid": "The grid (its grid worker)", "village": "The village center",
-           "town": "The town center"},
+           "town": "The town center", "department": "A town department"},
 }
 PRECISION: dict[str, dict[str, str]] = {
     "zh": {"point": "坐标", "door": "门牌", "street": "街巷", "village": "村", "town": "镇"},
@@ -71,9 +74,18 @@ PRECISION: dict[str, dict[str, str]] = {
 # Case event types (case_events.type); a type not listed shows as it is stored.
 EVENT: dict[str, dict[str, str]] = {
     "zh": {"created": "上报立案", "reassigned": "改派", "transition": "状态变更", "imported": "导入",
-           "evaluated": "评价", "comment": "备注"},
+           "evaluated": "评价", "comment": "备注", "merged_in": "合并来件",
+           # the workflow's actions, by their names in cases/workflow.py
+           **{name: action.zh for name, action in ACTIONS.items()}},
     "en": {"created": "Reported", "reassigned": "Reassigned", "transition": "State changed",
-           "imported": "Imported", "evaluated": "Evaluated", "comment": "Note"},
+           "imported": "Imported", "evaluated": "Evaluated", "comment": "Note",
+           "merged_in": "Duplicate merged in", "file": "Filed", "void": "Voided",
+           "merge": "Merged into another case", "dispatch": "Dispatched", "accept": "Accepted",
+           "escalate": "Escalated", "return": "Returned", "feed_back": "Reported back",
+           "close": "Closed", "evaluate": "Rated", "reopen": "Reopened",
+           "request_extension": "Extension requested", "approve_extension": "Extension approved",
+           "refuse_extension": "Extension refused", "park": "Parked", "resume": "Resumed",
+           "supervise": "Supervised"},
 }
 
 WORDS: dict[str, dict[str, str]] = {

@@ -166,6 +166,11 @@ class EventOut(BaseModel):
     to_status: str | None
     actor: str | None
     data: dict | None
+    role: str | None = Field(None, description="the actor's role (workflow events)")
+    note: str | None = Field(None, description="the reason or note given with the action")
+    lon: float | None = Field(None, description="where it was done (WGS 84), when known")
+    lat: float | None = None
+    photo_ids: list[int] | None = Field(None, description="photos sent with the action")
 
 
 class PhotoOut(BaseModel):
