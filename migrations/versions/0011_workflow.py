@@ -2,7 +2,7 @@
 extension, a merge), who did each event and what they saw, and each clock's unit
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0014
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
