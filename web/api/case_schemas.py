@@ -178,6 +178,17 @@ class PhotoOut(BaseModel):
     url: str
 
 
+class CardOut(BaseModel):
+    """A deadline signal or card the supervision pass issued (cases/supervision.py)."""
+
+    signal: Literal["due_soon", "overdue", "yellow", "red"]
+    clock: str
+    deadline_id: int
+    moment: str
+    issued_at: str
+    event_id: int
+
+
 class CaseDetailOut(CaseOut):
     description: str
     channel: str
@@ -192,6 +203,8 @@ class CaseDetailOut(CaseOut):
     closed_at: str | None
     events: list[EventOut]
     photos: list[PhotoOut]
+    cards: list[CardOut]
+    worst_card: Literal["due_soon", "overdue", "yellow", "red"] | None
 
 
 class CaseListItem(BaseModel):
