@@ -52,8 +52,7 @@ def make_app(database_url: str, cron: str | None = None) -> procrastinate.App:
         at = datetime.now(LOCAL_TZ)
         with session_scope(database_url) as session:
             report = supervision.supervise(session, at)
-        log.info("supervision pass at %s (tick %s): %s", at.isoformat(), timestamp,
-                 report.lines()[-1])
+        log.info("tick %s: %s", timestamp, report.lines()[-1])
         return {"issued": len(report.issued), "notified": report.notified}
 
     return app

@@ -441,7 +441,9 @@
     var item = el('li', {'data-case-id': String(ev.id), 'data-op': ev.op}, [
       el('div', {className: 'line'}, [
         el('span', {className: 'time', text: localTime(ev.updated_at || ev.created_at)}),
-        el('span', {className: 'op', text: ev.op === 'insert' ? W.op_insert : W.op_update}),
+        ev.op === 'card'
+          ? el('span', {className: 'op card-badge card-' + ev.signal, text: names.card[ev.signal] || ev.signal})
+          : el('span', {className: 'op', text: ev.op === 'insert' ? W.op_insert : W.op_update}),
         statusBadge(ev.status),
         el('a', {href: cfg.urls.casePage + ev.id, text: '#' + ev.id})
       ]),
@@ -520,6 +522,11 @@
     var source = state.source = new EventSource(cfg.urls.stream);
     source.addEventListener('case', function (m) {
       try { onCaseEvent(JSON.parse(m.data)); } catch (err) { /* a malformed event is skipped */ }
+    });
+    // a deadline signal or card of the supervision pass (cases/supervision.py): in the
+    // latest list with its badge (黄牌, 红牌, …), and a pulse on the case
+    source.addEventListener('card', function (m) {
+      try { var ev = JSON.parse(m.data); addLatest(ev); pulse(ev); } catch (err) { /* skipped */ }
     });
     source.addEventListener('open', function () {
       setLive('on');
