@@ -14,15 +14,20 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from sqlalchemy import text
 
+import migrations
+
 from cases import supervision
 from cases.deadlines import LOCAL_TZ
 from db.session import conninfo, session_scope
+from tests.servers import GRIDGOV
 from tests.test_supervision import _moments, _open_cases, _signals
 from tests.waits import HANG_S
 
@@ -144,3 +149,27 @@ def test_a_worker_killed_mid_pass_loses_nothing_and_issues_nothing_twice(
     after = len(_passes(again))
     _wait("two more passes", lambda: len(_passes(again)) >= after + 2)
     _issued_once(demo_copy_url, expected)
+
+
+def test_the_frozen_procrastinate_schema_is_the_pinned_packages():
+    # migration 0012 applies a frozen copy of procrastinate's schema; moving the pin in
+    # pyproject.toml needs a new revision applying procrastinate's own migrations, and this
+    # says so
+    from procrastinate.schema import SchemaManager
+
+    frozen = Path(migrations.__file__).parent / "versions" / "0012_procrastinate_3.10.0.sql"
+    body = frozen.read_text(encoding="utf-8").split("\n\n", 1)[1]
+    assert body == SchemaManager.get_schema(), (
+        "the installed procrastinate's schema differs from migration 0012's copy: add a revision "
+        "that applies procrastinate/sql/migrations/ from 3.10.0 to the new version")
+
+
+def test_the_worker_refuses_an_unmigrated_database_in_one_line(pg_server):
+    url = pg_server.create_database("gridgov_test_worker_unmigrated")
+    try:
+        out = subprocess.run([str(GRIDGOV), "worker"], env={**os.environ, "GRIDGOV_DATABASE_URL": url},
+                             capture_output=True, text=True, timeout=HANG_S)
+        assert out.returncode == 2
+        assert "gridgov db upgrade" in out.stderr and "Traceback" not in out.stderr
+    finally:
+        pg_server.drop_database("gridgov_test_worker_unmigrated")

@@ -5,6 +5,8 @@ Revision ID: 0012
 Revises: 0009
 """
 
+from pathlib import Path
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -18,20 +20,19 @@ SIGNAL_TYPES = "'card', 'deadline'"
 SCOPE_KINDS = "'village', 'town', 'department'"
 
 
-def _procrastinate_schema() -> str:
-    # procrastinate's own schema, from the pinned package (pyproject.toml): applied here so that
-    # `gridgov db upgrade` stays the one command that makes a database ready. A later
-    # procrastinate release ships its changes as SQL files (procrastinate/sql/migrations/); a
-    # new revision of ours applies those when we move the pin.
-    from procrastinate.schema import SchemaManager
-
-    return SchemaManager.get_schema()
+# procrastinate's own schema at the pinned version (pyproject.toml), applied here so that
+# `gridgov db upgrade` stays the one command that makes a database ready. It is a frozen copy,
+# not read from the installed package: a revision must build the same schema forever. A later
+# procrastinate release ships its changes as SQL files (procrastinate/sql/migrations/); moving
+# the pin means a new revision of ours that applies those.
+PROCRASTINATE_SCHEMA = Path(__file__).with_name("0012_procrastinate_3.10.0.sql")
 
 
 def upgrade() -> None:
     # on the driver's connection, without parameters: the schema is many statements with
     # `%` and `:` of its own, which neither psycopg nor SQLAlchemy must read as placeholders
-    op.get_bind().connection.driver_connection.execute(_procrastinate_schema())
+    op.get_bind().connection.driver_connection.execute(
+        PROCRASTINATE_SCHEMA.read_text(encoding="utf-8"))
 
     # A signal is issued once: the pass inserts with ON CONFLICT DO NOTHING on this key, so two
     # passes at once, two workers, or a worker killed mid-pass never issue one twice.
