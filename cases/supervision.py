@@ -48,7 +48,8 @@ SEVERITY = {signal: rank for rank, signal in enumerate(SIGNALS)}
 @dataclass
 class PassReport:
     """What one pass issued: a row per signal (event_id, case_id, deadline_id, clock, signal,
-    moment, status, category_code, lon, lat), and how many notifications went with them."""
+    moment, status, category_code, lon, lat, grid_code, admin_code), and how many
+    notifications went with them."""
 
     at: datetime
     issued: list[dict[str, Any]] = field(default_factory=list)
@@ -73,8 +74,10 @@ class PassReport:
         return {
             "at": self.at.astimezone(LOCAL_TZ).isoformat(), "notified": self.notified,
             "counts": self.counts(),
-            "issued": [{**{k: r[k] for k in ("event_id", "case_id", "deadline_id", "clock", "signal")},
-                        "moment": r["moment"].astimezone(LOCAL_TZ).isoformat()} for r in self.issued],
+            "issued": [{**{k: r[k] for k in ("event_id", "case_id", "deadline_id", "clock",
+                                              "signal")},
+                        "moment": r["moment"].astimezone(LOCAL_TZ).isoformat()}
+                       for r in self.issued],
         }
 
 
@@ -110,10 +113,13 @@ def _live_messages(rows: list[dict[str, Any]], at: datetime) -> list[str]:
     if len(rows) > MAX_LIVE_MESSAGES:
         return [json.dumps({"op": "bulk", "count": len(rows)})]
     stamp = at.astimezone(LOCAL_TZ).isoformat()
+    # grid_code and admin_code: a stream of an account with a scope passes what its scope
+    # covers (web/streams.py scope_filter), cards as well as cases
     return [json.dumps({
         "op": "card", "id": r["case_id"], "signal": r["signal"], "clock": r["clock"],
         "status": r["status"], "category_code": r["category_code"], "lon": r["lon"],
-        "lat": r["lat"], "updated_at": stamp,
+        "lat": r["lat"], "grid_code": r["grid_code"], "admin_code": r["admin_code"],
+        "updated_at": stamp,
     }, ensure_ascii=False) for r in rows]
 
 

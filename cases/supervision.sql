@@ -19,7 +19,7 @@ WITH due AS (
 ),
 fresh AS (
     SELECT due.deadline_id, due.case_id, due.town_code, due.clock, due.signal, due.moment,
-           c.assignee_id, c.status, c.category_code, c.lon, c.lat,
+           c.assignee_id, c.status, c.category_code, c.lon, c.lat, c.grid_code, c.admin_code,
            -- the level above the case's holder: a grid's case goes to its village center,
            -- anything held higher (village, town, a department) to the town center
            CASE WHEN c.queue = 'grid' OR (c.queue IS NULL AND c.grid_code IS NOT NULL)
@@ -62,7 +62,8 @@ told AS (
     RETURNING id
 )
 SELECT i.id AS event_id, f.case_id, f.deadline_id, f.clock, f.signal, f.moment, f.status,
-       f.category_code, f.lon, f.lat, (SELECT count(*) FROM told) AS notified
+       f.category_code, f.lon, f.lat, f.grid_code, f.admin_code,
+       (SELECT count(*) FROM told) AS notified
 FROM issued i
 JOIN fresh f ON f.case_id = i.case_id AND f.deadline_id = i.deadline_id AND f.signal = i.signal
 ORDER BY f.case_id, f.moment;

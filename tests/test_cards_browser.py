@@ -47,7 +47,8 @@ def test_a_card_shows_on_the_open_map_without_a_reload(browser, demo_live):  # n
     page.close()
 
 
-def test_the_case_page_shows_its_signals_and_worst_card(browser, demo_live, artifacts_dir):  # noqa: F811
+def test_the_case_page_shows_its_signals_and_worst_card(
+        browser, demo_live, artifacts_dir):  # noqa: F811
     base, url = demo_live
     now = datetime.now(LOCAL_TZ)
     case_id = _carded_case(url, now)
@@ -61,10 +62,12 @@ def test_the_case_page_shows_its_signals_and_worst_card(browser, demo_live, arti
     assert header.inner_text() == "黄牌"
     rows = page.locator(".case-cards tbody tr")
     assert rows.count() == 2
-    assert sorted(rows.nth(i).get_attribute("data-signal") for i in range(2)) == ["due_soon", "yellow"]
+    signals = sorted(rows.nth(i).get_attribute("data-signal") for i in range(2))
+    assert signals == ["due_soon", "yellow"]
     assert "即将超期" in page.locator(".case-cards").inner_text()
     assert "受理" in page.locator(".case-cards").inner_text()
-    page.locator(".case-cards").screenshot(path=str(artifacts_dir / "case-cards.png"), timeout=HANG_MS)
+    page.locator(".case-cards").screenshot(path=str(artifacts_dir / "case-cards.png"),
+                                           timeout=HANG_MS)
     page.goto(f"{base}/cases/{case_id}?lang=en")
     page.locator(".case-cards").wait_for(timeout=HANG_MS)
     assert "Yellow card" in page.locator(".case-details h2").inner_text()

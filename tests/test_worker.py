@@ -114,8 +114,9 @@ def test_a_worker_killed_mid_pass_loses_nothing_and_issues_nothing_twice(
     expected = _clocks(demo_copy_url, 100)
     last_clock = max(d for d, _ in expected)
     with session_scope(demo_copy_url) as s:
-        case_id, town = s.execute(text("SELECT case_id, town_code FROM case_deadlines WHERE id = :id"),
-                                  {"id": last_clock}).one()
+        case_id, town = s.execute(
+            text("SELECT case_id, town_code FROM case_deadlines WHERE id = :id"),
+            {"id": last_clock}).one()
     # Hold the last signal the pass will write (it inserts in case and moment order) in an
     # open transaction: the pass writes every other one, then waits on this row's unique key.
     # That is the middle of a pass, whatever the machine's speed.
@@ -167,7 +168,8 @@ def test_the_frozen_procrastinate_schema_is_the_pinned_packages():
 def test_the_worker_refuses_an_unmigrated_database_in_one_line(pg_server):
     url = pg_server.create_database("gridgov_test_worker_unmigrated")
     try:
-        out = subprocess.run([str(GRIDGOV), "worker"], env={**os.environ, "GRIDGOV_DATABASE_URL": url},
+        out = subprocess.run([str(GRIDGOV), "worker"],
+                             env={**os.environ, "GRIDGOV_DATABASE_URL": url},
                              capture_output=True, text=True, timeout=HANG_S)
         assert out.returncode == 2
         assert "gridgov db upgrade" in out.stderr and "Traceback" not in out.stderr

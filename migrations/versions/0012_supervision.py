@@ -2,7 +2,7 @@
 once, and the notifications it sends
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0014
 """
 
 from pathlib import Path
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
