@@ -16,8 +16,10 @@ from demo import cases as demo_cases
 from demo import geometry, registry
 
 TZ = ZoneInfo("Asia/Shanghai")
-TABLES = ("case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
-          "people", "grids", "zones", "towns")
+# everything --replace empties at once (TRUNCATE refuses a table another one not listed refers to)
+TABLES = ("notifications", "case_deadlines", "case_photos", "case_events", "cases", "hazards",
+          "enterprises", "households", "addresses", "streets", "grid_assignments", "people",
+          "grids", "zones", "towns")
 
 
 class DemoError(RuntimeError):
