@@ -1,6 +1,6 @@
 """Cards in a real browser (headless Debian Chromium) on a private copy of the demo: a card the
 supervision pass issues shows on the open operator map without a reload (the latest list, with
-its badge), and the case page shows the case's signals with the worst card beside its status,
+its badge; the case's popup with its worst card), and the case page shows the case's signals with the worst card beside its status,
 in Chinese and in English. Saves case-cards.png in tests/artifacts.
 """
 
@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import text
+
 from cases import supervision
 from cases.deadlines import LOCAL_TZ
 from db.session import session_scope
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
-from tests.test_operator_browser import demo_live, open_map  # noqa: F401  (fixture)
+from tests.test_operator_browser import (  # noqa: F401  (demo_live: the fixture)
+    click_lonlat, demo_live, open_map, set_view,
+)
 from tests.test_supervision import _open_cases
 from tests.waits import HANG_MS
 
@@ -43,6 +47,14 @@ def test_a_card_shows_on_the_open_map_without_a_reload(browser, demo_live):  # n
     # both signals arrive; the later one is the item left in the list, with its badge
     badge = item.locator(".card-badge")
     assert badge.inner_text() in ("黄牌", "即将超期")
+    # the case's popup shows its worst card beside its status
+    with session_scope(url) as s:
+        lon, lat = s.execute(text("SELECT lon, lat FROM cases WHERE id = :id"), {"id": case_id}).one()
+    set_view(page, lat, lon, 18)
+    click_lonlat(page, lon, lat)
+    popup_card = page.locator(f'.case-popup[data-case-id="{case_id}"] h3 .card-badge.card-yellow')
+    popup_card.wait_for(timeout=HANG_MS)
+    assert popup_card.inner_text() == "黄牌"
     assert watch.errors == []
     page.close()
 

@@ -404,8 +404,11 @@
       box.textContent = '';
       var due = c.deadlines && c.deadlines.due_at;
       var overdue = due && cfg.openStates.indexOf(c.status) >= 0 && c.status !== 'parked' && new Date(due) < new Date();
+      // the worst card the supervision pass gave the case (黄牌 / 红牌), beside its status
+      var card = c.worst_card === 'yellow' || c.worst_card === 'red'
+        ? el('span', {className: 'card-badge card-' + c.worst_card, text: names.card[c.worst_card]}) : null;
       box.appendChild(el('h3', {}, [W.case + ' #' + c.id + ' ', statusBadge(c.status),
-        overdue ? el('span', {className: 'overdue-badge', text: W.overdue_badge}) : null]));
+        overdue ? el('span', {className: 'overdue-badge', text: W.overdue_badge}) : null, card]));
       var category = c.category || {};
       box.appendChild(el('dl', {}, [
         el('dt', {text: W.category}), el('dd', {text: (cfg.lang === 'zh' ? category.name_zh : category.name_en) || category.code}),
