@@ -125,12 +125,16 @@ def _live_messages(rows: list[dict[str, Any]], at: datetime) -> list[str]:
 
 def cards(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A case's signals, oldest first, from its events (``case_view``'s history): each with
-    signal, clock, deadline_id, the moment it marks and when it was issued."""
-    return [{
-        "signal": e["data"]["signal"], "clock": e["data"]["clock"],
-        "deadline_id": e["data"]["deadline_id"], "moment": e["data"]["moment"],
-        "issued_at": e["at"], "event_id": e["id"],
-    } for e in events if e["type"] in SIGNAL_EVENT_TYPES and e.get("data")]
+    signal, clock, deadline_id, the moment it marks and when it was issued. A card given by
+    hand (a supervision card on a reopened case) may have no clock, deadline or moment."""
+    out = []
+    for e in events:
+        data = e.get("data") or {}
+        if e["type"] in SIGNAL_EVENT_TYPES and data.get("signal") in SEVERITY:
+            out.append({"signal": data["signal"], "clock": data.get("clock"),
+                        "deadline_id": data.get("deadline_id"), "moment": data.get("moment"),
+                        "issued_at": e["at"], "event_id": e["id"]})
+    return out
 
 
 def worst(signals: list[dict[str, Any]]) -> str | None:

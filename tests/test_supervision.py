@@ -290,3 +290,21 @@ def test_the_case_json_and_page_show_its_cards(demo_copy_url):
     assert "红牌" not in cards_section and "已超期" not in cards_section
     english = client.get(f"/cases/{case['id']}?lang=en").get_data(as_text=True)
     assert "Yellow card" in english
+
+
+def test_a_card_given_by_hand_shows_without_a_clock_and_other_events_are_not_cards():
+    # the workflow may give a supervision card itself (a case reopened by a 不满意 rating):
+    # it has a signal and no clock; an event of another type is never a card
+    events = [
+        {"id": 1, "at": "2026-12-01T09:00:00+08:00", "type": "card", "data": {"signal": "red"}},
+        {"id": 2, "at": "2026-12-01T09:00:00+08:00", "type": "transition", "data": {"signal": "red"}},
+        {"id": 3, "at": "2026-12-01T09:00:00+08:00", "type": "card", "data": None},
+        {"id": 4, "at": "2026-12-01T10:00:00+08:00", "type": "deadline",
+         "data": {"signal": "due_soon", "clock": "handle", "deadline_id": 7,
+                  "moment": "2026-12-01T10:00:00+08:00"}},
+    ]
+    found = supervision.cards(events)
+    assert [(c["event_id"], c["signal"], c["clock"]) for c in found] == [
+        (1, "red", None), (4, "due_soon", "handle")]
+    assert supervision.worst(found) == "red"
+    assert supervision.worst([]) is None

@@ -182,9 +182,9 @@ class CardOut(BaseModel):
     """A deadline signal or card the supervision pass issued (cases/supervision.py)."""
 
     signal: Literal["due_soon", "overdue", "yellow", "red"]
-    clock: str
-    deadline_id: int
-    moment: str
+    clock: str | None
+    deadline_id: int | None
+    moment: str | None
     issued_at: str
     event_id: int
 
