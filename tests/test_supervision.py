@@ -297,7 +297,8 @@ def test_a_card_given_by_hand_shows_without_a_clock_and_other_events_are_not_car
     # it has a signal and no clock; an event of another type is never a card
     events = [
         {"id": 1, "at": "2026-12-01T09:00:00+08:00", "type": "card", "data": {"signal": "red"}},
-        {"id": 2, "at": "2026-12-01T09:00:00+08:00", "type": "transition", "data": {"signal": "red"}},
+        {"id": 2, "at": "2026-12-01T09:00:00+08:00", "type": "transition",
+         "data": {"signal": "red"}},
         {"id": 3, "at": "2026-12-01T09:00:00+08:00", "type": "card", "data": None},
         {"id": 4, "at": "2026-12-01T10:00:00+08:00", "type": "deadline",
          "data": {"signal": "due_soon", "clock": "handle", "deadline_id": 7,
