@@ -1,4 +1,5 @@
-# gridgov: `make run` and `make test` set up whatever is missing, then run.
+# gridgov: `make run` and `make test` set up whatever is missing, then run (`make run`: the
+# server and the background worker).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,6 +15,9 @@ run: setup
 	$(BIN)/gridgov db start
 	$(BIN)/gridgov db upgrade
 	$(BIN)/gridgov demo load --if-empty
+	# the background worker (supervision cards) beside the server, in one step: stopped
+	# (SIGTERM, it finishes its job) when the server exits or make is interrupted
+	$(BIN)/gridgov worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gridgov serve --host $(HOST) --port $(PORT)
 
 test: setup

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cases import clocks, repository, workflow_repository
+from cases import clocks, repository, supervision, workflow_repository
 from cases.assignment import choose_assignee
 from cases.cache import PerDatabase
 from cases.calendar import load_calendar
@@ -322,6 +322,9 @@ def case_view(session: Session, case_id: int) -> dict[str, Any]:
             for p in repository.case_photos(session, case_id)
         ],
     })
+    # the deadline signals and cards of the supervision pass, from the history just read
+    out["cards"] = supervision.cards(out["events"])
+    out["worst_card"] = supervision.worst(out["cards"])
     if row["created_event"] is None:  # a case that did not come through intake (demo history)
         category = categories(session).get(row["category_code"], {})
         out["category"] = {"code": row["category_code"], "name_zh": category.get("name_zh"),

@@ -164,6 +164,12 @@ class Case(Base):
     )
 
 
+# The supervision pass's events (cases/supervision.py): a clock's ``due_soon`` and ``overdue``
+# moments are ``deadline`` events, its yellow and red cards ``card`` events.
+SIGNAL_EVENT_TYPES = ("card", "deadline")
+SIGNALS = ("due_soon", "overdue", "yellow", "red")
+
+
 class CaseEvent(Base):
     """One step in a case's history. Append-only, enforced in the database (a trigger refuses
     UPDATE and DELETE): history is never rewritten, only added to.
@@ -199,7 +205,13 @@ class CaseEvent(Base):
     assignee_id: Mapped[int | None] = mapped_column(Integer)
     department_code: Mapped[str | None] = mapped_column(String(20))
 
-    __table_args__ = (Index("ix_case_events_case", "case_id", "at"),)
+    __table_args__ = (
+        Index("ix_case_events_case", "case_id", "at"),
+        # migration 0012: each deadline signal once per clock (cases/supervision.py)
+        Index("uq_case_events_signal", "case_id", text("(data ->> 'deadline_id')"),
+              text("(data ->> 'signal')"), unique=True,
+              postgresql_where=text(f"type IN {SIGNAL_EVENT_TYPES!r}")),
+    )
 
 
 CLOCKS = (
@@ -279,3 +291,39 @@ class CalendarDay(Base):
     is_workday: Mapped[bool] = mapped_column(Boolean)
     name: Mapped[str | None] = mapped_column(String(50))
     source: Mapped[str] = mapped_column(String(20), server_default="admin")
+
+
+NOTIFICATION_SCOPES = ("village", "town", "department")
+
+
+class Notification(Base):
+    """A deadline signal or card told to someone: to a person (``person_id``, the case's
+    assignee), or to a scope (``scope_kind`` + ``scope_code``: the village center of a village,
+    the town center of a town, a department), read by every account whose scope covers it
+    (cases/notifications.py). Written by the supervision pass with the event it tells of."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    town_code: Mapped[str] = mapped_column(String(12))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"))
+    signal: Mapped[str] = mapped_column(String(20))
+    clock: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    scope_kind: Mapped[str | None] = mapped_column(String(20))
+    scope_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "(person_id IS NOT NULL AND scope_kind IS NULL AND scope_code IS NULL) OR "
+            f"(person_id IS NULL AND {_in('scope_kind', NOTIFICATION_SCOPES)} "
+            "AND scope_code IS NOT NULL)", name="ck_notifications_recipient"),
+        Index("ix_notifications_person", "person_id", "id",
+              postgresql_where=text("person_id IS NOT NULL")),
+        Index("ix_notifications_scope", "scope_kind", "scope_code", "id",
+              postgresql_where=text("scope_kind IS NOT NULL")),
+        Index("ix_notifications_town", "town_code", "id"),
+    )

@@ -181,6 +181,24 @@ def gridgov_server():
         stop_server(server)
 
 
+@pytest.fixture
+def gridgov_worker():
+    """Start ``gridgov worker`` processes for this test: ``gridgov_worker(database_url,
+    env=None)`` returns a running tests.servers.ServeProcess (``.proc``, ``.log_tail()``);
+    every one is killed after the test."""
+    from tests.servers import start_worker, stop_server
+
+    started = []
+
+    def start(database_url: str, **options):
+        started.append(start_worker(database_url, **options))
+        return started[-1]
+
+    yield start
+    for worker in reversed(started):
+        stop_server(worker)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED

@@ -5,9 +5,11 @@
 - ``start_server`` / ``stop_server``: ``gridgov serve`` (gunicorn, as in production) in a
   process of its own, for what only separate processes show (LISTEN/NOTIFY between them, a
   restart, the worker class and its threads).
+- ``start_worker``: ``gridgov worker`` (the background worker) in a process of its own,
+  stopped the same way (``stop_server``).
 
-tests/conftest.py wraps both in fixtures that stop what a test started: ``app_server`` and
-``gridgov_server``.
+tests/conftest.py wraps them in fixtures that stop what a test started: ``app_server``,
+``gridgov_server`` and ``gridgov_worker``.
 """
 
 from __future__ import annotations
@@ -152,3 +154,17 @@ def stop_server(server: ServeProcess) -> None:
         os.killpg(server.proc.pid, signal.SIGKILL)
     server.proc.wait(timeout=15)
     server.log.close()
+
+
+def start_worker(database_url: str, *, env: Mapping[str, str] | None = None) -> ServeProcess:
+    """Start ``gridgov worker`` against ``database_url`` in its own process group and return
+    at once (it has no address; wait for what it does). ``env`` adds to the environment, e.g.
+    ``{"GRIDGOV_SUPERVISION_CRON": "* * * * * *"}`` for a pass every second. Stop it with
+    ``stop_server`` (SIGKILL to the group, as a crash would); ``port`` is 0."""
+    log = tempfile.TemporaryFile(prefix="gridgov-worker-")  # noqa: SIM115  (closed by stop_server)
+    proc = subprocess.Popen(
+        [str(GRIDGOV), "worker"],
+        env={**os.environ, **(env or {}), "GRIDGOV_DATABASE_URL": database_url},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    return ServeProcess(proc, 0, log)

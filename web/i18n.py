@@ -75,6 +75,7 @@ PRECISION: dict[str, dict[str, str]] = {
 EVENT: dict[str, dict[str, str]] = {
     "zh": {"created": "上报立案", "reassigned": "改派", "transition": "状态变更", "imported": "导入",
            "evaluated": "评价", "comment": "备注", "merged_in": "合并来件",
+           "card": "督办亮牌", "deadline": "时限提醒",
            # the workflow's actions, by their names in cases/workflow.py
            **{name: action.zh for name, action in ACTIONS.items()}},
     "en": {"created": "Reported", "reassigned": "Reassigned", "transition": "State changed",
@@ -85,7 +86,17 @@ EVENT: dict[str, dict[str, str]] = {
            "close": "Closed", "evaluate": "Rated", "reopen": "Reopened",
            "request_extension": "Extension requested", "approve_extension": "Extension approved",
            "refuse_extension": "Extension refused", "park": "Parked", "resume": "Resumed",
-           "supervise": "Supervised"},
+           "supervise": "Supervised", "card": "Supervision card", "deadline": "Deadline reminder"},
+}
+# The supervision pass's signals (cases/supervision.py) and the clocks they are on.
+CARD: dict[str, dict[str, str]] = {
+    "zh": {"due_soon": "即将超期", "overdue": "已超期", "yellow": "黄牌", "red": "红牌"},
+    "en": {"due_soon": "Due soon", "overdue": "Overdue", "yellow": "Yellow card", "red": "Red card"},
+}
+CLOCK: dict[str, dict[str, str]] = {
+    "zh": {"dispatch": "立案派遣", "accept": "受理", "handle": "处置", "check": "核查结案"},
+    "en": {"dispatch": "Dispatch", "accept": "Acceptance", "handle": "Handling",
+           "check": "On-site check"},
 }
 
 WORDS: dict[str, dict[str, str]] = {
@@ -135,7 +146,9 @@ WORDS: dict[str, dict[str, str]] = {
         "case_not_found": "没有编号为 {id} 的案件。", "grid_not_found": "没有编码为 {code} 的网格。",
         "grid_cases_title": "{name}（{code}）的案件", "only_open": "只看未结",
         "show_all": "显示全部", "older": "更早的案件 →", "no_cases": "没有案件",
-        "satisfaction_rating": "评价", "no_events": "没有记录", "bad_language": "不支持的语言",
+        "satisfaction_rating": "评价", "no_events": "没有记录", "cards": "督办",
+        "no_cards": "没有督办提醒", "card_signal": "提醒", "card_clock": "环节",
+        "card_moment": "时点", "card_issued": "发出时间", "bad_language": "不支持的语言",
         "bad_language_text": "不支持语言“{lang}”。本系统提供中文（lang=zh）和英文（lang=en）：",
         "empty_heading": "还没有网格数据",
         "empty_text": "数据库里还没有镇的边界。请先载入演示数据，或导入本镇的网格边界：",
@@ -193,7 +206,9 @@ WORDS: dict[str, dict[str, str]] = {
         "case_not_found": "There is no case {id}.", "grid_not_found": "There is no grid {code}.",
         "grid_cases_title": "Cases of {name} ({code})", "only_open": "Open only",
         "show_all": "Show all", "older": "Older cases →", "no_cases": "No cases",
-        "satisfaction_rating": "Rating", "no_events": "No events", "bad_language": "Unsupported language",
+        "satisfaction_rating": "Rating", "no_events": "No events", "cards": "Supervision",
+        "no_cards": "No deadline signals", "card_signal": "Signal", "card_clock": "Step",
+        "card_moment": "Moment", "card_issued": "Issued", "bad_language": "Unsupported language",
         "bad_language_text": "There is no language “{lang}”. The pages are in Chinese (lang=zh) "
                              "and English (lang=en):",
         "empty_heading": "No grids yet",
@@ -257,12 +272,14 @@ def words(lang: str) -> dict[str, str]:
 
 
 def names(lang: str) -> dict[str, dict[str, str]]:
-    """The names of states, channels, ratings, levels, posts, units, queues, precisions."""
+    """The names of states, channels, ratings, levels, posts, units, queues, precisions,
+    events, deadline signals and clocks."""
     check(lang)
     return {
         "status": STATUS[lang], "channel": CHANNEL[lang], "satisfaction": SATISFACTION[lang],
         "level": LEVEL[lang], "post": POST[lang], "unit": UNIT[lang], "queue": QUEUE[lang],
-        "precision": PRECISION[lang], "event": EVENT[lang],
+        "precision": PRECISION[lang], "event": EVENT[lang], "card": CARD[lang],
+        "clock": CLOCK[lang],
     }
 
 

@@ -3,8 +3,9 @@ Server-Sent-Events clients and to its tile cache.
 
 Why LISTEN/NOTIFY: a trigger on ``cases`` (migration 0004) notifies channel ``gridgov_cases``
 for every insert and update, whoever made it — the API, the worker page, the CLI, another
-server process — so every process hears every change without a broker. Each process runs
-its own listener thread (started on first use, after gunicorn has forked), which:
+server process; the supervision pass sends its cards there too (``op`` ``card``) — so every
+process hears every change without a broker. Each process runs its own listener thread
+(started on first use, after gunicorn has forked), which:
 
 - drops the cached vector tiles around the changed case (tiles.cache.invalidate_point), and
 - hands the event to every listener of this process: the stream loop (web/streams.py), which
@@ -141,10 +142,13 @@ class Hub:
 
 def event_text(event: dict) -> str:
     """One case event as Server-Sent Events: compact JSON without the fields that are null
-    (a thousand streams receive every event: each byte is sent a thousand times)."""
+    (a thousand streams receive every event: each byte is sent a thousand times). A deadline
+    signal or card of the supervision pass (``op`` ``card``, cases/supervision.py) is sent as
+    ``event: card``; everything else as ``event: case``."""
     data = json.dumps({k: v for k, v in event.items() if v is not None}, ensure_ascii=False,
                       separators=(",", ":"))
-    return f"event: case\ndata: {data}\n\n"
+    name = "card" if event.get("op") == "card" else "case"
+    return f"event: {name}\ndata: {data}\n\n"
 
 
 def heartbeat_text() -> str:

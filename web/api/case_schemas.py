@@ -183,6 +183,17 @@ class PhotoOut(BaseModel):
     url: str
 
 
+class CardOut(BaseModel):
+    """A deadline signal or card the supervision pass issued (cases/supervision.py)."""
+
+    signal: Literal["due_soon", "overdue", "yellow", "red"]
+    clock: str | None
+    deadline_id: int | None
+    moment: str | None
+    issued_at: str
+    event_id: int
+
+
 class CaseDetailOut(CaseOut):
     description: str
     channel: str
@@ -197,6 +208,8 @@ class CaseDetailOut(CaseOut):
     closed_at: str | None
     events: list[EventOut]
     photos: list[PhotoOut]
+    cards: list[CardOut]
+    worst_card: Literal["due_soon", "overdue", "yellow", "red"] | None
 
 
 class CaseListItem(BaseModel):

@@ -404,8 +404,11 @@
       box.textContent = '';
       var due = c.deadlines && c.deadlines.due_at;
       var overdue = due && cfg.openStates.indexOf(c.status) >= 0 && c.status !== 'parked' && new Date(due) < new Date();
+      // the worst card the supervision pass gave the case (黄牌 / 红牌), beside its status
+      var card = c.worst_card === 'yellow' || c.worst_card === 'red'
+        ? el('span', {className: 'card-badge card-' + c.worst_card, text: names.card[c.worst_card]}) : null;
       box.appendChild(el('h3', {}, [W.case + ' #' + c.id + ' ', statusBadge(c.status),
-        overdue ? el('span', {className: 'overdue-badge', text: W.overdue_badge}) : null]));
+        overdue ? el('span', {className: 'overdue-badge', text: W.overdue_badge}) : null, card]));
       var category = c.category || {};
       box.appendChild(el('dl', {}, [
         el('dt', {text: W.category}), el('dd', {text: (cfg.lang === 'zh' ? category.name_zh : category.name_en) || category.code}),
@@ -441,7 +444,9 @@
     var item = el('li', {'data-case-id': String(ev.id), 'data-op': ev.op}, [
       el('div', {className: 'line'}, [
         el('span', {className: 'time', text: localTime(ev.updated_at || ev.created_at)}),
-        el('span', {className: 'op', text: ev.op === 'insert' ? W.op_insert : W.op_update}),
+        ev.op === 'card'
+          ? el('span', {className: 'op card-badge card-' + ev.signal, text: names.card[ev.signal] || ev.signal})
+          : el('span', {className: 'op', text: ev.op === 'insert' ? W.op_insert : W.op_update}),
         statusBadge(ev.status),
         el('a', {href: cfg.urls.casePage + ev.id, text: '#' + ev.id})
       ]),
@@ -520,6 +525,11 @@
     var source = state.source = new EventSource(cfg.urls.stream);
     source.addEventListener('case', function (m) {
       try { onCaseEvent(JSON.parse(m.data)); } catch (err) { /* a malformed event is skipped */ }
+    });
+    // a deadline signal or card of the supervision pass (cases/supervision.py): in the
+    // latest list with its badge (黄牌, 红牌, …), and a pulse on the case
+    source.addEventListener('card', function (m) {
+      try { var ev = JSON.parse(m.data); addLatest(ev); pulse(ev); } catch (err) { /* skipped */ }
     });
     source.addEventListener('open', function () {
       setLive('on');

@@ -1,0 +1,89 @@
+-- Statements of the supervision pass (cases/supervision.py), each after a `-- name:` line.
+-- Hand-written: one statement per pass, set-based, whatever the number of open cases.
+
+-- name: issue
+-- Every signal whose moment has passed at :at, on every running, unsuspended clock, issued
+-- once: an event on the case (ON CONFLICT on uq_case_events_signal) and its notifications
+-- (the assignee, and the level above), in one statement, so a killed pass leaves nothing.
+-- ix_case_deadlines_next finds the clocks (the earliest moment of a clock that matters); the
+-- NOT EXISTS probes uq_case_events_signal and skips what earlier passes issued without
+-- attempting the insert; ON CONFLICT still settles two passes racing each other.
+WITH due AS (
+    SELECT d.id AS deadline_id, d.case_id, d.town_code, d.clock, s.signal, s.moment
+    FROM case_deadlines d
+    CROSS JOIN LATERAL (VALUES ('due_soon', d.soon_at), ('overdue', d.due_at),
+                               ('yellow', d.yellow_at), ('red', d.red_at)) AS s (signal, moment)
+    WHERE d.met_at IS NULL AND d.suspended_at IS NULL
+      AND LEAST(d.soon_at, d.yellow_at, d.due_at, d.red_at) <= :at
+      AND s.moment <= :at
+),
+fresh AS (
+    SELECT due.deadline_id, due.case_id, due.town_code, due.clock, due.signal, due.moment,
+           c.assignee_id, c.status, c.category_code, c.lon, c.lat, c.grid_code, c.admin_code,
+           -- the level above the case's holder: a grid's case goes to its village center,
+           -- anything held higher (village, town, a department) to the town center
+           CASE WHEN c.queue = 'grid' OR (c.queue IS NULL AND c.grid_code IS NOT NULL)
+                THEN 'village' ELSE 'town' END AS above_kind,
+           CASE WHEN c.queue = 'grid' OR (c.queue IS NULL AND c.grid_code IS NOT NULL)
+                THEN left(coalesce(c.admin_code, c.grid_code), 12) ELSE c.town_code END AS above_code
+    FROM due
+    JOIN cases c ON c.id = due.case_id
+    WHERE c.status NOT IN ('closed', 'evaluated', 'voided')
+      AND NOT EXISTS (
+          SELECT 1 FROM case_events e
+          WHERE e.case_id = due.case_id AND e.type IN ('card', 'deadline')
+            AND (e.data ->> 'deadline_id') = due.deadline_id::text
+            AND (e.data ->> 'signal') = due.signal)
+),
+issued AS (
+    INSERT INTO case_events (case_id, town_code, at, type, actor, data)
+    SELECT case_id, town_code, :at,
+           CASE WHEN signal IN ('yellow', 'red') THEN 'card' ELSE 'deadline' END,
+           'supervision',
+           jsonb_build_object('signal', signal, 'clock', clock, 'deadline_id', deadline_id,
+                              'moment', moment)
+    FROM fresh
+    ORDER BY case_id, moment
+    ON CONFLICT (case_id, (data ->> 'deadline_id'), (data ->> 'signal'))
+        WHERE type IN ('card', 'deadline') DO NOTHING
+    RETURNING id, case_id, (data ->> 'deadline_id')::bigint AS deadline_id, data ->> 'signal' AS signal
+),
+told AS (
+    INSERT INTO notifications (town_code, case_id, event_id, signal, clock, person_id,
+                               scope_kind, scope_code, created_at)
+    SELECT f.town_code, f.case_id, i.id, f.signal, f.clock, r.person_id, r.scope_kind,
+           r.scope_code, :at
+    FROM issued i
+    JOIN fresh f ON f.case_id = i.case_id AND f.deadline_id = i.deadline_id AND f.signal = i.signal
+    CROSS JOIN LATERAL (VALUES (f.assignee_id, CAST(NULL AS varchar), CAST(NULL AS varchar)),
+                               (CAST(NULL AS integer), f.above_kind, f.above_code))
+        AS r (person_id, scope_kind, scope_code)
+    WHERE r.person_id IS NOT NULL OR r.scope_code IS NOT NULL
+    RETURNING id
+)
+SELECT i.id AS event_id, f.case_id, f.deadline_id, f.clock, f.signal, f.moment, f.status,
+       f.category_code, f.lon, f.lat, f.grid_code, f.admin_code,
+       (SELECT count(*) FROM told) AS notified
+FROM issued i
+JOIN fresh f ON f.case_id = i.case_id AND f.deadline_id = i.deadline_id AND f.signal = i.signal
+ORDER BY f.case_id, f.moment;
+
+-- name: announce
+-- The issued signals to every server's live hub (web/live.py), sent when the pass commits.
+SELECT pg_notify('gridgov_cases', payload) FROM unnest(CAST(:payloads AS text[])) AS payload;
+
+-- name: start_clock
+-- A running clock with its moments, as a transition starts it (cases.models.CaseDeadline).
+INSERT INTO case_deadlines (case_id, town_code, clock, started_at, due_at, soon_at, yellow_at,
+                            red_at)
+SELECT id, town_code, :clock, :started_at, :due_at, :soon_at, :yellow_at, :red_at
+FROM cases WHERE id = :case_id
+RETURNING id;
+
+-- name: suspend_clock
+-- Park a clock (挂账): it issues nothing until resumed.
+UPDATE case_deadlines SET suspended_at = :at WHERE id = :id AND met_at IS NULL;
+
+-- name: meet_clock
+-- End a clock: the step was done, or the case left the state the clock measures.
+UPDATE case_deadlines SET met_at = :at WHERE id = :id AND met_at IS NULL;
