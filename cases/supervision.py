@@ -143,25 +143,3 @@ def worst(signals: list[dict[str, Any]]) -> str | None:
 
 
 # -- clocks, as the workflow's transitions write them (cases/workflow.py) ------------------
-
-
-def start_clock(
-    session: Session, case_id: int, clock: str, started_at: datetime, due_at: datetime, *,
-    soon_at: datetime | None = None, yellow_at: datetime | None = None,
-    red_at: datetime | None = None,
-) -> int:
-    """Start a running clock on a case with its moments; its id."""
-    return session.execute(_sql("start_clock"), {
-        "case_id": case_id, "clock": clock, "started_at": started_at, "due_at": due_at,
-        "soon_at": soon_at, "yellow_at": yellow_at, "red_at": red_at,
-    }).scalar_one()
-
-
-def suspend_clock(session: Session, deadline_id: int, at: datetime) -> None:
-    """Suspend a running clock (the case is parked): no signal while suspended."""
-    session.execute(_sql("suspend_clock"), {"id": deadline_id, "at": at})
-
-
-def meet_clock(session: Session, deadline_id: int, at: datetime) -> None:
-    """End a running clock: the step it measures was done."""
-    session.execute(_sql("meet_clock"), {"id": deadline_id, "at": at})

@@ -71,19 +71,3 @@ ORDER BY f.case_id, f.moment;
 -- name: announce
 -- The issued signals to every server's live hub (web/live.py), sent when the pass commits.
 SELECT pg_notify('gridgov_cases', payload) FROM unnest(CAST(:payloads AS text[])) AS payload;
-
--- name: start_clock
--- A running clock with its moments, as a transition starts it (cases.models.CaseDeadline).
-INSERT INTO case_deadlines (case_id, town_code, clock, started_at, due_at, soon_at, yellow_at,
-                            red_at)
-SELECT id, town_code, :clock, :started_at, :due_at, :soon_at, :yellow_at, :red_at
-FROM cases WHERE id = :case_id
-RETURNING id;
-
--- name: suspend_clock
--- Park a clock (挂账): it issues nothing until resumed.
-UPDATE case_deadlines SET suspended_at = :at WHERE id = :id AND met_at IS NULL;
-
--- name: meet_clock
--- End a clock: the step was done, or the case left the state the clock measures.
-UPDATE case_deadlines SET met_at = :at WHERE id = :id AND met_at IS NULL;

@@ -18,6 +18,7 @@ from tests.test_operator_browser import (  # noqa: F401  (demo_live: the fixture
     click_lonlat, demo_live, open_map, set_view,
 )
 from tests.test_supervision import _open_cases
+from tests import clock_support
 from tests.waits import HANG_MS
 
 
@@ -26,7 +27,7 @@ def _carded_case(url: str, signals_at: datetime) -> int:
     ``signals_at`` (red and overdue have not)."""
     with session_scope(url) as s:
         case = _open_cases(s, 1)[0]
-        supervision.start_clock(
+        clock_support.start_clock(
             s, case["id"], "accept", signals_at - timedelta(days=1),
             soon_at=signals_at - timedelta(hours=2), yellow_at=signals_at - timedelta(hours=1),
             due_at=signals_at + timedelta(days=1), red_at=signals_at + timedelta(days=2))

@@ -25,6 +25,7 @@ from cases import intake, notifications, supervision
 from cases.calendar import load_calendar
 from cases.deadlines import LOCAL_TZ, deadline_at
 from db.session import conninfo, session_scope
+from tests import clock_support
 from tests.waits import HANG_S
 from web import create_app
 
@@ -40,6 +41,9 @@ def _card_rules() -> dict[tuple[str, str], tuple[int, str]]:
 
 
 def _open_cases(session, n: int) -> list[dict]:
+    """``n`` open cases of the demo, after ending every clock the demo's histories left
+    running (at its first moment), so that a test's signals are those of its own clocks."""
+    session.execute(text("UPDATE case_deadlines SET met_at = started_at WHERE met_at IS NULL"))
     rows = session.execute(text(
         "SELECT id, assignee_id, town_code, admin_code, grid_code FROM cases "
         "WHERE status NOT IN ('closed', 'evaluated', 'voided') AND assignee_id IS NOT NULL "
@@ -82,8 +86,8 @@ def test_each_signal_comes_at_its_moment_over_a_weekend_and_only_once(demo_copy_
         case = _open_cases(s, 1)[0]
         accept = _moments(s, "accept", FRIDAY_1600, 2)
         handle = _moments(s, "handle", FRIDAY_1600, 3)
-        accept_id = supervision.start_clock(s, case["id"], "accept", FRIDAY_1600, **accept)
-        handle_id = supervision.start_clock(s, case["id"], "handle", FRIDAY_1600, **handle)
+        accept_id = clock_support.start_clock(s, case["id"], "accept", FRIDAY_1600, **accept)
+        handle_id = clock_support.start_clock(s, case["id"], "handle", FRIDAY_1600, **handle)
     # working days: one working day from Friday 16:00 is Monday 16:00, not Saturday
     assert accept["yellow_at"] == datetime(2026, 12, 7, 16, tzinfo=LOCAL_TZ)
     assert accept["red_at"] == datetime(2026, 12, 8, 16, tzinfo=LOCAL_TZ)
@@ -119,11 +123,11 @@ def test_suspended_and_met_clocks_issue_nothing(demo_copy_url):
     with session_scope(demo_copy_url) as s:
         parked, done, running = _open_cases(s, 3)
         m = _moments(s, "handle", FRIDAY_1600, 3)
-        parked_id = supervision.start_clock(s, parked["id"], "handle", FRIDAY_1600, **m)
-        done_id = supervision.start_clock(s, done["id"], "handle", FRIDAY_1600, **m)
-        supervision.start_clock(s, running["id"], "handle", FRIDAY_1600, **m)
-        supervision.suspend_clock(s, parked_id, FRIDAY_1600 + timedelta(hours=1))
-        supervision.meet_clock(s, done_id, FRIDAY_1600 + timedelta(hours=1))
+        parked_id = clock_support.start_clock(s, parked["id"], "handle", FRIDAY_1600, **m)
+        done_id = clock_support.start_clock(s, done["id"], "handle", FRIDAY_1600, **m)
+        clock_support.start_clock(s, running["id"], "handle", FRIDAY_1600, **m)
+        clock_support.suspend_clock(s, parked_id, FRIDAY_1600 + timedelta(hours=1))
+        clock_support.meet_clock(s, done_id, FRIDAY_1600 + timedelta(hours=1))
     report = _pass(demo_copy_url, datetime(2027, 1, 1, tzinfo=LOCAL_TZ))
     assert {r["case_id"] for r in report.issued} == {running["id"]}
     assert _signals(demo_copy_url, parked["id"]) == []
@@ -133,7 +137,7 @@ def test_suspended_and_met_clocks_issue_nothing(demo_copy_url):
 def test_a_closed_case_issues_nothing_even_with_a_clock_left_running(demo_copy_url):
     with session_scope(demo_copy_url) as s:
         case = _open_cases(s, 1)[0]
-        supervision.start_clock(s, case["id"], "handle", FRIDAY_1600,
+        clock_support.start_clock(s, case["id"], "handle", FRIDAY_1600,
                                 **_moments(s, "handle", FRIDAY_1600, 3))
         s.execute(text("UPDATE cases SET status = 'closed' WHERE id = :id"), {"id": case["id"]})
     assert _pass(demo_copy_url, datetime(2027, 1, 1, tzinfo=LOCAL_TZ)).issued == []
@@ -145,7 +149,7 @@ def test_notifications_go_to_the_assignee_and_the_level_above(demo_copy_url):
         s.execute(text("UPDATE cases SET queue = 'village' WHERE id = :id"),
                   {"id": village_case["id"]})
         for case in (grid_case, village_case):
-            supervision.start_clock(s, case["id"], "accept", FRIDAY_1600,
+            clock_support.start_clock(s, case["id"], "accept", FRIDAY_1600,
                                     due_at=FRIDAY_1600 + timedelta(days=30),
                                     yellow_at=FRIDAY_1600 + timedelta(hours=1))
     report = _pass(demo_copy_url, FRIDAY_1600 + timedelta(hours=2))
@@ -208,7 +212,7 @@ def test_notifications_go_to_the_assignee_and_the_level_above(demo_copy_url):
 def test_supervise_command_twice_issues_nothing_the_second_time(demo_copy_url, cli):
     with session_scope(demo_copy_url) as s:
         case = _open_cases(s, 1)[0]
-        supervision.start_clock(s, case["id"], "handle", FRIDAY_1600,
+        clock_support.start_clock(s, case["id"], "handle", FRIDAY_1600,
                                 **_moments(s, "handle", FRIDAY_1600, 3))
     first = cli(demo_copy_url, "supervise", "--at", "2026-12-11T16:00")
     assert first.exit_code == 0, first.output
@@ -234,7 +238,7 @@ def test_two_passes_at_once_issue_each_signal_once(demo_copy_url):
     with session_scope(demo_copy_url) as s:
         cases = _open_cases(s, 20)
         for case in cases:
-            supervision.start_clock(s, case["id"], "handle", FRIDAY_1600,
+            clock_support.start_clock(s, case["id"], "handle", FRIDAY_1600,
                                     **_moments(s, "handle", FRIDAY_1600, 3))
     at = datetime(2027, 1, 1, tzinfo=LOCAL_TZ)
     # the first pass issues and holds its transaction open; the second runs meanwhile, finds
@@ -272,7 +276,7 @@ def _wait_for_a_blocked_insert(url: str) -> None:
 def test_the_case_json_and_page_show_its_cards(demo_copy_url):
     with session_scope(demo_copy_url) as s:
         case = _open_cases(s, 1)[0]
-        supervision.start_clock(s, case["id"], "accept", FRIDAY_1600,
+        clock_support.start_clock(s, case["id"], "accept", FRIDAY_1600,
                                 **_moments(s, "accept", FRIDAY_1600, 2))
     _pass(demo_copy_url, datetime(2026, 12, 7, 16, tzinfo=LOCAL_TZ))  # due soon and yellow
     intake.clear_caches()

@@ -29,6 +29,7 @@ from cases.deadlines import LOCAL_TZ
 from db.session import conninfo, session_scope
 from tests.servers import GRIDGOV
 from tests.test_supervision import _moments, _open_cases, _signals
+from tests import clock_support
 from tests.waits import HANG_S
 
 EVERY_SECOND = {"GRIDGOV_SUPERVISION_CRON": "* * * * * *"}
@@ -45,7 +46,7 @@ def _clocks(url: str, n_cases: int) -> set[tuple[int, str]]:
     with session_scope(url) as s:
         for case in _open_cases(s, n_cases):
             for clock, due_days in (("accept", 2), ("handle", 3)):
-                clock_id = supervision.start_clock(s, case["id"], clock, started,
+                clock_id = clock_support.start_clock(s, case["id"], clock, started,
                                                    **_moments(s, clock, started, due_days))
                 expected |= {(clock_id, sig) for sig in ("due_soon", "overdue", "yellow", "red")}
     return expected
