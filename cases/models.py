@@ -47,6 +47,10 @@ LIMIT_UNITS = ("urgent_hours", "working_hours", "working_days", "calendar_days")
 # town to the town center's queue. A position given as coordinates is ``point``.
 PRECISIONS = ("point", "door", "street", "village", "town")
 QUEUES = ("grid", "village", "town")
+# A probable duplicate (issue 9): a case of the same category this close in space and time to
+# an open one. The numbers are written into cases/queries.sql insert_case as well.
+DUPLICATE_RADIUS_M = 50
+DUPLICATE_WINDOW_H = 24
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -113,6 +117,12 @@ class Case(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     # migration 0009: the version a transition must name (If-Match); +1 on every change
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # migration 0013: the nearest open case of the same category within DUPLICATE_RADIUS_M and
+    # DUPLICATE_WINDOW when this one came in (set by the intake's INSERT, cases/queries.sql),
+    # and the reporters of duplicates merged into this one ("+N")
+    probable_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey(
+        "cases.id", name="fk_cases_probable_duplicate_of"))
+    supporters: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (
         CheckConstraint(_in("status", STATES), name="ck_cases_status"),
@@ -218,6 +228,8 @@ class CasePhoto(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # migration 0013: an operator marked it fit for the public board (cases/publication.py)
+    publishable: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
     __table_args__ = (Index("ix_case_photos_case", "case_id"),)
 
