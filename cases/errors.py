@@ -77,3 +77,8 @@ class TooManyCells(HotspotError):
 
 class BulkError(CaseError):
     """A point file or option that cannot be routed or imported; the message is one line."""
+
+
+class BoardWindowError(CaseError):
+    """The public board was asked for days outside its window (the last 90 days), or for a
+    window that ends before it starts; details give the earliest and latest day allowed."""

@@ -75,6 +75,7 @@ STATUS_FOR = {
     case_errors.HotspotError: (422, "hotspots_unavailable"),
     case_errors.TooManyCells: (422, "too_many_cells"),
     case_errors.BulkError: (422, "invalid_point_file"),
+    case_errors.BoardWindowError: (422, "outside_public_window"),
     # tiles
     tiles.TileError: (422, "invalid_tile_request"),
     tiles.UnknownLayer: (404, "unknown_layer"),
