@@ -16,7 +16,7 @@ from demo import cases as demo_cases
 from demo import geometry, registry
 
 TZ = ZoneInfo("Asia/Shanghai")
-TABLES = ("case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
+TABLES = ("case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
           "people", "grids", "zones", "towns")
 
 
