@@ -51,7 +51,8 @@ def redact_name(name: str | None) -> str | None:
 
 def redact_phone(phone: str | None) -> str | None:
     """13812345678 → 138****5678 (also +86 138 1234 5678); 0356-1234567 → 0356-****567;
-    any other number keeps at most its last two digits, and hides at least four. None or no digits → None."""
+    any other number keeps at most its last two digits, and hides at least four. None or no
+    digits → None."""
     if phone is None:
         return None
     digits = re.sub(r"\D", "", phone)

@@ -53,12 +53,14 @@ WORDS: dict[str, dict[str, str]] = {
             "residents rated it. To protect personal data, names show only the first character "
             "(张*), phone numbers hide four digits (138****5678), addresses stop at the street, "
             "positions are rounded to about 50 m, and photos appear only after staff approve them.",
-        "from": "Closed from", "until": "until", "village": "Village", "all_villages": "All villages",
+        "from": "Closed from", "until": "until", "village": "Village",
+        "all_villages": "All villages",
         "category": "Category", "all_categories": "All categories", "filter": "Filter",
         "reset": "Reset", "summary": "{total} cases, page {page} of {pages}",
         "reported": "Reported", "closed": "Closed", "time_taken": "Time taken",
-        "what_was_done": "What was done", "rating": "Residents' rating", "not_rated": "Not rated yet",
-        "supporters": "+{n} reported it too", "supporters_title": "{n} more residents reported the same matter",
+        "what_was_done": "What was done", "rating": "Residents' rating",
+        "not_rated": "Not rated yet", "supporters": "+{n} reported it too",
+        "supporters_title": "{n} more residents reported the same matter",
         "reporter": "Reported by", "prev": "← Previous", "next": "Next →",
         "empty": "No case was closed in this period.", "map": "Where (to about 50 m)",
         "photos": "Photos", "days_hours": "{d} d {h} h", "hours": "{h} h",
@@ -134,10 +136,12 @@ def public_board():
         return "?" + urlencode({**args, "page": page})
 
     html = render_template(
-        "public.html", lang=lang, t=words, names=names, title=words["board_title"].format(town=town_name),
+        "public.html", lang=lang, t=words, names=names,
+        title=words["board_title"].format(town=town_name),
         intro=words["board_intro"].format(days=board.WINDOW_DAYS), result=result, error=error,
         args=args, first=first, villages=board.villages(db),
-        categories=[(code, c.get(f"name_{lang}")) for code, c in cats.items() if c["parent_code"] is None],
+        categories=[(code, c.get(f"name_{lang}")) for code, c in cats.items()
+                    if c["parent_code"] is None],
         category_names={code: c.get(f"name_{lang}") for code, c in cats.items()},
         duration=lambda h: _duration(h, words), day=_local, page_url=page_url,
         board_map=_board_map(town, result["items"], lang, first, cats, names["satisfaction"]),
