@@ -135,3 +135,8 @@ class ExtensionPending(TransitionError):
 
 class NoExtensionPending(TransitionError):
     """There is no extension request to approve or refuse."""
+
+
+class BoardWindowError(CaseError):
+    """The public board was asked for days outside its window (the last 90 days), or for a
+    window that ends before it starts; details give the earliest and latest day allowed."""

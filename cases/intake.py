@@ -194,13 +194,14 @@ def create_case(
                      "name_en": category["name_en"],
                      "time_limit": {"value": value, "unit": unit}},
     }
-    case_id = repository.insert_case(session, values, event, actor=f"intake:{req.channel}")
-    if case_id is None:
+    inserted = repository.insert_case(session, values, event, actor=f"intake:{req.channel}")
+    if inserted is None:
         # a concurrent request with the same key committed first: its case is the answer
         replay = _replay(session, idempotency_key, request_hash)
         if replay is None:
             raise AssertionError(f"idempotency key {idempotency_key!r} conflicted but no case has it")
         return replay
+    case_id, duplicate_of = inserted
     # the case's first clocks (cases/clocks.py): a dispatched case's accept and handle, a
     # collected one's dispatch
     cal = business_calendar(session)
@@ -211,7 +212,8 @@ def create_case(
         {"filename": p.filename, "content_type": p.content_type, "size_bytes": len(p.data),
          "sha256": p.sha256, "data": p.data} for p in photos
     ])
-    row = {**values, "id": case_id, "created_event": event, "created_status": status}
+    row = {**values, "id": case_id, "created_event": event, "created_status": status,
+           "probable_duplicate_of": duplicate_of, "supporters": 0}
     return IntakeResult(case_summary(row), replayed=False)
 
 
@@ -283,6 +285,10 @@ def case_summary(row: dict[str, Any]) -> dict[str, Any]:
             "time_limit": _ordered(category.get("time_limit"), ("value", "unit")),
         },
         "created_at": _iso(row["created_at"]),
+        # a case of the same category within 50 m and 24 h of this one was open when it came
+        # in (cases/queries.sql insert_case); an operator merges or dismisses the flag
+        "probable_duplicate_of": row["probable_duplicate_of"],
+        "supporters": row["supporters"],
         "links": {"self": f"/api/v1/cases/{row['id']}"},
     }
 
@@ -318,6 +324,7 @@ def case_view(session: Session, case_id: int) -> dict[str, Any]:
         ],
         "photos": [
             {**p, "created_at": _iso(p["created_at"]),
+             "public_url": f"/api/v1/public/photos/{p['id']}" if p["publishable"] else None,
              "url": f"/api/v1/cases/{case_id}/photos/{p['id']}"}
             for p in repository.case_photos(session, case_id)
         ],

@@ -49,6 +49,10 @@ PRECISIONS = ("point", "door", "street", "village", "town")
 # Where a case sits (its holder level, cases/workflow.py): a leaf grid's worker, a village
 # center, the town center, or one of the town's departments (``department_code``).
 QUEUES = ("grid", "village", "town", "department")
+# A probable duplicate (issue 9): a case of the same category this close in space and time to
+# an open one. The numbers are written into cases/queries.sql insert_case as well.
+DUPLICATE_RADIUS_M = 50
+DUPLICATE_WINDOW_H = 24
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -126,6 +130,12 @@ class Case(Base):
     evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     merged_into: Mapped[int | None] = mapped_column(
         ForeignKey("cases.id", name="fk_cases_merged_into"))
+    # migration 0013: the nearest open case of the same category within DUPLICATE_RADIUS_M and
+    # DUPLICATE_WINDOW when this one came in (set by the intake's INSERT, cases/queries.sql),
+    # and the reporters of duplicates merged into this one ("+N")
+    probable_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey(
+        "cases.id", name="fk_cases_probable_duplicate_of"))
+    supporters: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (
         CheckConstraint(_in("status", STATES), name="ck_cases_status"),
@@ -276,6 +286,8 @@ class CasePhoto(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # migration 0013: an operator marked it fit for the public board (cases/publication.py)
+    publishable: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
     __table_args__ = (Index("ix_case_photos_case", "case_id"),)
 

@@ -20,28 +20,56 @@ SELECT assignee_id, count(*) AS n
 -- The case and its first event in one statement (one round trip). ON CONFLICT on the unique
 -- idempotency key: a concurrent request with the same key waits for the first to commit, then
 -- inserts nothing and gets no row back (and so no event either).
-WITH new_case AS (
+--
+-- dup: the probable duplicate (cases.models.DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H): the
+-- nearest OPEN case of the same category within 50 m and 24 h. The box test (&&) is what
+-- ix_cases_open_geom answers (the open predicate written as the index writes it): a box around
+-- the point 50 m wide on each side, in degrees at its latitude, with 1 % to spare (1° of
+-- latitude is 110,574 m at the equator, the shortest; 1° of longitude 111,320 m × cos(lat));
+-- the exact distance is then measured on the spheroid for the few cases in the box.
+-- tests/test_duplicates.py shows the plan uses the index.
+WITH pt AS (
+    SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom
+), dup AS (
+    SELECT c.id
+      FROM cases c, pt
+     WHERE c.geom && ST_Expand(pt.geom, 50.5 / (111320 * cos(radians(CAST(:lat AS float8)))),
+                               50.5 / 110574)
+       AND c.status NOT IN ('closed', 'evaluated', 'voided')
+       AND c.category_code = :category_code
+       AND c.created_at BETWEEN CAST(:created_at AS timestamptz) - interval '24 hours'
+                            AND CAST(:created_at AS timestamptz) + interval '24 hours'
+       AND ST_DWithin(CAST(c.geom AS geography), CAST(pt.geom AS geography), 50)
+     ORDER BY ST_Distance(CAST(c.geom AS geography), CAST(pt.geom AS geography)), c.id DESC
+     LIMIT 1
+), new_case AS (
     INSERT INTO cases (
         town_code, category_code, description, status, channel, address, grid_code, admin_code,
         assignee_id, reporter_name, reporter_phone, occurred_at, created_at, updated_at,
         due_at, dispatch_due_at, geom, input_crs, geocode_precision, geocode_score,
         geocode_match, queue, on_boundary, grid_version, routing_reason, assignment_reason,
-        idempotency_key, request_hash)
+        idempotency_key, request_hash, probable_duplicate_of)
     VALUES (
         :town_code, :category_code, :description, :status, :channel, :address, :grid_code,
         :admin_code, :assignee_id, :reporter_name, :reporter_phone, :occurred_at, :created_at,
-        :created_at, :due_at, :dispatch_due_at, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+        :created_at, :due_at, :dispatch_due_at, (SELECT geom FROM pt),
         :input_crs, :geocode_precision, :geocode_score, :geocode_match, :queue, :on_boundary,
-        :grid_version, :routing_reason, :assignment_reason, :idempotency_key, :request_hash)
+        :grid_version, :routing_reason, :assignment_reason, :idempotency_key, :request_hash,
+        (SELECT id FROM dup))
     ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id, town_code, status, created_at, queue, assignee_id
+    RETURNING id, town_code, status, created_at, queue, assignee_id, probable_duplicate_of
+), event AS (
+    INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
+                             queue, assignee_id)
+    SELECT id, town_code, created_at, 'created', NULL, status, :actor,
+           CASE WHEN probable_duplicate_of IS NULL THEN CAST(:event_data AS jsonb)
+                ELSE CAST(:event_data AS jsonb)
+                     || jsonb_build_object('probable_duplicate_of', probable_duplicate_of) END,
+           queue, assignee_id
+      FROM new_case
+    RETURNING case_id
 )
-INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
-                         queue, assignee_id)
-SELECT id, town_code, created_at, 'created', NULL, status, :actor, CAST(:event_data AS jsonb),
-       queue, assignee_id
-  FROM new_case
-RETURNING case_id;
+SELECT n.id, n.probable_duplicate_of FROM new_case n JOIN event e ON e.case_id = n.id;
 
 -- name: insert_photo
 INSERT INTO case_photos (case_id, filename, content_type, size_bytes, sha256, data)
@@ -57,8 +85,8 @@ SELECT c.id, c.town_code, c.category_code, c.description, c.status, c.channel, c
        c.occurred_at, c.created_at, c.updated_at, c.due_at, c.dispatch_due_at, c.closed_at,
        c.satisfaction, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.input_crs,
        c.geocode_precision, c.geocode_score, c.geocode_match, c.queue, c.on_boundary,
-       c.grid_version, c.routing_reason, c.assignment_reason,
-       p.name AS assignee_name, p.phone AS assignee_phone, p.title AS assignee_title,
+       c.grid_version, c.routing_reason, c.assignment_reason, c.probable_duplicate_of,
+       c.supporters, p.name AS assignee_name, p.phone AS assignee_phone, p.title AS assignee_title,
        e.data AS created_event, e.to_status AS created_status
   FROM cases c
   LEFT JOIN people p ON p.id = c.assignee_id
@@ -75,7 +103,7 @@ SELECT id, at, type, from_status, to_status, actor, data, role, note, lon, lat, 
  ORDER BY at, id;
 
 -- name: case_photos
-SELECT id, filename, content_type, size_bytes, sha256, created_at
+SELECT id, filename, content_type, size_bytes, sha256, created_at, publishable
   FROM case_photos
  WHERE case_id = :id
  ORDER BY id;
@@ -84,6 +112,11 @@ SELECT id, filename, content_type, size_bytes, sha256, created_at
 SELECT id, filename, content_type, data
   FROM case_photos
  WHERE case_id = :case_id AND id = :photo_id;
+
+-- name: set_photo_publishable
+UPDATE case_photos SET publishable = :publishable
+ WHERE case_id = :case_id AND id = :photo_id
+RETURNING id, filename, content_type, size_bytes, sha256, created_at, publishable;
 
 -- name: list_cases
 -- Keyset pagination on id, newest first. {where} is filled by repository.list_cases from a

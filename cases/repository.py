@@ -82,13 +82,18 @@ def town_at(session: Session, lon: float, lat: float) -> dict[str, Any] | None:
 # -- writing a case -----------------------------------------------------------------------
 
 
-def insert_case(session: Session, values: dict[str, Any], event_data: dict, actor: str) -> int | None:
-    """Insert a case and its ``created`` event; the new id, or None when a case with the same
+def insert_case(
+    session: Session, values: dict[str, Any], event_data: dict, actor: str
+) -> tuple[int, int | None] | None:
+    """Insert a case and its ``created`` event, flagging it as a probable duplicate of the
+    nearest open case of its category within 50 m and 24 h (queries.sql says how).
+
+    Returns (new id, probable_duplicate_of or None), or None when a case with the same
     idempotency key already exists (it may have been committed by a concurrent request)."""
     params = {**values, "actor": actor, "event_data": json.dumps(event_data, ensure_ascii=False)}
     # on the driver's connection: it runs on every POST (db/driver.py says why)
     row = driver_connection(session).execute(driver_sql(_q("insert_case").text), params).fetchone()
-    return row[0] if row is not None else None
+    return (row[0], row[1]) if row is not None else None
 
 
 def insert_photos(session: Session, case_id: int, photos: list[dict[str, Any]]) -> None:
@@ -154,6 +159,14 @@ def case_photos(session: Session, case_id: int) -> list[dict[str, Any]]:
 def photo(session: Session, case_id: int, photo_id: int) -> dict[str, Any] | None:
     """One photo with its bytes."""
     return _row(session, "photo", {"case_id": case_id, "photo_id": photo_id})
+
+
+def set_photo_publishable(
+    session: Session, case_id: int, photo_id: int, publishable: bool
+) -> dict[str, Any] | None:
+    """Mark a photo fit (or not) for the public board; the photo without its bytes, or None."""
+    return _row(session, "set_photo_publishable",
+                {"case_id": case_id, "photo_id": photo_id, "publishable": publishable})
 
 
 # The list's filters: each a condition with bound values, joined with AND.

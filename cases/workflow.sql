@@ -25,8 +25,9 @@ UPDATE cases
 RETURNING version;
 
 -- name: touch_original
--- The original of a merge: one more event, so one more version; only while it is open.
-UPDATE cases SET version = version + 1, updated_at = :at
+-- The original of a merge: one more event, so one more version, and one more supporter
+-- ("+N": the duplicate's reporter); only while it is open.
+UPDATE cases SET version = version + 1, updated_at = :at, supporters = supporters + 1
  WHERE id = :id AND status NOT IN ('closed', 'evaluated', 'voided')
 RETURNING version, town_code, status, queue, assignee_id, department_code;
 

@@ -49,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import api, database, errors, limits, pages, tiles
+    from web import api, database, errors, limits, pages, public, tiles
 
     Compress(app)
 
@@ -69,6 +69,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.init_app(app)
     limits.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(public.bp)
     app.register_blueprint(tiles.bp)
     api.init_app(app)
     return app

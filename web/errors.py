@@ -88,6 +88,7 @@ STATUS_FOR = {
     case_errors.ReopenNotDissatisfied: (409, "reopen_not_dissatisfied"),
     case_errors.ExtensionPending: (409, "extension_pending"),
     case_errors.NoExtensionPending: (409, "no_extension_pending"),
+    case_errors.BoardWindowError: (422, "outside_public_window"),
     # tiles
     tiles.TileError: (422, "invalid_tile_request"),
     tiles.UnknownLayer: (404, "unknown_layer"),

@@ -74,7 +74,8 @@ def _parse_query(model: type[BaseModel]) -> BaseModel:
     repeated = [
         {"field": name, "message": f"given {len(values)} times ({', '.join(map(repr, values))}): "
                                    f"give it once"}
-        for name, values in ((n, request.args.getlist(n)) for n in model.model_fields)
+        for name, values in ((n, request.args.getlist(n))
+                             for n in (f.alias or k for k, f in model.model_fields.items()))
         if len(values) > 1
     ]
     if repeated:

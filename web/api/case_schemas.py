@@ -155,6 +155,10 @@ class CaseOut(BaseModel):
     on_boundary: bool | None
     deadlines: DeadlinesOut
     created_at: str
+    probable_duplicate_of: int | None = Field(
+        description="the nearest open case of the same category within 50 m and 24 h when this "
+                    "one came in: probably the same matter (an operator merges or dismisses)")
+    supporters: int = Field(description="reporters of duplicates merged into this case (\"+N\")")
     links: dict[str, str]
 
 
@@ -180,6 +184,8 @@ class PhotoOut(BaseModel):
     size_bytes: int
     sha256: str
     created_at: str
+    publishable: bool = Field(description="an operator marked it fit for the public board")
+    public_url: str | None = Field(description="where the public board serves it; null unless publishable")
     url: str
 
 

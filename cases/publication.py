@@ -1,0 +1,146 @@
+"""What the public board (公示栏) may show of a case: the one place where a case is redacted.
+
+DOMAIN.md's third step: every matter is reported back and published (公示) — but the board is
+read by anyone, without an account, so it carries no personal data. A board record is built
+here from an allow-list (:func:`public_case`), never by copying a row and deleting fields, so a
+column added later stays private until someone adds it here on purpose. What it shows:
+
+- names as 张* (the first character and one star, whatever the length: the length of a
+  name narrows it down too); a one-character name as *;
+- phone numbers as 138****5678 (mobiles: the operator's prefix and the last four digits);
+  landlines keep their area code and the last three digits (0356-****567), so at least four
+  digits are always hidden; numbers inside free text (the closing note) are masked the same way;
+- addresses cut to the street (街路巷/小区): group, street, but no door number, building, unit,
+  room or floor (geo/address.py parses them);
+- positions snapped to a grid of POSITION_STEP_DEG (about 50 m): a case reported at a door
+  identifies the household; 50 m holds several households in a village, and still shows the
+  street and the corner of the village the matter was in;
+- photos only when an operator marked them publishable (case_photos.publishable).
+
+Pure functions: no database, no framework (cases/board.py reads the rows).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from geo.address import parse
+
+# 0.0005° is 55 m of latitude and, at Bagong (35.6°N), 45 m of longitude.
+POSITION_STEP_DEG = 0.0005
+STREET_SUFFIXES = ("大街", "街", "路", "巷", "道", "胡同", "弄", "里", "线", "小区")
+
+_MOBILE = re.compile(r"^(?:86)?(1[3-9]\d)(\d{4})(\d{4})$")
+_LANDLINE = re.compile(r"^(0\d{2,3})(\d{7,8})$")
+_LANDLINE_WRITTEN = re.compile(r"^\s*\(?(0\d{2,3})\)?[ -](\d{7,8})\s*$")  # the area code as written
+# A phone number inside text: a mobile (11 digits from 13x-19x) or a landline with its area
+# code, with the spaces or dashes people write in them; not inside a longer run of digits.
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![\d])(?:\+?86[ -]?)?(?:1[3-9]\d(?:[ -]?\d){8}|0\d{2,3}[ -]?\d{7,8})(?![\d])")
+
+
+def redact_name(name: str | None) -> str | None:
+    """张三 → 张*, 欧阳娜娜 → 欧*, 张 → *; None or blank → None."""
+    if name is None or not name.strip():
+        return None
+    name = name.strip()
+    return "*" if len(name) == 1 else name[0] + "*"
+
+
+def redact_phone(phone: str | None) -> str | None:
+    """13812345678 → 138****5678 (also +86 138 1234 5678); 0356-1234567 → 0356-****567;
+    any other number keeps at most its last two digits, and hides at least four. None or no
+    digits → None."""
+    if phone is None:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    if not digits:
+        return None
+    if m := _MOBILE.match(digits):
+        return f"{m.group(1)}****{m.group(3)}"
+    if m := _LANDLINE_WRITTEN.match(phone) or _LANDLINE.match(digits):
+        subscriber = m.group(2)
+        return f"{m.group(1)}-{'*' * (len(subscriber) - 3)}{subscriber[-3:]}"
+    keep = max(0, min(2, len(digits) - 4))  # four digits hidden, whatever the length
+    return "*" * (len(digits) - keep) + digits[len(digits) - keep:]
+
+
+def redact_text(text: str | None, names: tuple[str | None, ...] = ()) -> str | None:
+    """Free text (a closing note) with every phone number masked and each of ``names`` (the
+    reporter's) replaced by its redacted form. Other names a person typed cannot be found
+    reliably: the note is written by staff for publication, this is the safety net."""
+    if text is None:
+        return None
+    out = _PHONE_IN_TEXT.sub(lambda m: redact_phone(m.group()) or "", text)
+    for name in names:
+        if name and len(name.strip()) > 1:
+            out = out.replace(name.strip(), redact_name(name) or "")
+    return out
+
+
+def public_address(address: str | None) -> str | None:
+    """The address cut to the street: 巴公镇渠头村三组东大街12号3单元 → 巴公镇渠头村3组东大街.
+
+    Levels above the village are kept as written; then the village, the group (组) and the
+    street (街路巷 or 小区) when the address names one. Door numbers, buildings (楼/栋/#),
+    units, rooms, floors and any words after them (门口, 附近, a name…) are dropped. None when
+    nothing above the door number is recognised."""
+    if address is None or not address.strip():
+        return None
+    parsed = parse(address)
+    parts = [parsed.province, parsed.city, parsed.county, parsed.town, parsed.village]
+    if parsed.group is not None:
+        parts.append(f"{parsed.group}组")
+    street = parsed.street
+    # the parser takes any words before the first number as the street; only a real street
+    # (or compound) name is kept: "渠头村张三家" must not publish 张三
+    if street and street.endswith(STREET_SUFFIXES):
+        parts.append(street)
+    kept = "".join(p for p in parts if p)
+    return kept or None
+
+
+def public_lonlat(lon: float | None, lat: float | None) -> tuple[float, float] | None:
+    """The position snapped to the nearest node of a POSITION_STEP_DEG grid (about 50 m)."""
+    if lon is None or lat is None:
+        return None
+    return (round(round(lon / POSITION_STEP_DEG) * POSITION_STEP_DEG, 4),
+            round(round(lat / POSITION_STEP_DEG) * POSITION_STEP_DEG, 4))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def public_case(row: dict[str, Any], photo_ids: list[int] | None = None) -> dict[str, Any]:
+    """A board record from a cases/board.sql row: only the fields listed here, redacted.
+
+    ``photo_ids``: the case's photos an operator marked publishable."""
+    lonlat = public_lonlat(row.get("lon"), row.get("lat"))
+    hours = None
+    if row.get("closed_at") is not None and row.get("created_at") is not None:
+        hours = round((row["closed_at"] - row["created_at"]).total_seconds() / 3600, 1)
+    reporter_name = row.get("reporter_name")
+    reporter = None
+    if reporter_name or row.get("reporter_phone"):
+        reporter = {"name": redact_name(reporter_name),
+                    "phone": redact_phone(row.get("reporter_phone"))}
+    return {
+        "id": row["id"],
+        "category": {"code": row["category_code"], "name_zh": row.get("category_zh"),
+                     "name_en": row.get("category_en")},
+        "village": ({"code": row["admin_code"], "name": row.get("village_name")}
+                    if row.get("admin_code") else None),
+        "address": public_address(row.get("address")),
+        "reported_at": _iso(row.get("created_at")),
+        "closed_at": _iso(row.get("closed_at")),
+        "time_taken_h": hours,
+        "what_was_done": redact_text(row.get("closing_note"), (reporter_name,)),
+        "satisfaction": row.get("satisfaction"),
+        "supporters": row.get("supporters") or 0,
+        "reporter": reporter,
+        "location": {"lon": lonlat[0], "lat": lonlat[1]} if lonlat else None,
+        "photos": [f"/api/v1/public/photos/{pid}" for pid in (photo_ids or [])],
+    }

@@ -1,0 +1,187 @@
+"""The duplicate flag at intake (issue 9, point 5): a new case of the same category within 50 m
+and 24 h of an open case is stored with ``probable_duplicate_of`` (the nearest such case), by
+the intake's own INSERT, over the GiST index of open cases; and ``supporters`` ("+N") shows
+where the case does."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from cases import intake, repository
+from cases.deadlines import LOCAL_TZ
+from db.driver import driver_connection, driver_sql
+from db.session import engine_for, session_scope
+from tests.test_intake_api import query
+from web import create_app
+
+CATEGORY = "patrol.exposed_rubbish"
+OTHER_CATEGORY = "patrol.road_damage"
+M_PER_DEG_LAT = 110_574.0  # the shortest degree of latitude: offsets err on the far side
+
+
+@pytest.fixture(scope="module")
+def dup_url(pg_server, demo_db_url):
+    """A copy of the demo for this module (it adds cases)."""
+    from web.live import stop_hubs
+
+    engine_for(demo_db_url).dispose()
+    stop_hubs()
+    name = f"gridgov_test_duplicates_{os.getpid()}"
+    url = pg_server.create_database(name, template="gridgov_test_demo")
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def client(dup_url):
+    intake.clear_caches()
+    return create_app({"DATABASE_URL": dup_url}).test_client()
+
+
+_spots = iter(range(1000))
+
+
+@pytest.fixture
+def spot(dup_url) -> dict:
+    """A point inside a leaf grid with no case of the test categories within 300 m, a new one
+    for every test (so the tests do not see each other's cases)."""
+    rows = query(dup_url, """
+        SELECT ST_X(ST_PointOnSurface(g.geom)) AS lon, ST_Y(ST_PointOnSurface(g.geom)) AS lat
+          FROM grids g
+         WHERE g.level IN ('regional', 'service') AND g.valid_to IS NULL
+           AND NOT EXISTS (
+                SELECT 1 FROM cases c
+                 WHERE c.category_code IN (:a, :b)
+                   AND ST_DWithin(c.geom::geography, ST_PointOnSurface(g.geom)::geography, 300))
+         ORDER BY g.code OFFSET :offset LIMIT 1""", a=CATEGORY, b=OTHER_CATEGORY,
+        offset=next(_spots))
+    return rows[0]
+
+
+def moved(spot: dict, east_m: float = 0.0, north_m: float = 0.0) -> dict:
+    """``spot`` moved by metres (a local flat approximation, well within a metre at 60 m)."""
+    lat = spot["lat"] + north_m / M_PER_DEG_LAT
+    lon = spot["lon"] + east_m / (111_320.0 * math.cos(math.radians(spot["lat"])))
+    return {"lon": lon, "lat": lat}
+
+
+def distance_m(url: str, a: dict, b: dict) -> float:
+    return query(url, """SELECT ST_Distance(ST_SetSRID(ST_MakePoint(:a, :b), 4326)::geography,
+                                         ST_SetSRID(ST_MakePoint(:c, :d), 4326)::geography) AS m""",
+                 a=a["lon"], b=a["lat"], c=b["lon"], d=b["lat"])[0]["m"]
+
+
+def original(url: str, at: dict, hours_ago: float, category: str = CATEGORY) -> int:
+    """A case reported ``hours_ago`` hours ago at ``at`` (through intake, committed)."""
+    now = datetime.now(LOCAL_TZ) - timedelta(hours=hours_ago)
+    req = intake.CaseRequest(category=category, description="原案件", channel="patrol",
+                             lon=at["lon"], lat=at["lat"])
+    with session_scope(url) as s:
+        case_id = intake.create_case(s, req, now=now).case["id"]
+        s.commit()
+    return case_id
+
+
+def report(client, at: dict, category: str = CATEGORY) -> dict:
+    r = client.post("/api/v1/cases", json={
+        "category": category, "description": "新上报", "channel": "resident",
+        "location": {**at, "crs": "wgs84"}})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def test_same_category_30_m_and_10_h_is_flagged_in_the_answer_the_case_and_its_event(
+        client, dup_url, spot):
+    first = original(dup_url, spot, hours_ago=10)
+    at = moved(spot, east_m=30)
+    assert 29 < distance_m(dup_url, spot, at) < 31
+    body = report(client, at)
+    assert body["probable_duplicate_of"] == first
+    assert body["supporters"] == 0
+    shown = client.get(f"/api/v1/cases/{body['id']}").get_json()
+    assert shown["probable_duplicate_of"] == first
+    assert client.get(f"/api/v1/cases/{first}").get_json()["probable_duplicate_of"] is None
+    event = query(dup_url, "SELECT data FROM case_events WHERE case_id = :id", id=body["id"])[0]
+    assert event["data"]["probable_duplicate_of"] == first
+
+
+def test_60_m_away_is_not_flagged(client, dup_url, spot):
+    original(dup_url, spot, hours_ago=1)
+    at = moved(spot, north_m=60)
+    assert 59 < distance_m(dup_url, spot, at) < 61
+    assert report(client, at)["probable_duplicate_of"] is None
+
+
+def test_25_h_earlier_is_not_flagged(client, dup_url, spot):
+    original(dup_url, spot, hours_ago=25)
+    assert report(client, moved(spot, east_m=10))["probable_duplicate_of"] is None
+
+
+def test_another_category_is_not_flagged(client, dup_url, spot):
+    original(dup_url, spot, hours_ago=1, category=OTHER_CATEGORY)
+    assert report(client, moved(spot, east_m=10))["probable_duplicate_of"] is None
+
+
+def test_a_closed_original_is_not_flagged(client, dup_url, spot):
+    first = original(dup_url, spot, hours_ago=2)
+    with session_scope(dup_url) as s:
+        s.execute(text("UPDATE cases SET status = 'closed', closed_at = now() WHERE id = :id"),
+                  {"id": first})
+        s.commit()
+    assert report(client, moved(spot, east_m=10))["probable_duplicate_of"] is None
+
+
+def test_the_nearest_of_two_open_cases_is_chosen(client, dup_url, spot):
+    far = original(dup_url, moved(spot, east_m=40), hours_ago=3)
+    near = original(dup_url, moved(spot, east_m=-15), hours_ago=20)
+    assert far != near
+    assert report(client, spot)["probable_duplicate_of"] == near
+
+
+def test_supporters_show_on_the_case_and_its_page(client, dup_url, spot):
+    first = original(dup_url, spot, hours_ago=1)
+    with session_scope(dup_url) as s:
+        s.execute(text("UPDATE cases SET supporters = 3 WHERE id = :id"), {"id": first})
+        s.commit()
+    assert client.get(f"/api/v1/cases/{first}").get_json()["supporters"] == 3
+    page = client.get(f"/cases/{first}?lang=zh").get_data(as_text=True)
+    assert "+3" in page
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_url, spot):
+    # EXPLAIN (without ANALYZE: nothing is inserted) of the very statement intake runs, with
+    # the values of a real intake: the open cases near the point come from ix_cases_open_geom,
+    # no scan of cases
+    values = {
+        "town_code": "140525108", "category_code": CATEGORY, "description": "x",
+        "status": "collected", "channel": "patrol", "address": None, "grid_code": None,
+        "admin_code": None, "assignee_id": None, "reporter_name": None, "reporter_phone": None,
+        "occurred_at": None, "created_at": datetime.now(LOCAL_TZ), "due_at": None,
+        "dispatch_due_at": None, "lon": spot["lon"], "lat": spot["lat"], "input_crs": "wgs84",
+        "geocode_precision": "point", "geocode_score": None, "geocode_match": None,
+        "queue": "grid", "on_boundary": False, "grid_version": 1, "routing_reason": None,
+        "assignment_reason": None, "idempotency_key": None, "request_hash": None,
+        "actor": "test", "event_data": json.dumps({}),
+    }
+    sql = "EXPLAIN (FORMAT JSON) " + repository._q("insert_case").text
+    with session_scope(dup_url) as s:
+        (plan,), = driver_connection(s).execute(driver_sql(sql), values).fetchall()
+        s.rollback()
+    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    # (a bitmap scan names its index on the Bitmap Index Scan below the heap scan)
+    indexes = {n["Index Name"] for n in nodes if "Index Name" in n}
+    assert "ix_cases_open_geom" in indexes, nodes
+    scans = [n for n in nodes if n.get("Relation Name") == "cases" and "Scan" in n["Node Type"]]
+    assert scans and not any(n["Node Type"] == "Seq Scan" for n in scans), scans

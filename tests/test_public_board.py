@@ -1,0 +1,231 @@
+"""The public board (公示栏) over HTTP on a copy of the demo: ``GET /api/v1/public/cases``
+(its window, filters and paging, and no personal data anywhere in its raw bodies),
+``/api/v1/public/photos/{id}`` (only photos an operator marked publishable), and the page
+``/public``. tests/test_publication.py tests the redaction itself."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from cases import board, intake
+from db.session import engine_for, session_scope
+from tests.test_intake_api import query
+from web import create_app
+from web.api.public import PublicBoardOut
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+URL_RE = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}|https?://", re.IGNORECASE)
+WINDOW = "c.status IN ('closed', 'evaluated') AND c.closed_at >= (current_date - 90)"
+
+
+@pytest.fixture(scope="module")
+def board_url(pg_server, demo_db_url):
+    """A copy of the demo whose closed cases of the last 90 days have reporters (names of the
+    demo's household heads, phones) and, for some, a closing note naming them."""
+    from web.live import stop_hubs
+
+    engine_for(demo_db_url).dispose()
+    stop_hubs()
+    name = f"gridgov_test_board_{os.getpid()}"
+    url = pg_server.create_database(name, template="gridgov_test_demo")
+    with session_scope(url) as s:
+        s.execute(text(f"""
+            UPDATE cases c SET reporter_name = h.head_name,
+                   reporter_phone = '139' || lpad((c.id * 7919 % 100000000)::text, 8, '0')
+              FROM (SELECT row_number() OVER (ORDER BY address_id) AS n, head_name
+                      FROM households) h
+             WHERE h.n = c.id % 5000 + 1 AND {WINDOW}"""))
+        s.execute(text(f"""
+            INSERT INTO case_events
+                   (case_id, town_code, at, type, from_status, to_status, actor, data)
+            SELECT c.id, c.town_code, c.closed_at, 'transition', 'fed_back', 'closed', 'test',
+                   jsonb_build_object('note', '已联系' || c.reporter_name || '（' || c.reporter_phone
+                                              || '），现场已清理完毕')
+              FROM cases c WHERE {WINDOW} AND c.id % 3 = 0"""))
+        s.commit()
+    yield url
+    engine_for(url).dispose()
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def client(board_url):
+    intake.clear_caches()
+    return create_app({"DATABASE_URL": board_url}).test_client()
+
+
+def in_window(url: str) -> int:
+    return query(url, """
+        SELECT count(*) AS n FROM cases c
+         WHERE c.status IN ('closed', 'evaluated')
+           AND c.closed_at >= (current_date - 90)::timestamp AT TIME ZONE 'Asia/Shanghai'
+           AND c.closed_at < (current_date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'""")[0]["n"]
+
+
+def test_the_board_lists_closed_cases_of_90_days_newest_first_in_pages(client, board_url):
+    r = client.get("/api/v1/public/cases")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    PublicBoardOut.model_validate(body)
+    assert body["total"] == in_window(board_url) > board.PER_PAGE
+    assert body["page"] == 1 and body["pages"] == -(-body["total"] // board.PER_PAGE)
+    assert body["from"] == (date.fromisoformat(body["until"]) - timedelta(days=90)).isoformat()
+    items = body["items"]
+    assert len(items) == board.PER_PAGE
+    closed = [i["closed_at"] for i in items]
+    assert closed == sorted(closed, reverse=True)
+    for item in items:
+        assert item["village"]["name"] and item["category"]["name_zh"]
+        assert item["time_taken_h"] >= 0 and item["reported_at"] <= item["closed_at"]
+    second = client.get("/api/v1/public/cases?page=2").get_json()["items"]
+    assert not {i["id"] for i in items} & {i["id"] for i in second}
+    notes = [i["what_was_done"] for i in items + second if i["what_was_done"]]
+    assert notes and all(re.search(r"已联系.\*（139\*\*\*\*\d{4}）", n) for n in notes)
+
+
+def test_the_filters_narrow_the_board(client, board_url):
+    village = query(board_url, f"SELECT admin_code FROM cases c WHERE {WINDOW} GROUP BY "
+                               "admin_code ORDER BY count(*) DESC LIMIT 1")[0]["admin_code"]
+    for code in (village, village[:12]):  # the grid's code or the village's statistical code
+        body = client.get(f"/api/v1/public/cases?village={code}").get_json()
+        assert body["total"] > 0 and all(i["village"]["code"] == village for i in body["items"])
+    body = client.get("/api/v1/public/cases?category=patrol").get_json()  # with its subcategories
+    assert body["total"] > 0
+    assert all(i["category"]["code"].startswith("patrol.") for i in body["items"])
+    until = date.fromisoformat(body["until"])
+    week = client.get(f"/api/v1/public/cases?from={until - timedelta(days=7)}").get_json()
+    assert 0 < week["total"] < client.get("/api/v1/public/cases").get_json()["total"]
+    first_day = (until - timedelta(days=7)).isoformat()
+    assert all(i["closed_at"][:10] >= first_day for i in week["items"])
+    assert client.get("/api/v1/public/cases?page=100000").get_json()["items"] == []
+
+
+@pytest.mark.parametrize(("params", "status", "code"), [
+    ("from=2000-01-01", 422, "outside_public_window"),
+    ("until=2999-01-01", 422, "outside_public_window"),
+    ("category=no.such", 422, "unknown_category"),
+    ("village=abc", 422, "invalid_query"),
+    ("from=yesterday", 422, "invalid_query"),
+    ("page=0", 422, "invalid_query"),
+    ("from=2026-01-01&from=2026-01-02", 422, "repeated_parameter"),
+])
+def test_bad_queries_are_refused_with_their_code(client, params, status, code):
+    r = client.get(f"/api/v1/public/cases?{params}")
+    assert r.status_code == status
+    assert r.get_json()["error"] == code and r.get_json()["message"]
+
+
+def test_a_window_ending_before_it_starts_is_refused(client):
+    today = date.today()
+    since, until = today - timedelta(days=3), today - timedelta(days=5)
+    r = client.get(f"/api/v1/public/cases?from={since}&until={until}")
+    assert r.status_code == 422 and r.get_json()["error"] == "outside_public_window"
+
+
+def test_no_name_phone_or_door_number_anywhere_in_the_raw_bodies(client, board_url):
+    reporters = query(board_url,
+                      f"SELECT reporter_name, reporter_phone, address FROM cases c WHERE {WINDOW}")
+    people = query(board_url, "SELECT name, phone FROM people")
+    vocabulary = "".join(r["name"] for r in query(board_url, "SELECT name FROM grids")) + "".join(
+        r["name_zh"] for r in query(board_url, "SELECT name_zh FROM categories"))
+    names = {r["reporter_name"] for r in reporters} | {p["name"] for p in people}
+    # a two-character name can also be part of a place name (李庄 in 李庄村): those are not checked
+    names = {n for n in names if n and len(n) > 1 and n not in vocabulary}
+    phones = {r["reporter_phone"] for r in reporters} | {p["phone"] for p in people if p["phone"]}
+    assert len(names) > 100 and len(phones) > 100
+    pattern = re.compile("|".join(map(re.escape, sorted(names | phones, key=len, reverse=True))))
+    first = client.get("/api/v1/public/cases").get_json()
+    seen = 0
+    for page in range(1, first["pages"] + 1):
+        raw = client.get(f"/api/v1/public/cases?page={page}").get_data(as_text=True)
+        assert pattern.search(raw) is None, pattern.search(raw).group()
+        assert re.search(r"\d+号", raw) is None  # no door number
+        seen += raw.count('"reported_at"')
+    assert seen == first["total"]
+    # the page shows the same records: nothing there either
+    html = client.get("/public").get_data(as_text=True)
+    assert pattern.search(html) is None and re.search(r"\d+号", html) is None
+
+
+@pytest.fixture
+def photographed(client, board_url) -> dict:
+    """The newest case on the board, with a photo nobody has marked yet."""
+    case_id = client.get("/api/v1/public/cases").get_json()["items"][0]["id"]
+    with session_scope(board_url) as s:
+        photo_id = s.execute(text(
+            "INSERT INTO case_photos (case_id, filename, content_type, size_bytes, sha256, data) "
+            "VALUES (:case_id, 'site.png', 'image/png', :n, 'x', :data) RETURNING id"),
+            {"case_id": case_id, "n": len(PNG), "data": PNG}).scalar_one()
+        s.commit()
+    return {"case_id": case_id, "photo_id": photo_id}
+
+
+def test_a_photo_reaches_the_board_only_once_an_operator_marks_it(client, photographed):
+    case_id, photo_id = photographed["case_id"], photographed["photo_id"]
+    url = f"/api/v1/public/photos/{photo_id}"
+    r = client.get(url)
+    assert r.status_code == 404 and r.get_json()["error"] == "photo_not_found"
+    assert client.get("/api/v1/public/cases").get_json()["items"][0]["photos"] == []
+    mark = client.patch(f"/api/v1/cases/{case_id}/photos/{photo_id}", json={"publishable": True})
+    assert mark.status_code == 200 and mark.get_json()["publishable"] is True
+    assert client.get("/api/v1/public/cases").get_json()["items"][0]["photos"] == [url]
+    served = client.get(url)
+    assert served.status_code == 200 and served.data == PNG and served.mimetype == "image/png"
+    detail = client.get(f"/api/v1/cases/{case_id}").get_json()
+    assert [p["public_url"] for p in detail["photos"]] == [url]
+    client.patch(f"/api/v1/cases/{case_id}/photos/{photo_id}", json={"publishable": False})
+    assert client.get(url).status_code == 404
+
+
+def test_a_marked_photo_of_an_open_case_is_not_served(client, board_url):
+    case_id = query(board_url,
+                    "SELECT id FROM cases WHERE status = 'handling' ORDER BY id LIMIT 1")[0]["id"]
+    with session_scope(board_url) as s:
+        photo_id = s.execute(text(
+            "INSERT INTO case_photos "
+            "(case_id, filename, content_type, size_bytes, sha256, data, publishable) "
+            "VALUES (:case_id, 'open.png', 'image/png', :n, 'x', :data, true) RETURNING id"),
+            {"case_id": case_id, "n": len(PNG), "data": PNG}).scalar_one()
+        s.commit()
+    assert client.get(f"/api/v1/public/photos/{photo_id}").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"publishable": "yes"}, 422), ({}, 422), ({"publishable": True, "x": 1}, 422),
+])
+def test_marking_a_photo_refuses_a_bad_body(client, photographed, body, status):
+    r = client.patch(f"/api/v1/cases/{photographed['case_id']}/photos/{photographed['photo_id']}",
+                     json=body)
+    assert r.status_code == status and r.get_json()["error"] == "invalid_body"
+    assert client.get(f"/api/v1/public/photos/{photographed['photo_id']}").status_code == 404
+
+
+def test_marking_a_photo_of_another_case_is_404(client, photographed):
+    other, photo_id = photographed["case_id"] + 1, photographed["photo_id"]
+    r = client.patch(f"/api/v1/cases/{other}/photos/{photo_id}", json={"publishable": True})
+    assert r.status_code == 404 and r.get_json()["error"] == "photo_not_found"
+
+
+def test_the_page_shows_the_list_the_map_and_paging_in_chinese_then_english(client, board_url):
+    r = client.get("/public?lang=zh")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert "巴公镇公示栏" in html and "办理结果" in html and "群众评价" in html
+    assert html.count('class="card board-item"') == board.PER_PAGE
+    assert "/static/vendor/leaflet/leaflet.js" in html and "board-pin" in html
+    assert 'class="next" href="?page=2"' in html
+    assert URL_RE.findall(html) == []
+    english = client.get("/public?lang=en&page=2").get_data(as_text=True)
+    assert "public board" in english and "What was done" in english and 'class="prev"' in english
+
+
+def test_the_page_answers_a_bad_query_with_its_message(client):
+    r = client.get("/public?from=2000-01-01")
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "查询条件有误" in html and "2000-01-01" in html
