@@ -362,6 +362,7 @@ def test_a_merge_voids_the_duplicate_with_a_link_and_records_its_reporter_on_bot
     d, o = row(url, duplicate), row(url, original)
     assert (d["status"], d["merged_into"]) == ("voided", original)
     assert o["version"] == 2 and o["status"] == "dispatched"
+    assert o["supporters"] == 1, "the duplicate's reporter counts as a supporter (+N)"
     mine, theirs = events(url, duplicate)[-1], events(url, original)[-1]
     assert mine["type"] == "merge" and theirs["type"] == "merged_in"
     assert mine["data"]["supporter"] == theirs["data"]["supporter"] == {"name": "张三", "phone": "13812345678"}
