@@ -18,6 +18,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.sansio.blueprints import BlueprintSetupState
 
+from accounts.access import ANY_ACCOUNT, allow
 from db.session import conninfo
 from tiles import mvt
 from tiles.cache import DEFAULT_MAX_BYTES, TileCache, app_cache
@@ -41,6 +42,7 @@ def tile_cache(app: Flask) -> TileCache:
     return app.extensions[_EXTENSION]
 
 
+@allow(ANY_ACCOUNT)
 @bp.get("/<layer>/<z>/<x>/<y>.pbf")
 def tile(layer: str, z: str, x: str, y: str) -> Response:
     """One vector tile; the query parameters are the layer's filters."""
