@@ -92,10 +92,9 @@ def _scope(session: Session, role: str, scope: str | None, person: dict | None) 
     if kind == "village" and scope is None and person is not None:
         scope = person["village_code"]
     if kind == "town" and scope is None:
-        scope = repository.first_town_code(session)
-        if scope is None:
-            raise UnknownScope("there is no town yet: load boundaries (or the demo) first")
-        return kind, scope
+        # before any town is loaded (an administrator's first account) the scope has no code
+        # and covers no case until one is given
+        return kind, repository.first_town_code(session)
     if scope is None:
         raise UnknownScope(f"a {role} account needs --scope: a village's 12-digit code or a zone's code")
     if kind == "village" and not repository.scope_exists(session, "village", scope):

@@ -47,3 +47,13 @@ def sign_in_browser(context, base: str, url: str, name: str = "town_operator") -
     context.add_cookies([{"name": COOKIE, "value": session_id, "url": base, "httpOnly": True,
                           "sameSite": "Lax"}])
     return csrf
+
+
+def operator_client(config: dict):
+    """A test client of ``create_app(config)`` (an app on the demo or a copy of it) sending the
+    demo town operator's token."""
+    from tests.conftest import DEMO_TOKENS
+    from web import create_app
+
+    assert DEMO_TOKENS, "ask for the demo_db_url fixture first: it makes the demo's tokens"
+    return bearer(create_app(config).test_client(), DEMO_TOKENS["town_operator"])
