@@ -57,3 +57,16 @@ def operator_client(config: dict):
 
     assert DEMO_TOKENS, "ask for the demo_db_url fixture first: it makes the demo's tokens"
     return bearer(create_app(config).test_client(), DEMO_TOKENS["town_operator"])
+
+
+def signed_page(browser, base: str, url: str, name: str = "town_operator", **page_options):
+    """A new page of ``browser`` in a context signed in as ``name`` (on the demo, its account;
+    on another database the account is made, with the demo's password, when missing)."""
+    from demo.accounts import DEMO_PASSWORD
+
+    with session_scope(url) as session:
+        if repository.account_by_name(session, name) is None:
+            service.create_account(session, name, name, password=DEMO_PASSWORD)
+    context = browser.new_context(**page_options)
+    sign_in_browser(context, base, url, name)
+    return context.new_page()
