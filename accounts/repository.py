@@ -2,8 +2,8 @@
 
 The two lookups every request makes (``actor_by_token``, ``actor_by_session``) are one
 statement each, on a unique index, returning the account with its scope resolved: a grid
-worker's current grid codes from ``grid_assignments``, a zone's villages from its
-administrative grids.
+worker's current grid codes from ``grid_assignments``, a zone's villages from its grids (an
+enterprise zone's: the villages its leaf grids belong to).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ _ACTOR_COLUMNS = """
              WHERE ga.person_id = a.person_id AND ga.since <= current_date
                AND (ga.until IS NULL OR ga.until >= current_date)) END AS grid_codes,
        CASE WHEN a.scope_kind = 'zone' THEN ARRAY(
-            SELECT left(g.code, 12) FROM grids g
-             WHERE g.zone_code = a.scope_code AND g.level = 'admin' AND g.valid_to IS NULL)
+            SELECT DISTINCT left(g.code, 12) FROM grids g
+             WHERE g.zone_code = a.scope_code AND g.valid_to IS NULL)
        END AS village_codes"""
 
 _BY_TOKEN = text(f"""
