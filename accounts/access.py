@@ -68,20 +68,20 @@ def case_in_scope(actor: Actor, case: dict[str, Any]) -> bool:
                         department_code=case.get("department_code"))
 
 
-def case_scope(actor: Actor) -> tuple[str, Any]:
-    """The actor's scope as (kind, value) for the case queries: ("town", code),
-    ("villages", [12-digit codes]), ("grids", [codes]) or ("none", None)."""
+def case_scope(actor: Actor) -> tuple[str, tuple[str, ...]]:
+    """The actor's scope as (kind, codes) for the case queries (cases/repository.py, tiles/):
+    ("town", (code,)), ("villages", 12-digit codes), ("grids", leaf codes) or ("none", ())."""
     kind = actor.scope_kind
     if kind == "town":
-        return "town", actor.scope_code
+        return "town", (actor.scope_code,) if actor.scope_code else ()
     if kind == "village":
-        return "villages", [actor.scope_code]
+        return "villages", (actor.scope_code,) if actor.scope_code else ()
     if kind == "zone":
-        return "villages", sorted(actor.village_codes)
+        return "villages", tuple(sorted(actor.village_codes))
     if kind == "grids":
-        return "grids", sorted(actor.grid_codes)
+        return "grids", tuple(sorted(actor.grid_codes))
     # department: cases carry no department yet (the workflow dispatches to one), so none
-    return "none", None
+    return "none", ()
 
 
 def check_case(session: Session, actor: Actor, case_id: int) -> dict[str, Any]:

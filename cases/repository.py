@@ -163,7 +163,7 @@ _LIST_FILTERS = {
     "bbox": "c.geom && ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326)",
     "cursor": "c.id < :cursor",
     # the reader's scope (accounts/access.py case_scope)
-    "town": "c.town_code = :scope",
+    "town": "c.town_code = ANY(:scope)",
     "villages": "left(coalesce(c.grid_code, c.admin_code), 12) = ANY(:scope)",
     "grids": "c.grid_code = ANY(:scope)",
     "none": "false",
@@ -182,13 +182,13 @@ def list_cases(
     limit: int = 50, scope: tuple[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Cases newest first, filtered by status, grid (leaf or administrative code) and a
-    lon/lat box, starting below ``cursor`` (an id), inside ``scope`` (kind, value: see
+    lon/lat box, starting below ``cursor`` (an id), inside ``scope`` (kind, codes: see
     accounts.access.case_scope)."""
     params: dict[str, Any] = {"status": status, "grid": grid, "cursor": cursor, "limit": limit}
     filters = tuple(name for name in ("status", "grid", "cursor") if params[name] is not None)
     if scope is not None:
         filters += (scope[0],)
-        params["scope"] = scope[1]
+        params["scope"] = list(scope[1])
     if bbox_4326 is not None:
         filters += ("bbox",)
         params.update(zip(("minlon", "minlat", "maxlon", "maxlat"), bbox_4326))

@@ -354,3 +354,43 @@ def test_residents_report_without_an_account_and_staff_channels_need_one(copy_ap
     worker = token_for(demo_copy_url, "grid_worker_1")
     assert client.post("/api/v1/cases", json=_report("patrol", point),
                        headers=headers(worker)).status_code == 201
+
+
+def test_the_map_tiles_hold_only_the_cases_in_scope(app, demo_db_url, demo_tokens):
+    import mapbox_vector_tile
+    import mercantile
+
+    from tiles.mvt import POINTS_MIN_ZOOM
+
+    village = village_of(demo_db_url, "village_operator")
+    # a tile around one of the village's open cases
+    row = query(demo_db_url, """
+        SELECT c.lon, c.lat FROM cases c
+         WHERE left(c.grid_code, 12) = :v AND c.status NOT IN ('closed', 'evaluated', 'voided')
+         ORDER BY c.id LIMIT 1""", v=village)[0]
+    tile = mercantile.tile(row["lon"], row["lat"], POINTS_MIN_ZOOM)
+    path = f"/tiles/cases/{tile.z}/{tile.x}/{tile.y}.pbf"
+
+    def grid_codes(name: str) -> list[str]:
+        r = bearer(app.test_client(), demo_tokens[name]).get(path)
+        assert r.status_code in (200, 204)
+        if r.status_code == 204:
+            return []
+        return [f["properties"]["grid_code"] for f in mapbox_vector_tile.decode(r.data)["cases"]["features"]]
+
+    town, mine = grid_codes("town_operator"), grid_codes("village_operator")
+    assert mine and set(mine) < set(town)  # the town sees more in this tile than the village
+    assert all(code.startswith(village) for code in mine)
+    assert sorted(c for c in town if c.startswith(village)) == sorted(mine)
+    assert grid_codes("department_handler") == []
+
+
+def test_the_api_document_says_which_operations_need_a_token(app):
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    cases = doc["paths"]["/api/v1/cases"]
+    assert cases["get"]["security"] == [{"bearer": []}] and "401" in cases["get"]["responses"]
+    assert "security" not in cases["post"] and "401" in cases["post"]["responses"]
+    assert "security" not in doc["paths"]["/api/v1/locate"]["get"]
+    reassign = doc["paths"]["/api/v1/cases/{case_id}/assignee"]["post"]
+    assert "town_operator" in reassign["description"] and "403" in reassign["responses"]
