@@ -28,8 +28,15 @@ _ATTRIBUTE = "gridgov_access"
 # Who may report a case on a staff channel (patrol, hotline, sensor, referral); residents and
 # the app report without an account.
 RESIDENT_CHANNELS = ("resident", "app")
-REPORTING_ROLES = ("town_operator", "village_operator", "grid_leader", "grid_worker", "auxiliary",
-                   "department_handler", "admin")
+REPORTING_ROLES = (
+    "town_operator",
+    "village_operator",
+    "grid_leader",
+    "grid_worker",
+    "auxiliary",
+    "department_handler",
+    "admin",
+)
 # who may reassign a case or put a person on or off duty, in their scope
 OPERATOR_ROLES = ("town_operator", "village_operator", "admin")
 
@@ -63,9 +70,11 @@ def permits(allowed: frozenset[str], actor: Actor) -> bool:
 
 def case_in_scope(actor: Actor, case: dict[str, Any]) -> bool:
     """Whether ``case`` (with town_code, grid_code, admin_code) is in the actor's scope."""
-    return actor.covers(town_code=case.get("town_code"),
-                        grid_code=case.get("grid_code") or case.get("admin_code"),
-                        department_code=case.get("department_code"))
+    return actor.covers(
+        town_code=case.get("town_code"),
+        grid_code=case.get("grid_code") or case.get("admin_code"),
+        department_code=case.get("department_code"),
+    )
 
 
 def case_scope(actor: Actor) -> tuple[str, tuple[str, ...]]:
@@ -93,8 +102,10 @@ def check_case(session: Session, actor: Actor, case_id: int) -> dict[str, Any]:
     if place is None:
         raise CaseNotFound(f"there is no case with id {case_id}", {"case_id": case_id})
     if not case_in_scope(actor, place):
-        raise OutOfScope(f"case {case_id} is outside the scope of account {actor.name!r}",
-                         {"case_id": case_id, "scope": {"kind": actor.scope_kind, "code": actor.scope_code}})
+        raise OutOfScope(
+            f"case {case_id} is outside the scope of account {actor.name!r}",
+            {"case_id": case_id, "scope": {"kind": actor.scope_kind, "code": actor.scope_code}},
+        )
     return place
 
 
@@ -104,8 +115,12 @@ def check_report(actor: Actor, channel: str) -> None:
     if channel in RESIDENT_CHANNELS:
         return
     if actor.is_resident:
-        raise NotAuthenticated(f"channel {channel!r} is for staff: send `Authorization: Bearer <token>`",
-                               {"channel": channel, "open_channels": list(RESIDENT_CHANNELS)})
+        raise NotAuthenticated(
+            f"channel {channel!r} is for staff: send `Authorization: Bearer <token>`",
+            {"channel": channel, "open_channels": list(RESIDENT_CHANNELS)},
+        )
     if actor.role not in REPORTING_ROLES:
-        raise Forbidden(f"a {actor.role} account may not report cases on channel {channel!r}",
-                        {"channel": channel, "allowed": list(REPORTING_ROLES)})
+        raise Forbidden(
+            f"a {actor.role} account may not report cases on channel {channel!r}",
+            {"channel": channel, "allowed": list(REPORTING_ROLES)},
+        )

@@ -25,15 +25,32 @@ def users_group() -> None:
 @users_group.command("add")
 @click.argument("name")
 @click.option("--role", required=True, metavar="ROLE", help="One of: " + ", ".join(ROLES) + ".")
-@click.option("--scope", metavar="CODE",
-              help="A village's 12-digit code or a zone's code (village roles), a department code "
-                   "(department_handler), a town code (default: the town). Grid workers take theirs "
-                   "from --person.")
-@click.option("--person", "person_id", type=int, metavar="ID", help="The person in `people` (grid workers).")
-@click.option("--display-name", help="The name the pages show (default: the person's name, or NAME).")
-@click.option("--password-stdin", is_flag=True, help="Read a password for /login from the first line of stdin.")
-def add(name: str, role: str, scope: str | None, person_id: int | None, display_name: str | None,
-        password_stdin: bool) -> None:
+@click.option(
+    "--scope",
+    metavar="CODE",
+    help="A village's 12-digit code or a zone's code (village roles), a department code "
+    "(department_handler), a town code (default: the town). Grid workers take theirs "
+    "from --person.",
+)
+@click.option(
+    "--person", "person_id", type=int, metavar="ID", help="The person in `people` (grid workers)."
+)
+@click.option(
+    "--display-name", help="The name the pages show (default: the person's name, or NAME)."
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read a password for /login from the first line of stdin.",
+)
+def add(
+    name: str,
+    role: str,
+    scope: str | None,
+    person_id: int | None,
+    display_name: str | None,
+    password_stdin: bool,
+) -> None:
     """Add an account and print a new API token for it, once (only its hash is kept).
 
     \b
@@ -48,12 +65,22 @@ def add(name: str, role: str, scope: str | None, person_id: int | None, display_
         if not password:
             raise BadInput("--password-stdin: the first line of stdin is empty")
     with cli_session(write=True, refused=AccountError) as session:
-        account = service.create_account(session, name, role, scope=scope, person_id=person_id,
-                                         password=password, display_name=display_name)
+        account = service.create_account(
+            session,
+            name,
+            role,
+            scope=scope,
+            person_id=person_id,
+            password=password,
+            display_name=display_name,
+        )
         token, expires = service.issue_token(session, name)
     scope_text = f"{account['scope_kind']} {account['scope_code'] or ''}".strip()
-    click.echo(f"added {name} ({role}, scope {scope_text}); its API token, shown once, valid until "
-               f"{expires:%Y-%m-%d}:", err=True)
+    click.echo(
+        f"added {name} ({role}, scope {scope_text}); its API token, shown once, valid until "
+        f"{expires:%Y-%m-%d}:",
+        err=True,
+    )
     click.echo(token)
 
 
@@ -85,8 +112,10 @@ def list_users() -> None:
     for r in rows:
         state = f"disabled {r['disabled_at']:%Y-%m-%d}" if r["disabled_at"] else "active"
         person = f"person {r['person_id']}" if r["person_id"] else "-"
-        click.echo(f"{r['name']}\t{r['role']}\t{r['scope_kind']} {r['scope_code'] or ''}\t{person}\t"
-                   f"{r['live_tokens']} tokens\t{state}\t{r['display_name']}")
+        click.echo(
+            f"{r['name']}\t{r['role']}\t{r['scope_kind']} {r['scope_code'] or ''}\t{person}\t"
+            f"{r['live_tokens']} tokens\t{state}\t{r['display_name']}"
+        )
 
 
 @users_group.command("disable")

@@ -12,7 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, func,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -82,5 +90,3 @@ class WebSession(Base):
         Index("uq_web_sessions_hash", "session_hash", unique=True),
         Index("ix_web_sessions_account", "account_id"),
     )
-
-

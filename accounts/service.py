@@ -22,15 +22,24 @@ from sqlalchemy.orm import Session
 from accounts import passwords, repository
 from accounts.actor import DEFAULT_SCOPE_KIND, ROLES, Actor
 from accounts.errors import (
-    AccountExists, AccountNotFound, BadCredentials, InvalidName, UnknownPerson, UnknownRole, UnknownScope,
+    AccountExists,
+    AccountNotFound,
+    BadCredentials,
+    InvalidName,
+    UnknownPerson,
+    UnknownRole,
+    UnknownScope,
 )
 
 TOKEN_LIFETIME = timedelta(days=90)
 SESSION_LIFETIME = timedelta(hours=12)
 NAME_MAX = 50
 # which of a person's posts (people.role) may hold a role's account
-PERSON_ROLES = {"grid_worker": ("grid_worker",), "auxiliary": ("auxiliary",),
-                "grid_leader": ("grid_leader",)}
+PERSON_ROLES = {
+    "grid_worker": ("grid_worker",),
+    "auxiliary": ("auxiliary",),
+    "grid_leader": ("grid_leader",),
+}
 
 
 @cache
@@ -51,9 +60,14 @@ def _now() -> datetime:
 
 def actor_from_row(row: dict[str, Any]) -> Actor:
     return Actor(
-        role=row["role"], name=row["name"], account_id=row["id"], person_id=row["person_id"],
-        scope_kind=row["scope_kind"], scope_code=row["scope_code"],
-        grid_codes=frozenset(row["grid_codes"] or ()), village_codes=frozenset(row["village_codes"] or ()),
+        role=row["role"],
+        name=row["name"],
+        account_id=row["id"],
+        person_id=row["person_id"],
+        scope_kind=row["scope_kind"],
+        scope_code=row["scope_code"],
+        grid_codes=frozenset(row["grid_codes"] or ()),
+        village_codes=frozenset(row["village_codes"] or ()),
     )
 
 
@@ -80,14 +94,18 @@ def actor_for_session(session: Session, session_id: str) -> SignedIn | None:
 # -- creating accounts ---------------------------------------------------------------------
 
 
-def _scope(session: Session, role: str, scope: str | None, person: dict | None) -> tuple[str, str | None]:
+def _scope(
+    session: Session, role: str, scope: str | None, person: dict | None
+) -> tuple[str, str | None]:
     kind = DEFAULT_SCOPE_KIND[role]
     if kind == "grids":
         return kind, person["village_code"] if person else None
     if kind == "department":
         if scope not in departments():
-            raise UnknownScope(f"department {scope!r} is not one of the town's departments",
-                               {"valid": sorted(departments())})
+            raise UnknownScope(
+                f"department {scope!r} is not one of the town's departments",
+                {"valid": sorted(departments())},
+            )
         return kind, scope
     if kind == "village" and scope is None and person is not None:
         scope = person["village_code"]
@@ -96,25 +114,40 @@ def _scope(session: Session, role: str, scope: str | None, person: dict | None) 
         # and covers no case until one is given
         return kind, repository.first_town_code(session)
     if scope is None:
-        raise UnknownScope(f"a {role} account needs --scope: a village's 12-digit code or a zone's code")
+        raise UnknownScope(
+            f"a {role} account needs --scope: a village's 12-digit code or a zone's code"
+        )
     if kind == "village" and not repository.scope_exists(session, "village", scope):
         if repository.scope_exists(session, "zone", scope):
             return "zone", scope
-        raise UnknownScope(f"scope {scope!r} is neither a village (12 digits) nor a zone of the town")
+        raise UnknownScope(
+            f"scope {scope!r} is neither a village (12 digits) nor a zone of the town"
+        )
     if kind == "town" and not repository.scope_exists(session, "town", scope):
         raise UnknownScope(f"scope {scope!r} is not a town")
     return kind, scope
 
 
-def create_account(session: Session, name: str, role: str, *, scope: str | None = None,
-                   person_id: int | None = None, password: str | None = None,
-                   display_name: str | None = None) -> dict[str, Any]:
+def create_account(
+    session: Session,
+    name: str,
+    role: str,
+    *,
+    scope: str | None = None,
+    person_id: int | None = None,
+    password: str | None = None,
+    display_name: str | None = None,
+) -> dict[str, Any]:
     """Add an account (in the caller's transaction); the row as written, without its hash."""
     if role not in ROLES:
-        raise UnknownRole(f"role {role!r} is not one of: {', '.join(ROLES)}", {"valid": list(ROLES)})
+        raise UnknownRole(
+            f"role {role!r} is not one of: {', '.join(ROLES)}", {"valid": list(ROLES)}
+        )
     name = name.strip()
     if not name or len(name) > NAME_MAX or any(c.isspace() for c in name):
-        raise InvalidName(f"account name {name!r} must be 1 to {NAME_MAX} characters without spaces")
+        raise InvalidName(
+            f"account name {name!r} must be 1 to {NAME_MAX} characters without spaces"
+        )
     if repository.account_by_name(session, name) is not None:
         raise AccountExists(f"an account named {name!r} exists already")
     person = None
@@ -124,13 +157,19 @@ def create_account(session: Session, name: str, role: str, *, scope: str | None 
             raise UnknownPerson(f"there is no person with id {person_id}")
         allowed = PERSON_ROLES.get(role)
         if allowed and person["role"] not in allowed:
-            raise UnknownPerson(f"person {person_id} is a {person['role']}, who cannot hold a {role} account")
+            raise UnknownPerson(
+                f"person {person_id} is a {person['role']}, who cannot hold a {role} account"
+            )
     elif role in ("grid_worker", "auxiliary"):
         raise UnknownPerson(f"a {role} account needs --person: the grid worker's id in people")
     kind, code = _scope(session, role, scope, person)
     values = {
-        "name": name, "display_name": display_name or (person["name"] if person else name),
-        "role": role, "scope_kind": kind, "scope_code": code, "person_id": person_id,
+        "name": name,
+        "display_name": display_name or (person["name"] if person else name),
+        "role": role,
+        "scope_kind": kind,
+        "scope_code": code,
+        "person_id": person_id,
         "password_hash": passwords.hash_password(password) if password else None,
     }
     values["id"] = repository.insert_account(session, values)
@@ -145,7 +184,9 @@ def account(session: Session, name: str) -> dict[str, Any]:
     return found
 
 
-def issue_token(session: Session, name: str, lifetime: timedelta = TOKEN_LIFETIME) -> tuple[str, datetime]:
+def issue_token(
+    session: Session, name: str, lifetime: timedelta = TOKEN_LIFETIME
+) -> tuple[str, datetime]:
     """A new API token for the account (shown once: only its hash is kept) and its expiry."""
     found = account(session, name)
     if found["disabled_at"] is not None:
@@ -180,7 +221,9 @@ def sign_in(session: Session, name: str, password: str) -> tuple[str, SignedIn]:
     if not passwords.verify(stored, password):
         raise BadCredentials("the account name or the password is wrong")
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    repository.insert_session(session, found["id"], digest(session_id), csrf, _now() + SESSION_LIFETIME)
+    repository.insert_session(
+        session, found["id"], digest(session_id), csrf, _now() + SESSION_LIFETIME
+    )
     signed = actor_for_session(session, session_id)
     assert signed is not None  # just written, in this transaction
     return session_id, signed

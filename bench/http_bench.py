@@ -160,7 +160,8 @@ def post_script(
         + 'local staff = {["Content-Type"] = "application/json", ["Authorization"] = '
         + _lua_string("Bearer " + token) + "}\n"
         + "function request()\n  local i = math.random(#bodies)\n"
-        + "  return wrk.format('POST', '/api/v1/cases', signed[i] and staff or anonymous, bodies[i])\nend\n"
+        + "  local headers = signed[i] and staff or anonymous\n"
+        + "  return wrk.format('POST', '/api/v1/cases', headers, bodies[i])\nend\n"
         + LUA_COMMON
     )
 

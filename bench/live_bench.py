@@ -167,7 +167,8 @@ def post_case(base: str, body: dict, token: str) -> tuple[int, int | None]:
     id or None)."""
     request = urllib.request.Request(
         base + "/api/v1/cases", data=json.dumps(body, ensure_ascii=False).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}, method="POST")
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())["id"]

@@ -108,8 +108,8 @@ def main() -> None:
         workers = server[1:]
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
-            script.write_text(paced(post_script(points, categories, random.Random(args.seed), bench_token(url)), args.rate, args.threads),
-                              encoding="utf-8")
+            body = post_script(points, categories, random.Random(args.seed), bench_token(url))
+            script.write_text(paced(body, args.rate, args.threads), encoding="utf-8")
             run_wrk(port, script, args.clients, args.threads, 5, server)  # warm-up
             spies = [
                 subprocess.Popen([pyspy, "record", "--pid", str(pid), "--idle", "--rate", str(args.sample_rate),

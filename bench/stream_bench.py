@@ -217,8 +217,8 @@ def main() -> None:
         server = _server_pids(gridgov.proc)
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
-            script.write_text(paced(post_script(points, categories, random.Random(args.seed), bench_token(url)), args.rate,
-                                    args.threads), encoding="utf-8")
+            body = post_script(points, categories, random.Random(args.seed), bench_token(url))
+            script.write_text(paced(body, args.rate, args.threads), encoding="utf-8")
             run_wrk(port, script, args.clients, args.threads, 5, server)  # warm-up
             idle = server_footprint(server)
             for k in range(args.runs):

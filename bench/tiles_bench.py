@@ -149,7 +149,9 @@ def tipg_path(z: int, x: int, y: int) -> str:
 # -- load --------------------------------------------------------------------------------------
 
 
-def run_pass(port: int, paths: list[tuple[int, str]], clients: int, headers: dict | None = None) -> dict:
+def run_pass(
+    port: int, paths: list[tuple[int, str]], clients: int, headers: dict | None = None
+) -> dict:
     """Fetch every (zoom, path) once with ``clients`` keep-alive connections; latency of each.
     ``headers``: gridgov's tiles need an account (Authorization: Bearer)."""
     results: list[tuple[float, int, int, str, int]] = []
@@ -230,7 +232,9 @@ def case_ids(data: bytes) -> set[int]:
     return {int(f["properties"]["id"]) for f in layer["features"]}
 
 
-def content_check(gridgov: Server, tipg: Server, tiles: list[tuple[int, int, int]], headers: dict) -> str:
+def content_check(
+    gridgov: Server, tipg: Server, tiles: list[tuple[int, int, int]], headers: dict
+) -> str:
     """Do both servers send the same cases in a sample of tiles carrying points?"""
     sample = [t for t in tiles if t[0] >= POINTS_MIN_ZOOM][:20]
     same = 0

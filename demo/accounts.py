@@ -29,19 +29,35 @@ def create_demo_accounts(session: Session) -> list[dict]:
     wanted: list[dict] = [
         {"name": "town_operator", "role": "town_operator", "display_name": "镇指挥中心值班员"},
         {"name": "town_leader", "role": "town_leader", "display_name": "镇领导"},
-        {"name": "village_operator", "role": "village_operator", "scope": village,
-         "display_name": "村便民服务中心"},
+        {
+            "name": "village_operator",
+            "role": "village_operator",
+            "scope": village,
+            "display_name": "村便民服务中心",
+        },
     ]
     if leader is not None:
-        wanted.append({"name": "grid_leader", "role": "grid_leader", "scope": village,
-                       "person_id": leader["id"]})
-    wanted += [{"name": f"grid_worker_{i}", "role": "grid_worker", "person_id": p["id"]}
-               for i, p in enumerate(workers, 1)]
+        wanted.append(
+            {
+                "name": "grid_leader",
+                "role": "grid_leader",
+                "scope": village,
+                "person_id": leader["id"],
+            }
+        )
+    wanted += [
+        {"name": f"grid_worker_{i}", "role": "grid_worker", "person_id": p["id"]}
+        for i, p in enumerate(workers, 1)
+    ]
     if auxiliary is not None:
         wanted.append({"name": "auxiliary", "role": "auxiliary", "person_id": auxiliary["id"]})
     wanted += [
-        {"name": "department_handler", "role": "department_handler", "scope": DEPARTMENT,
-         "display_name": service.departments()[DEPARTMENT]["name_zh"]},
+        {
+            "name": "department_handler",
+            "role": "department_handler",
+            "scope": DEPARTMENT,
+            "display_name": service.departments()[DEPARTMENT]["name_zh"],
+        },
         {"name": "planner", "role": "planner", "display_name": "网格规划员"},
         {"name": "admin", "role": "admin", "display_name": "系统管理员"},
     ]
@@ -60,5 +76,7 @@ def sign_in_text(accounts: list[dict]) -> str:
             continue
         name = a["name"] if a["role"] != "grid_worker" else f"{workers[0]} … {workers[-1]}"
         lines.append(f"  {name:<28} {a['role']:<20} {a['scope_kind']} {a['scope_code'] or ''}")
-    lines.append(f"(the village accounts are of village {village}; an API token: gridgov users token NAME)")
+    lines.append(
+        f"(the village accounts are of village {village}; an API token: gridgov users token NAME)"
+    )
     return "\n".join(lines)

@@ -17,7 +17,8 @@ from demo import geometry, registry
 from demo.accounts import create_demo_accounts
 
 TZ = ZoneInfo("Asia/Shanghai")
-TABLES = ("web_sessions", "api_tokens", "accounts", "case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
+TABLES = ("web_sessions", "api_tokens", "accounts", "case_deadlines",
+          "case_photos", "case_events", "cases", "hazards", "enterprises", "households", "addresses", "streets", "grid_assignments",
           "people", "grids", "zones", "towns")
 
 

@@ -13,8 +13,13 @@ from db.session import session_scope
 from web.auth import COOKIE
 
 
-def token_for(url: str, name: str = "town_operator", role: str | None = None,
-              lifetime: timedelta = service.TOKEN_LIFETIME, **account) -> str:
+def token_for(
+    url: str,
+    name: str = "town_operator",
+    role: str | None = None,
+    lifetime: timedelta = service.TOKEN_LIFETIME,
+    **account,
+) -> str:
     """A new API token for account ``name`` in the database at ``url``, created (with ``role``,
     default ``name``, and ``account``'s options) when missing."""
     with session_scope(url) as session:
@@ -34,7 +39,9 @@ def headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def session_cookie(url: str, name: str = "town_operator", password: str = "bagong-demo") -> tuple[str, str]:
+def session_cookie(
+    url: str, name: str = "town_operator", password: str = "bagong-demo"
+) -> tuple[str, str]:
     """Sign ``name`` in at the database's level: (the session cookie's value, its CSRF token)."""
     with session_scope(url) as session:
         session_id, signed = service.sign_in(session, name, password)
@@ -44,8 +51,9 @@ def session_cookie(url: str, name: str = "town_operator", password: str = "bagon
 def sign_in_browser(context, base: str, url: str, name: str = "town_operator") -> str:
     """Give a Playwright browser context the session cookie of ``name``; its CSRF token."""
     session_id, csrf = session_cookie(url, name)
-    context.add_cookies([{"name": COOKIE, "value": session_id, "url": base, "httpOnly": True,
-                          "sameSite": "Lax"}])
+    context.add_cookies(
+        [{"name": COOKIE, "value": session_id, "url": base, "httpOnly": True, "sameSite": "Lax"}]
+    )
     return csrf
 
 

@@ -114,7 +114,8 @@ def test_an_operators_reassignment_is_recorded_as_an_event(client, demo_copy_url
     assert event["data"]["reason"] == "原网格员请假"
     row = query(demo_copy_url, "SELECT assignee_id, assignment_reason FROM cases WHERE id = :id", id=case["id"])[0]
     assert row["assignee_id"] == other["worker_id"]
-    assert "town_operator:town_operator" in row["assignment_reason"] and "原网格员请假" in row["assignment_reason"]
+    assert "town_operator:town_operator" in row["assignment_reason"]
+    assert "原网格员请假" in row["assignment_reason"]
     assert client.get(f"/api/v1/cases/{case['id']}").get_json()["events"] == detail["events"]
 
 

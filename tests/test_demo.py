@@ -164,7 +164,8 @@ def test_demo_has_an_account_of_every_role_in_one_village(demo_db_url):
     workers = [r for r in rows if r[1] == "grid_worker"]
     in_village = _one(demo_db_url, "SELECT count(*) FROM people WHERE role = 'grid_worker' "
                                    "AND village_code = %s", village)[0]
-    assert len(workers) == in_village > 0  # every grid worker of the village, linked to their person
+    # every grid worker of the village, linked to their person
+    assert len(workers) == in_village > 0
     assert all(r[5] == "grid_worker" and r[6] == village for r in workers)
     leader = next(r for r in rows if r[1] == "grid_leader")
     assert leader[5] == "grid_leader" and leader[3] == village

@@ -121,7 +121,8 @@ def test_the_api_keeps_json_errors_whatever_lang_says(client):
 
 def test_empty_database_page_says_how_to_load_data_in_english_too(empty_db_url):
     # an administrator's account made before any town is loaded
-    client = bearer(create_app({"DATABASE_URL": empty_db_url}).test_client(), token_for(empty_db_url, "admin"))
+    client = bearer(create_app({"DATABASE_URL": empty_db_url}).test_client(),
+                    token_for(empty_db_url, "admin"))
     html = client.get("/?lang=en").get_data(as_text=True)
     assert "No grids yet" in html and "gridgov demo load" in html
     assert URL_RE.findall(html) == []

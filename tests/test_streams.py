@@ -32,8 +32,8 @@ def stream_request() -> bytes:
 
 
 def signed(url: str, **options) -> urllib.request.Request:
-    return urllib.request.Request(url, headers={"Authorization": f"Bearer {DEMO_TOKENS['town_operator']}"},
-                                  **options)
+    token = DEMO_TOKENS["town_operator"]
+    return urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}, **options)
 EVENT_ID = re.compile(rb'event: case\ndata: \{"op":"insert","id":(\d+)')
 
 

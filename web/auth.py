@@ -53,7 +53,9 @@ def _lookup() -> Credentials:
             raise NotAuthenticated("the Authorization header must be `Bearer <token>`")
         actor = service.actor_for_token(database.session(autocommit=True), token.strip())
         if actor is None:
-            raise NotAuthenticated("the token is unknown, expired or revoked, or its account is disabled")
+            raise NotAuthenticated(
+                "the token is unknown, expired or revoked, or its account is disabled"
+            )
         return Credentials(actor, "token")
     cookie = request.cookies.get(COOKIE)
     if cookie:
@@ -76,10 +78,15 @@ def _check_csrf(found: Credentials) -> None:
     if found.via != "session" or request.method in SAFE_METHODS or g.get("gridgov_csrf_ok"):
         return
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if sent is None and request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
         sent = request.form.get(CSRF_FIELD)
     if not sent or not hmac.compare_digest(sent.encode(), (found.csrf_token or "").encode()):
-        raise CsrfFailed("this form or request lacks the page's CSRF token (reload the page and try again)")
+        raise CsrfFailed(
+            "this form or request lacks the page's CSRF token (reload the page and try again)"
+        )
     g.gridgov_csrf_ok = True
 
 
@@ -108,7 +115,9 @@ def _enforce():
     endpoint = request.endpoint
     if endpoint is None:  # no such route: Flask answers 404 or 405
         return None
-    allowed = STATIC_ENDPOINTS.get(endpoint) or access.declaration(current_app.view_functions.get(endpoint))
+    allowed = STATIC_ENDPOINTS.get(endpoint) or access.declaration(
+        current_app.view_functions.get(endpoint)
+    )
     if allowed is None:
         log.error("route %s declares no access (accounts/access.py allow): refused", endpoint)
         raise Forbidden("this route declares nobody who may use it")
@@ -118,17 +127,25 @@ def _enforce():
     if actor.is_resident:
         raise NotAuthenticated("sign in first, or send `Authorization: Bearer <token>`")
     if not access.permits(allowed, actor):
-        raise Forbidden(f"a {actor.role} account may not use this route",
-                        {"role": actor.role, "allowed": sorted(allowed)})
+        raise Forbidden(
+            f"a {actor.role} account may not use this route",
+            {"role": actor.role, "allowed": sorted(allowed)},
+        )
     return None
 
 
 def refused_page(exc: AccountError, status: int):
     lang = i18n.language() if request.args.get("lang") in (None, *i18n.LANGUAGES) else "zh"
     words = i18n.words(lang)
-    return render_template("forbidden.html", lang=lang, t=words, names=i18n.names(lang),
-                           title=words["forbidden_title"], message=exc.message,
-                           status_colors={}), status
+    return render_template(
+        "forbidden.html",
+        lang=lang,
+        t=words,
+        names=i18n.names(lang),
+        title=words["forbidden_title"],
+        message=exc.message,
+        status_colors={},
+    ), status
 
 
 def _refused(exc: AccountError):

@@ -1,7 +1,8 @@
 """The ``gridgov`` command: a Flask CLI group (``flask --app web`` works too).
 
 Each package keeps its own commands (db/cli.py, demo/cli.py, boundaries/cli.py,
-cases/cli.py, accounts/cli.py, web/serve.py); this module only gathers them. What the commands share (the
+cases/cli.py, accounts/cli.py, web/serve.py); this module only gathers them. What the
+commands share (the
 session, the one-line refusal with exit 2) is db/cli_support.py.
 """
 

@@ -32,9 +32,17 @@ def safe_next(target: str | None) -> str:
 def _form(status: int = 200, error: str | None = None, name: str = ""):
     lang = i18n.language()
     words = i18n.words(lang)
-    html = render_template("login.html", lang=lang, t=words, names=i18n.names(lang),
-                           title=words["login_title"], error=error, name=name,
-                           next=safe_next(request.values.get("next")), status_colors={})
+    html = render_template(
+        "login.html",
+        lang=lang,
+        t=words,
+        names=i18n.names(lang),
+        title=words["login_title"],
+        error=error,
+        name=name,
+        next=safe_next(request.values.get("next")),
+        status_colors={},
+    )
     return i18n.remember(make_response(html, status))
 
 
@@ -60,8 +68,15 @@ def login():
         return _form(401, i18n.words(i18n.language())["login_failed"], name)
     db.commit()
     response = redirect(safe_next(request.form.get("next")), code=303)
-    response.set_cookie(auth.COOKIE, session_id, max_age=int(service.SESSION_LIFETIME.total_seconds()),
-                        httponly=True, samesite="Lax", secure=request.is_secure, path="/")
+    response.set_cookie(
+        auth.COOKIE,
+        session_id,
+        max_age=int(service.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+        path="/",
+    )
     return response
 
 

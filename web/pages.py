@@ -316,7 +316,8 @@ def grid_cases_page():
         return _not_found(words["grid_not_found"].format(code=code))
     actor = auth.current_actor()
     if not actor.covers(town_code=grid["properties"].get("town_code"), grid_code=code):
-        raise OutOfScope(f"grid {code} is outside the scope of account {actor.name!r}", {"grid": code})
+        raise OutOfScope(f"grid {code} is outside the scope of account {actor.name!r}",
+                         {"grid": code})
     rows = stats.grid_cases(session, code, open_only=open_only,
                             before_id=int(before) if before else None, limit=CASES_PER_PAGE + 1)
     more = len(rows) > CASES_PER_PAGE

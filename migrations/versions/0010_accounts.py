@@ -12,8 +12,17 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-ROLES = ("town_operator", "town_leader", "village_operator", "grid_leader", "grid_worker",
-         "auxiliary", "department_handler", "planner", "admin")
+ROLES = (
+    "town_operator",
+    "town_leader",
+    "village_operator",
+    "grid_leader",
+    "grid_worker",
+    "auxiliary",
+    "department_handler",
+    "planner",
+    "admin",
+)
 SCOPE_KINDS = ("town", "zone", "village", "grids", "department")
 
 
@@ -33,7 +42,12 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Integer(), nullable=True),
         sa.Column("password_hash", sa.Text(), nullable=True),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.CheckConstraint(_in("role", ROLES), name="ck_accounts_role"),
         sa.CheckConstraint(_in("scope_kind", SCOPE_KINDS), name="ck_accounts_scope_kind"),
         sa.ForeignKeyConstraint(["person_id"], ["people.id"]),
@@ -45,7 +59,12 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
@@ -59,7 +78,12 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("session_hash", sa.String(length=64), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),

@@ -253,8 +253,10 @@ def openapi_document() -> dict:
         if PUBLIC not in allowed:
             entry["security"] = [{"bearer": []}]
             roles = ", ".join(sorted(allowed))
-            entry["description"] = (entry.get("description", "") + f"\n\nWho may use it: {roles}.").strip()
-            op.errors.setdefault(401, "not_authenticated: no token (or an unknown, expired or revoked one)")
+            who = f"\n\nWho may use it: {roles}."
+            entry["description"] = (entry.get("description", "") + who).strip()
+            op.errors.setdefault(401, "not_authenticated: no token (or an unknown, expired or "
+                                      "revoked one)")
             op.errors.setdefault(403, "forbidden: the account's role may not use this operation")
         for status, text in op.errors.items():
             responses[str(status)] = {

@@ -185,7 +185,8 @@ def _iso(moment: datetime | None) -> str | None:
 @operation(
     "/cases", summary="List cases, newest first", tags=["cases"], query=CaseListQuery,
     responses={200: ("a page of cases", CaseListOut)},
-    errors={401: "not_authenticated", 422: "invalid_query: a bad status, grid, bbox, limit or cursor"},
+    errors={401: "not_authenticated",
+            422: "invalid_query: a bad status, grid, bbox, limit or cursor"},
 )
 def list_cases(query: CaseListQuery):
     """Filter by workflow state, grid (leaf or administrative code) and a lon/lat box; page

@@ -59,7 +59,8 @@ def patch_person(person_id: int, body: PersonPatch):
     db = session()
     actor = current_actor()
     found = repository.person(db, person_id)
-    if found is not None and not actor.covers(town_code=found["town_code"], grid_code=found["village_code"]):
+    if found is not None and not actor.covers(town_code=found["town_code"],
+                                              grid_code=found["village_code"]):
         raise OutOfScope(f"person {person_id} is outside the scope of account {actor.name!r}",
                          {"person_id": person_id})
     person = assignment.set_on_duty(db, person_id, body.on_duty)
