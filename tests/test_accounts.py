@@ -491,3 +491,45 @@ def test_the_api_document_says_which_operations_need_a_token(app):
     assert "security" not in doc["paths"]["/api/v1/locate"]["get"]
     reassign = doc["paths"]["/api/v1/cases/{case_id}/assignee"]["post"]
     assert "town_operator" in reassign["description"] and "403" in reassign["responses"]
+
+
+@pytest.mark.parametrize("name", ["town_operator", "town_leader", "planner", "admin"])
+def test_a_town_account_cannot_read_another_towns_case(copy_app, demo_copy_url, demo_tokens, name):
+    # a case of another town (a province's database holds several): outside a town's scope
+    with session_scope(demo_copy_url) as s:
+        other = s.execute(text("""
+            INSERT INTO cases (town_code, category_code, description, status, channel, geom,
+                               reporter_name)
+            SELECT '140525999', category_code, description, status, channel, geom, '外镇举报人'
+              FROM cases ORDER BY id LIMIT 1 RETURNING id""")).scalar_one()
+    client = bearer(copy_app.test_client(), demo_tokens[name])
+    r = client.get(f"/api/v1/cases/{other}")
+    assert r.status_code == 403 and r.get_json()["error"] == "out_of_scope"
+    assert "外镇举报人" not in r.get_data(as_text=True)
+    listed = client.get("/api/v1/cases?limit=5").get_json()["items"]
+    assert listed and other not in {i["id"] for i in listed}
+
+
+def test_a_village_operator_cannot_give_a_case_to_someone_of_another_village(copy_app, demo_copy_url):
+    token = token_for(demo_copy_url, "village_operator")
+    village = village_of(demo_copy_url, "village_operator")
+    mine = case_in(demo_copy_url, village)
+    stranger = query(demo_copy_url, "SELECT id FROM people WHERE role = 'grid_worker' "
+                                    "AND village_code <> :v ORDER BY id LIMIT 1", v=village)[0]
+    client = bearer(copy_app.test_client(), token)
+    r = client.post(f"/api/v1/cases/{mine['id']}/assignee",
+                    json={"person_id": stranger["id"], "reason": "x"})
+    assert r.status_code == 403 and r.get_json()["error"] == "out_of_scope"
+    assert query(demo_copy_url, "SELECT count(*) AS n FROM case_events WHERE case_id = :id "
+                                "AND type = 'reassigned'", id=mine["id"])[0]["n"] == 0
+
+
+def test_the_account_in_the_top_bar_is_text(copy_app, demo_copy_url, cli):
+    hostile = '<img src=x onerror="alert(1)">'
+    result = cli(demo_copy_url, "users", "add", "xss", "--role", "planner",
+                 "--display-name", hostile, "--password-stdin", input="a password\n")
+    assert result.exit_code == 0, result.output
+    client = copy_app.test_client()
+    assert client.post("/login", data={"name": "xss", "password": "a password"}).status_code == 303
+    page = client.get("/?lang=en").get_data(as_text=True)
+    assert hostile not in page and "&lt;img src=x" in page and "Planner" in page

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accounts import access
 from accounts.access import OPERATOR_ROLES, allow
+from accounts.actor import Actor
 from accounts.errors import OutOfScope
 from cases import assignment, intake, repository
 from web.api import operation
@@ -46,6 +47,15 @@ class AssigneeIn(BaseModel):
                               description="ignored: the event names the signed-in account")
 
 
+def _check_person(db, actor: Actor, person_id: int) -> None:
+    """OutOfScope when the person (if there is one) works outside the actor's scope."""
+    found = repository.person(db, person_id)
+    if found is not None and not actor.covers(town_code=found["town_code"],
+                                              grid_code=found["village_code"]):
+        raise OutOfScope(f"person {person_id} is outside the scope of account {actor.name!r}",
+                         {"person_id": person_id})
+
+
 @allow(*OPERATOR_ROLES)
 @operation(
     "/people/<int:person_id>", "PATCH", summary="Put a person on or off duty", tags=["people"],
@@ -57,12 +67,7 @@ def patch_person(person_id: int, body: PersonPatch):
     """Intake gives new cases only to grid workers on duty; with none on duty in a grid, to
     the village's grid leader."""
     db = session()
-    actor = current_actor()
-    found = repository.person(db, person_id)
-    if found is not None and not actor.covers(town_code=found["town_code"],
-                                              grid_code=found["village_code"]):
-        raise OutOfScope(f"person {person_id} is outside the scope of account {actor.name!r}",
-                         {"person_id": person_id})
+    _check_person(db, current_actor(), person_id)
     person = assignment.set_on_duty(db, person_id, body.on_duty)
     db.commit()
     return {k: person[k] for k in ("id", "name", "role", "title", "phone", "village_code", "on_duty")}
@@ -84,6 +89,7 @@ def reassign(case_id: int, body: AssigneeIn):
     db = session()
     actor = current_actor()
     access.check_case(db, actor, case_id)
+    _check_person(db, actor, body.person_id)  # and to someone of the account's scope
     assignment.reassign_case(db, case_id, body.person_id, body.reason, f"{actor.role}:{actor.name}")
     view = intake.case_view(db, case_id)
     db.commit()
