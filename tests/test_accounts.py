@@ -510,7 +510,8 @@ def test_a_town_account_cannot_read_another_towns_case(copy_app, demo_copy_url, 
     assert listed and other not in {i["id"] for i in listed}
 
 
-def test_a_village_operator_cannot_give_a_case_to_someone_of_another_village(copy_app, demo_copy_url):
+def test_a_village_operator_cannot_give_a_case_to_someone_of_another_village(copy_app,
+                                                                             demo_copy_url):
     token = token_for(demo_copy_url, "village_operator")
     village = village_of(demo_copy_url, "village_operator")
     mine = case_in(demo_copy_url, village)
