@@ -50,7 +50,9 @@ import psycopg  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
 from results import every_run, machine, replace_section, spread  # noqa: E402  (bench/, the script's own folder)
-from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
+from servers import (  # noqa: E402
+    add_server_options, bench_token, drop_database, prepare_database, start_gridgov,
+)
 
 CHANNELS = ("patrol", "resident", "hotline", "app", "sensor", "referral")
 WORDS = (
@@ -134,10 +136,11 @@ def _lua_string(text: str) -> str:
 
 
 def post_script(
-    points: list[tuple[float, float]], categories: list[str], rng: random.Random
+    points: list[tuple[float, float]], categories: list[str], rng: random.Random, token: str
 ) -> str:
-    """A wrk script sending one of 4,000 prepared case bodies at random."""
-    bodies = []
+    """A wrk script sending one of 4,000 prepared case bodies at random: the residents' and the
+    app's without an account, the staff channels' with ``token`` (Authorization: Bearer)."""
+    bodies, signed = [], []
     for i in range(4000):
         lon, lat = points[i % len(points)]
         body = {
@@ -147,12 +150,18 @@ def post_script(
             "channel": rng.choice(CHANNELS),
         }
         bodies.append(_lua_string(json.dumps(body, ensure_ascii=False)))
+        signed.append("false" if body["channel"] in ("resident", "app") else "true")
     return (
         "local bodies = {"
         + ",\n".join(bodies)
         + "}\n"
-        + 'local headers = {["Content-Type"] = "application/json"}\n'
-        + "function request()\n  return wrk.format('POST', '/api/v1/cases', headers, bodies[math.random(#bodies)])\nend\n"
+        + "local signed = {" + ",".join(signed) + "}\n"
+        + 'local anonymous = {["Content-Type"] = "application/json"}\n'
+        + 'local staff = {["Content-Type"] = "application/json", ["Authorization"] = '
+        + _lua_string("Bearer " + token) + "}\n"
+        + "function request()\n  local i = math.random(#bodies)\n"
+        + "  local headers = signed[i] and staff or anonymous\n"
+        + "  return wrk.format('POST', '/api/v1/cases', headers, bodies[i])\nend\n"
         + LUA_COMMON
     )
 
@@ -415,7 +424,7 @@ def main() -> None:
     args = p.parse_args()
     url, points, categories = prepare_load(args)
     rng = random.Random(args.seed)
-    post = post_script(points, categories, rng)
+    post = post_script(points, categories, rng, bench_token(url))
     locate = locate_script(points)
     plan = {
         f"POST /api/v1/cases at {args.rate:g}/s": paced(post, args.rate, args.threads),

@@ -55,7 +55,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 import psycopg  # noqa: E402
 from http_bench import CHANNELS, WORDS, count_cases  # noqa: E402
 from results import write_section  # noqa: E402
-from servers import add_server_options, drop_database, prepare_database, start_gridgov  # noqa: E402
+from servers import (  # noqa: E402
+    add_server_options, bench_cookie, bench_token, drop_database, prepare_database, start_gridgov,
+)
 
 from cases.models import CLOSED_STATES  # noqa: E402
 from db.session import conninfo  # noqa: E402
@@ -160,11 +162,13 @@ def view_points(
     return [(float(x), float(y)) for x, y in pts[:n]], cats
 
 
-def post_case(base: str, body: dict) -> tuple[int, int | None]:
-    """POST one case; (HTTP status, case id or None)."""
+def post_case(base: str, body: dict, token: str) -> tuple[int, int | None]:
+    """POST one case, with ``token`` (the staff channels need an account); (HTTP status, case
+    id or None)."""
     request = urllib.request.Request(
         base + "/api/v1/cases", data=json.dumps(body, ensure_ascii=False).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())["id"]
@@ -214,6 +218,7 @@ def run(args, page, url: str, bases: list[str]) -> dict:
     page.wait_for_timeout(2000)  # let the view's tiles and the day's numbers settle
 
     rng = random.Random(args.seed)
+    token = bench_token(url)
     posts = []
     load_before = os.getloadavg()
     cases_before = count_cases(url)
@@ -233,7 +238,7 @@ def run(args, page, url: str, bases: list[str]) -> dict:
         m0 = time.monotonic()
         t0_ms = page.evaluate("performance.now()")
         m1 = time.monotonic()
-        status, case_id = post_case(bases[i % 2], body)
+        status, case_id = post_case(bases[i % 2], body, token)
         m2 = time.monotonic()
         posts.append({"server": server, "status": status, "id": case_id, "t0_ms": t0_ms,
                       "sent_at": m1, "evaluate_ms": (m1 - m0) * 1000, "answer_ms": (m2 - m1) * 1000})
@@ -361,7 +366,12 @@ def main() -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                page = browser.new_page(viewport=VIEWPORT, locale="zh-CN")
+                context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+                # the operator map needs an account: the demo town operator's session cookie
+                # (a cookie belongs to the host, so it serves both servers)
+                context.add_cookies([{"name": "gridgov_session", "value": bench_cookie(url),
+                                      "url": bases[0], "httpOnly": True, "sameSite": "Lax"}])
+                page = context.new_page()
                 result = run(args, page, url, bases)
             finally:
                 browser.close()  # closes the live streams, so the servers stop at once

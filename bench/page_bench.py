@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from results import spread, write_section  # noqa: E402
-from servers import start_gridgov  # noqa: E402
+from servers import bench_cookie, bench_token, start_gridgov  # noqa: E402
 
 from cases.models import OPEN_PREDICATE  # noqa: E402
 from db.session import conninfo, database_url  # noqa: E402
@@ -57,13 +57,14 @@ MB = 1024 * 1024
 RESPONSIVE_JS = "() => new Promise(r => requestAnimationFrame(() => setTimeout(() => r(performance.now()), 0)))"
 
 
-def warm_up(base: str) -> int:
+def warm_up(base: str, token: str) -> int:
     """A running server: every worker has answered the page once (its first request opens the
     database pool and renders the map). Returns the page's size in bytes."""
     sizes: list[int] = []
 
     def get() -> None:
-        with urllib.request.urlopen(base + "/", timeout=120) as r:
+        signed = urllib.request.Request(base + "/", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(signed, timeout=120) as r:
             sizes.append(len(r.read()))
 
     for _ in range(2):
@@ -159,8 +160,11 @@ def serve_static(directory: Path) -> tuple[http.server.ThreadingHTTPServer, int]
     return server, server.server_address[1]
 
 
-def measure_gridgov(browser, base: str, size: tuple[int, int], cap_s: float) -> dict:
+def measure_gridgov(browser, base: str, size: tuple[int, int], cap_s: float, cookie: str) -> dict:
     context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    # the operator map needs an account: the demo town operator's session
+    context.add_cookies([{"name": "gridgov_session", "value": cookie, "url": base, "httpOnly": True,
+                          "sameSite": "Lax"}])
     page = context.new_page()
     outside: list[str] = []
     page.on("request", lambda r: None if r.url.startswith((base, "data:")) else outside.append(r.url))
@@ -249,11 +253,12 @@ def main() -> None:
     ours: list[dict] = []
     measured: dict[str, dict] = {}
     try:
-        html_size = warm_up(base)
+        html_size = warm_up(base, bench_token(url))
+        cookie = bench_cookie(url)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             for i in range(args.runs):
-                ours.append(measure_gridgov(browser, base, size, args.cap))
+                ours.append(measure_gridgov(browser, base, size, args.cap, cookie))
                 print(f"gridgov run {i + 1}: {ours[-1]}", flush=True)
             browser.close()
             points = open_case_points(url) if peers else []

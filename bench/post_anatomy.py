@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from http_bench import _server_pids, add_wrk_options, paced, post_script, prepare_load, run_wrk  # noqa: E402  (bench/)
-from servers import add_server_options, drop_database, start_gridgov  # noqa: E402
+from servers import add_server_options, bench_token, drop_database, start_gridgov  # noqa: E402
 from results import write_section  # noqa: E402
 
 # (part, pattern on a frame's file path), innermost recognised frame wins
@@ -108,8 +108,8 @@ def main() -> None:
         workers = server[1:]
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
-            script.write_text(paced(post_script(points, categories, random.Random(args.seed)), args.rate, args.threads),
-                              encoding="utf-8")
+            body = post_script(points, categories, random.Random(args.seed), bench_token(url))
+            script.write_text(paced(body, args.rate, args.threads), encoding="utf-8")
             run_wrk(port, script, args.clients, args.threads, 5, server)  # warm-up
             spies = [
                 subprocess.Popen([pyspy, "record", "--pid", str(pid), "--idle", "--rate", str(args.sample_rate),

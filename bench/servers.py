@@ -117,6 +117,32 @@ def prepare_database(args: argparse.Namespace) -> str:
     return url
 
 
+def bench_token(url: str, name: str = "town_operator") -> str:
+    """A new API token of account ``name`` (the demo's, demo/accounts.py; made when a database
+    loaded before accounts existed lacks it), for the requests that need an account."""
+    from accounts import repository, service
+    from db.session import session_scope
+    from demo.accounts import DEMO_PASSWORD
+
+    with session_scope(url) as session:
+        if repository.account_by_name(session, name) is None:
+            service.create_account(session, name, name, password=DEMO_PASSWORD)
+        token, _ = service.issue_token(session, name)
+    return token
+
+
+def bench_cookie(url: str, name: str = "town_operator") -> str:
+    """The session cookie's value of the demo's account ``name`` signed in (for a browser)."""
+    from accounts import service
+    from db.session import session_scope
+    from demo.accounts import DEMO_PASSWORD
+
+    bench_token(url, name)  # the account, when a database loaded before accounts lacks it
+    with session_scope(url) as session:
+        session_id, _ = service.sign_in(session, name, DEMO_PASSWORD)
+    return session_id
+
+
 def drop_database(args: argparse.Namespace) -> None:
     """Drop the run's database, whoever is still connected, unless ``--keep-db``."""
     if not args.keep_db:

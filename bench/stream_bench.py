@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -47,7 +48,7 @@ from db.session import conninfo  # noqa: E402
 from http_bench import (  # noqa: E402  (bench/)
     CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, paced, post_script, prepare_load, run_wrk,
 )
-from servers import add_server_options, drop_database, start_gridgov  # noqa: E402
+from servers import add_server_options, bench_token, drop_database, start_gridgov  # noqa: E402
 from results import spread as spread_of, write_section  # noqa: E402
 
 
@@ -88,6 +89,7 @@ def with_streams(args, port: int, script: Path, server: list[int], url: str) -> 
         [sys.executable, str(ROOT / "bench" / "stream_clients.py"), "--port", str(port),
          "--streams", str(args.streams)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "GRIDGOV_TOKEN": bench_token(url)},
     )
     try:
         ready = clients.stdout.readline().split()
@@ -215,8 +217,8 @@ def main() -> None:
         server = _server_pids(gridgov.proc)
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "post.lua")
-            script.write_text(paced(post_script(points, categories, random.Random(args.seed)), args.rate,
-                                    args.threads), encoding="utf-8")
+            body = post_script(points, categories, random.Random(args.seed), bench_token(url))
+            script.write_text(paced(body, args.rate, args.threads), encoding="utf-8")
             run_wrk(port, script, args.clients, args.threads, 5, server)  # warm-up
             idle = server_footprint(server)
             for k in range(args.runs):

@@ -64,7 +64,7 @@ import psycopg  # noqa: E402
 from cases.models import OPEN_PREDICATE  # noqa: E402
 from db.session import SERVER_OPTIONS, database_url, engine_for  # noqa: E402
 from results import every_run, hardware, replace_section, spread  # noqa: E402  (bench/, the script's own folder)
-from servers import Server, free_port, start_gridgov  # noqa: E402
+from servers import Server, bench_token, free_port, start_gridgov  # noqa: E402
 from tiles.mvt import BUCKETS_PER_SIDE, POINTS_MIN_ZOOM  # noqa: E402
 
 SECTION = "tiles"
@@ -149,8 +149,11 @@ def tipg_path(z: int, x: int, y: int) -> str:
 # -- load --------------------------------------------------------------------------------------
 
 
-def run_pass(port: int, paths: list[tuple[int, str]], clients: int) -> dict:
-    """Fetch every (zoom, path) once with ``clients`` keep-alive connections; latency of each."""
+def run_pass(
+    port: int, paths: list[tuple[int, str]], clients: int, headers: dict | None = None
+) -> dict:
+    """Fetch every (zoom, path) once with ``clients`` keep-alive connections; latency of each.
+    ``headers``: gridgov's tiles need an account (Authorization: Bearer)."""
     results: list[tuple[float, int, int, str, int]] = []
     lock = threading.Lock()
     queue = list(reversed(paths))
@@ -166,7 +169,7 @@ def run_pass(port: int, paths: list[tuple[int, str]], clients: int) -> dict:
                     zoom, path = queue.pop()
                 t0 = time.perf_counter()
                 try:
-                    conn.request("GET", path)
+                    conn.request("GET", path, headers=headers or {})
                     response = conn.getresponse()
                     body = response.read()
                     status, cache = response.status, response.getheader("X-Tile-Cache", "")
@@ -208,10 +211,10 @@ def run_pass(port: int, paths: list[tuple[int, str]], clients: int) -> dict:
     }
 
 
-def fetch(port: int, path: str) -> bytes:
+def fetch(port: int, path: str, headers: dict | None = None) -> bytes:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         body = response.read()
         if response.status not in (200, 204):
@@ -229,12 +232,14 @@ def case_ids(data: bytes) -> set[int]:
     return {int(f["properties"]["id"]) for f in layer["features"]}
 
 
-def content_check(gridgov: Server, tipg: Server, tiles: list[tuple[int, int, int]]) -> str:
+def content_check(
+    gridgov: Server, tipg: Server, tiles: list[tuple[int, int, int]], headers: dict
+) -> str:
     """Do both servers send the same cases in a sample of tiles carrying points?"""
     sample = [t for t in tiles if t[0] >= POINTS_MIN_ZOOM][:20]
     same = 0
     for t in sample:
-        if case_ids(fetch(gridgov.port, gridgov_path(*t))) == case_ids(
+        if case_ids(fetch(gridgov.port, gridgov_path(*t), headers)) == case_ids(
             fetch(tipg.port, tipg_path(*t))
         ):
             same += 1
@@ -355,11 +360,12 @@ def main() -> None:
             gridgov = start_gridgov(url, workers=2)
             try:
                 paths = [(t[0], gridgov_path(*t)) for t in tiles]
-                runs["cold"].append(run_pass(gridgov.port, paths, args.clients))
-                run_pass(gridgov.port, paths, args.clients)
-                runs["warm"].append(run_pass(gridgov.port, paths, args.clients))
+                signed = {"Authorization": f"Bearer {bench_token(url)}"}
+                runs["cold"].append(run_pass(gridgov.port, paths, args.clients, signed))
+                run_pass(gridgov.port, paths, args.clients, signed)
+                runs["warm"].append(run_pass(gridgov.port, paths, args.clients, signed))
                 if n == 0:
-                    check = content_check(gridgov, tipg, tiles)
+                    check = content_check(gridgov, tipg, tiles, signed)
                     settings = settings_check(expected, tipg_settings(tipg))
             finally:
                 gridgov.stop()

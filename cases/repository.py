@@ -146,6 +146,11 @@ def case_detail(session: Session, case_id: int) -> dict[str, Any] | None:
     return _row(session, "case_detail", {"id": case_id})
 
 
+def case_place(session: Session, case_id: int) -> dict[str, Any] | None:
+    """A case's town, grid and administrative grid codes; None when there is no such case."""
+    return _row(session, "case_place", {"id": case_id})
+
+
 def case_events(session: Session, case_id: int) -> list[dict[str, Any]]:
     """The case's history, oldest first."""
     return _rows(session, "case_events", {"id": case_id})
@@ -175,6 +180,11 @@ _LIST_FILTERS = {
     "grid": "(c.grid_code = :grid OR c.admin_code = :grid)",
     "bbox": "c.geom && ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326)",
     "cursor": "c.id < :cursor",
+    # the reader's scope (accounts/access.py case_scope)
+    "town": "c.town_code = ANY(:scope)",
+    "villages": "left(coalesce(c.grid_code, c.admin_code), 12) = ANY(:scope)",
+    "grids": "c.grid_code = ANY(:scope)",
+    "none": "false",
 }
 
 
@@ -187,12 +197,16 @@ def _list_statement(filters: tuple[str, ...]) -> TextClause:
 def list_cases(
     session: Session, *, status: str | None = None, grid: str | None = None,
     bbox_4326: tuple[float, float, float, float] | None = None, cursor: int | None = None,
-    limit: int = 50,
+    limit: int = 50, scope: tuple[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Cases newest first, filtered by status, grid (leaf or administrative code) and a
-    lon/lat box, starting below ``cursor`` (an id)."""
+    lon/lat box, starting below ``cursor`` (an id), inside ``scope`` (kind, codes: see
+    accounts.access.case_scope)."""
     params: dict[str, Any] = {"status": status, "grid": grid, "cursor": cursor, "limit": limit}
     filters = tuple(name for name in ("status", "grid", "cursor") if params[name] is not None)
+    if scope is not None:
+        filters += (scope[0],)
+        params["scope"] = list(scope[1])
     if bbox_4326 is not None:
         filters += ("bbox",)
         params.update(zip(("minlon", "minlat", "maxlon", "maxlat"), bbox_4326))

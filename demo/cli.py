@@ -6,7 +6,9 @@ import time
 
 import click
 
-from db.session import database_url
+from accounts import service
+from db.session import database_url, session_scope
+from demo.accounts import sign_in_text
 from demo.load import DemoError, has_town, load_demo
 
 
@@ -45,3 +47,5 @@ def load(seed: int, n_cases: int, replace: bool, if_empty: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     summary = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items())
     click.echo(f"loaded the Bagong demo (seed {seed}) in {time.monotonic() - started:.1f} s: {summary}")
+    with session_scope(url) as session:
+        click.echo(sign_in_text(service.list_accounts(session)))

@@ -11,16 +11,17 @@ import psycopg
 import shapely
 from tqdm import tqdm
 
-from db.session import conninfo
+from db.session import conninfo, session_scope
 from demo import cases as demo_cases
 from cases.deadlines import BusinessCalendar
 from demo import geometry, registry
+from demo.accounts import create_demo_accounts
 
 TZ = ZoneInfo("Asia/Shanghai")
 # everything --replace empties at once (TRUNCATE refuses a table another one not listed refers to)
-TABLES = ("notifications", "case_deadlines", "case_photos", "case_events", "cases", "hazards",
-          "enterprises", "households", "addresses", "streets", "grid_assignments", "people",
-          "grids", "zones", "towns")
+TABLES = ("web_sessions", "api_tokens", "accounts", "notifications", "case_deadlines",
+          "case_photos", "case_events", "cases", "hazards", "enterprises", "households",
+          "addresses", "streets", "grid_assignments", "people", "grids", "zones", "towns")
 
 
 class DemoError(RuntimeError):
@@ -38,7 +39,7 @@ def has_town(url: str) -> bool:
 
 def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True, replace: bool = False) -> dict:
     """Load the demo for ``seed``; refuse (DemoError) when the database already has data,
-    unless ``replace``. Returns the counts written."""
+    unless ``replace``. Then its accounts (demo/accounts.py). Returns the counts written."""
     geo = geometry.build(seed)
     reg = registry.build(geo, seed)
     with psycopg.connect(conninfo(url)) as conn:
@@ -57,6 +58,9 @@ def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True,
             counts["cases"] = _write_cases(conn, geo, reg, cases, seed, progress)
             conn.execute("SELECT pg_notify('gridgov_cases', json_build_object('op', 'bulk', 'count', %s::int)::text)", (cases,))
         conn.execute("ANALYZE")
+    with session_scope(url) as session:
+        accounts = create_demo_accounts(session)
+    counts["accounts"] = len(accounts)
     return counts
 
 

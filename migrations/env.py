@@ -3,7 +3,8 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import boundaries.inventory  # noqa: F401  (models register on Base.metadata)
+import accounts.models  # noqa: F401  (models register on Base.metadata)
+import boundaries.inventory  # noqa: F401
 import boundaries.models  # noqa: F401
 import cases.models  # noqa: F401
 from db.base import Base

@@ -26,6 +26,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DEMO_SEED = 7
 DEMO_CASES = 3000
 _counter = itertools.count()
+DEMO_TOKENS: dict[str, str] = {}
 
 
 class PgServer:
@@ -117,7 +118,30 @@ def demo_db_url(pg_server, template_db):
 
     url = pg_server.create_database("gridgov_test_demo", template=template_db)
     load_demo(url, seed=DEMO_SEED, cases=DEMO_CASES, progress=False)
+    # a token per demo account, made before any copy, so every copy has them too
+    from accounts.service import list_accounts
+    from db.session import session_scope
+    from tests.accounts_support import token_for
+
+    with session_scope(url) as session:
+        names = [a["name"] for a in list_accounts(session)]
+    DEMO_TOKENS.update({name: token_for(url, name) for name in names})
+    engine_for(url).dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def demo_tokens(demo_db_url) -> dict[str, str]:
+    """An API token for every account of the demo (and of every copy of it), by account name:
+    town_operator, town_leader, village_operator, grid_leader, grid_worker_1…, auxiliary,
+    department_handler, planner, admin (demo/accounts.py)."""
+    return DEMO_TOKENS
+
+
+@pytest.fixture
+def operator_token(demo_tokens) -> str:
+    """The demo town operator's API token."""
+    return demo_tokens["town_operator"]
 
 
 @pytest.fixture

@@ -10,14 +10,15 @@ from sqlalchemy import text
 
 from cases import intake
 from db.session import engine_for, session_scope
+from tests.accounts_support import bearer
 from tests.test_intake_api import at_point, leaf_with_one_worker, post_case, query
 from web import create_app
 
 
 @pytest.fixture
-def client(demo_copy_url):
+def client(demo_copy_url, operator_token):
     intake.clear_caches()
-    yield create_app({"DATABASE_URL": demo_copy_url}).test_client()
+    yield bearer(create_app({"DATABASE_URL": demo_copy_url}).test_client(), operator_token)
     engine_for(demo_copy_url).dispose()
 
 
@@ -100,20 +101,21 @@ def test_an_operators_reassignment_is_recorded_as_an_event(client, demo_copy_url
     other = leaf_with_one_worker(demo_copy_url, offset=5)
     case = post_case(client, location=at_point(leaf)).get_json()
     r = client.post(f"/api/v1/cases/{case['id']}/assignee",
-                    json={"person_id": other["worker_id"], "reason": "原网格员请假", "actor": "operator:张三"})
+                    json={"person_id": other["worker_id"], "reason": "原网格员请假"})
     assert r.status_code == 200, r.get_json()
     detail = r.get_json()
     assert detail["assignee"]["id"] == other["worker_id"]
     assert detail["status"] == "dispatched"
     assert [e["type"] for e in detail["events"]] == ["created", "reassigned"]
     event = detail["events"][1]
-    assert event["actor"] == "operator:张三"
+    assert event["actor"] == "town_operator:town_operator"  # the signed-in account, not the body's
     assert event["data"]["from"]["id"] == leaf["worker_id"]
     assert event["data"]["to"]["id"] == other["worker_id"]
     assert event["data"]["reason"] == "原网格员请假"
     row = query(demo_copy_url, "SELECT assignee_id, assignment_reason FROM cases WHERE id = :id", id=case["id"])[0]
     assert row["assignee_id"] == other["worker_id"]
-    assert "operator:张三" in row["assignment_reason"] and "原网格员请假" in row["assignment_reason"]
+    assert "town_operator:town_operator" in row["assignment_reason"]
+    assert "原网格员请假" in row["assignment_reason"]
     assert client.get(f"/api/v1/cases/{case['id']}").get_json()["events"] == detail["events"]
 
 
@@ -164,7 +166,7 @@ def test_a_reassignment_that_cannot_be_done_is_refused(client, demo_copy_url, wh
     ({"person_id": 3, "actor": "op"}, {"reason"}),
     ({"person_id": "3", "reason": "x", "actor": "op"}, {"person_id"}),
     ({"person_id": 0, "reason": "x", "actor": "op"}, {"person_id"}),
-    ({"person_id": 3, "reason": "", "actor": ""}, {"reason", "actor"}),
+    ({"person_id": 3, "reason": "", "actor": "x" * 101}, {"reason", "actor"}),
     ({"person_id": 3, "reason": "x", "actor": "op", "force": True}, {"force"}),
 ])
 def test_a_reassignment_with_bad_fields_is_422_per_field(client, body, fields):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.accounts_support import signed_page
 from tests.test_pages import ADMIN_CODES, GRID_CODES, XSS, XSS_PERSON, insert_small_town
 
 CHROMIUM = "/usr/bin/chromium"
@@ -77,8 +78,9 @@ def _click_lonlat(page: Page, lon: float, lat: float) -> None:
     page.mouse.click(x, y)
 
 
-def test_map_page_draws_grids_from_our_host_only(browser, live_server, artifacts_dir):
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+def test_map_page_draws_grids_from_our_host_only(browser, live_server, empty_db_url, artifacts_dir):
+    page = signed_page(browser, live_server, empty_db_url, viewport={"width": 1280, "height": 800},
+                       locale="zh-CN")
     watch = Watcher(page)
     page.goto(live_server + "/", wait_until="networkidle")
     page.wait_for_function("document.body.dataset.ready === '1'")

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from cases import intake
 from db.session import engine_for, session_scope
-from web import create_app
+from tests.accounts_support import operator_client
 
 XSS = "<img src=x onerror=alert(1)>"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -35,7 +35,7 @@ def copy_url(pg_server, demo_db_url):
 @pytest.fixture
 def client(copy_url):
     intake.clear_caches()
-    return create_app({"DATABASE_URL": copy_url}).test_client()
+    return operator_client({"DATABASE_URL": copy_url})
 
 
 def inside_a_service_grid(url: str) -> dict:

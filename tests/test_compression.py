@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from web import create_app
+from tests.accounts_support import operator_client
 
 BROWSER = "gzip, deflate, br, zstd"  # what Chromium sends
 
 
 @pytest.fixture
 def client(demo_db_url):
-    return create_app({"DATABASE_URL": demo_db_url}).test_client()
+    return operator_client({"DATABASE_URL": demo_db_url})
 
 
 def _gunzip(response) -> bytes:

@@ -153,6 +153,25 @@ def test_demo_cases_are_routed_spread_over_a_year_and_mixed(demo_db_url):
     assert channels == 6
 
 
+def test_demo_has_an_account_of_every_role_in_one_village(demo_db_url):
+    from accounts.actor import ROLES
+
+    rows = _all(demo_db_url, "SELECT a.name, a.role, a.scope_kind, a.scope_code, a.person_id, "
+                              "p.role AS post, p.village_code FROM accounts a "
+                              "LEFT JOIN people p ON p.id = a.person_id ORDER BY a.id")
+    assert {r[1] for r in rows} == set(ROLES)
+    village = next(r[3] for r in rows if r[1] == "village_operator")
+    workers = [r for r in rows if r[1] == "grid_worker"]
+    in_village = _one(demo_db_url, "SELECT count(*) FROM people WHERE role = 'grid_worker' "
+                                   "AND village_code = %s", village)[0]
+    # every grid worker of the village, linked to their person
+    assert len(workers) == in_village > 0
+    assert all(r[5] == "grid_worker" and r[6] == village for r in workers)
+    leader = next(r for r in rows if r[1] == "grid_leader")
+    assert leader[5] == "grid_leader" and leader[3] == village
+    assert next(r for r in rows if r[1] == "department_handler")[3] == "urban_management"
+
+
 def test_demo_load_refuses_a_database_with_data(demo_copy_url):
     with pytest.raises(DemoError, match="--replace"):
         load_demo(demo_copy_url, seed=2, cases=0, progress=False)
@@ -171,3 +190,6 @@ def test_demo_load_replace_reloads_with_another_seed(demo_copy_url, cli):
     assert result.exit_code == 0, result.output
     assert _one(demo_copy_url, "SELECT count(*) FROM cases")[0] == 100
     assert _one(demo_copy_url, "SELECT count(*) FROM grids")[0] == 38 + 167 + 214
+    # the accounts are made again, and the command says how to sign in
+    assert "bagong-demo" in result.output and "/login" in result.output
+    assert _one(demo_copy_url, "SELECT count(DISTINCT role) FROM accounts")[0] == 9

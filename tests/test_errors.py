@@ -19,6 +19,7 @@ from boundaries.errors import OutsideCoverage as NoGridHere
 from cases.errors import CaseError, CaseNotFound, PhotoTooLarge
 from db.errors import GridgovError
 from tiles import TileError, TileOutOfRange
+from accounts.access import PUBLIC, allow
 from web import create_app
 from web.errors import STATUS_FOR, status_for
 
@@ -115,6 +116,7 @@ def test_a_subclass_without_a_row_answers_with_its_base_row():
 def test_a_view_that_raises_a_domain_error_answers_its_row(error, status, body):
     app = create_app({"DATABASE_URL": "postgresql://unused/none"})
 
+    @allow(PUBLIC)
     def view():
         raise error
 

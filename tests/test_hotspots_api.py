@@ -14,14 +14,14 @@ from shapely.geometry import Point
 from cases.hotspots import MAX_CELL_PERMUTATIONS, TooManyCells, check_work, min_cell_size_m
 from db.session import conninfo
 from geo.hotspots import DEFAULT_PERMUTATIONS
-from web import create_app
+from tests.accounts_support import operator_client
 
 CENTRE = (112.872, 35.638)
 
 
 @pytest.fixture
 def client(demo_db_url):
-    return create_app({"DATABASE_URL": demo_db_url}).test_client()
+    return operator_client({"DATABASE_URL": demo_db_url})
 
 
 def test_hotspots_api_counts_every_case_and_classes_cells(client, demo_db_url):

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from tests.conftest import DEMO_TOKENS
 from tests.test_intake_api import (  # noqa: F401  (fixtures)
     PNG, at_point, case_body, client, intake_url, leaf_with_one_worker, post_case, query,
 )
@@ -97,7 +98,8 @@ def _post(host: str, port: int, body: bytes, key: str) -> tuple[int, dict, dict]
     conn = http.client.HTTPConnection(host, port, timeout=30)
     try:
         conn.request("POST", "/api/v1/cases", body=body,
-                     headers={"Content-Type": "application/json", "Idempotency-Key": key})
+                     headers={"Content-Type": "application/json", "Idempotency-Key": key,
+                              "Authorization": f"Bearer {DEMO_TOKENS['town_operator']}"})
         resp = conn.getresponse()
         return resp.status, dict(resp.getheaders()), json.loads(resp.read())
     finally:

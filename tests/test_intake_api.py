@@ -22,6 +22,7 @@ from cases.calendar import load_calendar
 from cases.deadlines import deadline_at
 from db.session import engine_for, session_scope
 from geo import gcj02
+from tests.accounts_support import bearer
 from web import create_app
 from web.api.case_schemas import CaseDetailOut, CaseListOut, CaseOut
 
@@ -46,9 +47,10 @@ def intake_url(pg_server, demo_db_url):
 
 
 @pytest.fixture
-def client(intake_url):
+def client(intake_url, operator_token):
+    """A town operator's client (the reports here are on staff channels)."""
     intake.clear_caches()
-    return create_app({"DATABASE_URL": intake_url}).test_client()
+    return bearer(create_app({"DATABASE_URL": intake_url}).test_client(), operator_token)
 
 
 def query(url: str, sql: str, **params) -> list[dict]:

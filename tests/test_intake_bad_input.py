@@ -10,6 +10,7 @@ import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
+from tests.accounts_support import operator_client
 from tests.test_intake_api import (  # noqa: F401  (fixtures)
     JPEG, PNG, case_body, client, intake_url, leaf_with_one_worker, query,
 )
@@ -144,7 +145,7 @@ def test_a_bad_idempotency_key_is_422(client, key):
 
 
 def test_a_body_over_the_limit_is_413_json(intake_url):
-    small = create_app({"DATABASE_URL": intake_url, "MAX_CONTENT_LENGTH": 4096}).test_client()
+    small = operator_client({"DATABASE_URL": intake_url, "MAX_CONTENT_LENGTH": 4096})
     body = case_body(location=INSIDE, description="长" * 1500)  # 4.5 kB of UTF-8
     r = small.post("/api/v1/cases", data=json.dumps(body, ensure_ascii=False).encode(), content_type="application/json")
     check(r, 413, "request_entity_too_large")
@@ -215,7 +216,7 @@ def test_a_photo_over_5_mb_is_413_photo_too_large(client):
 
 
 def test_a_multipart_body_over_the_limit_is_413_json(intake_url):
-    small = create_app({"DATABASE_URL": intake_url, "MAX_CONTENT_LENGTH": 64 * 1024}).test_client()
+    small = operator_client({"DATABASE_URL": intake_url, "MAX_CONTENT_LENGTH": 64 * 1024})
     r = multipart(small, case=case_body(location=INSIDE), photos=[("a.png", PNG + b"\x00" * 100_000)])
     check(r, 413, "request_entity_too_large")
 
@@ -249,6 +250,9 @@ def test_a_bad_list_query_is_422_naming_the_parameter(client, qs, field):
 
 def test_with_no_town_loaded_a_point_is_outside_coverage_and_an_address_not_found(empty_db_url):
     empty = create_app({"DATABASE_URL": empty_db_url}).test_client()
-    body = check(empty.post("/api/v1/cases", json=case_body(location=INSIDE)), 422, "outside_coverage")
+    # a resident's report: no account needed (and none could be made without a town)
+    body = check(empty.post("/api/v1/cases", json=case_body(location=INSIDE, channel="resident")),
+                 422, "outside_coverage")
     assert body["details"] == {"nearest": None, "distance_m": None}
-    check(empty.post("/api/v1/cases", json=case_body(address="巴公镇渠头村")), 422, "address_not_found")
+    check(empty.post("/api/v1/cases", json=case_body(address="巴公镇渠头村", channel="resident")),
+          422, "address_not_found")

@@ -61,7 +61,8 @@ def test_every_index_the_models_declare_is_what_the_migrations_built(empty_db_ur
     # the models are the readable schema; the migrations build it: they must agree on every
     # index, partial predicates and access methods included. PostgreSQL spells both: each
     # declared index is built again under another name, in a transaction rolled back.
-    import boundaries.models  # noqa: F401  (every model registers its table)
+    import accounts.models  # noqa: F401  (every model registers its table)
+    import boundaries.models  # noqa: F401
     import cases.models  # noqa: F401
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.schema import CreateIndex

@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from db.cluster import free_port
 from db.session import engine_for
 from geo.layers.cases import STATUS_COLORS
+from tests.accounts_support import signed_page
+from tests.conftest import DEMO_TOKENS
 from tests.servers import start_server, stop_server  # gridgov serve, one worker
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
 from tests.waits import HANG_MS, HANG_S
@@ -117,7 +119,7 @@ def test_grids_and_clusters_draw_and_a_posted_case_appears_on_the_open_map_as_te
     browser, demo_live, artifacts_dir  # noqa: F811
 ):
     base, url = demo_live
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = signed_page(browser, base, url, viewport={"width": 1440, "height": 900}, locale="zh-CN")
     watch = Watcher(page)
     open_map(page, base)
 
@@ -168,8 +170,8 @@ def test_grids_and_clusters_draw_and_a_posted_case_appears_on_the_open_map_as_te
 
 
 def test_filters_repoint_the_case_tiles(browser, demo_live):  # noqa: F811
-    base, _ = demo_live
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    base, url = demo_live
+    page = signed_page(browser, base, url, viewport={"width": 1280, "height": 800})
     watch = Watcher(page)
     open_map(page, base)
     page.wait_for_function("document.querySelectorAll('#f-category option').length > 40")
@@ -190,7 +192,7 @@ def test_filters_repoint_the_case_tiles(browser, demo_live):  # noqa: F811
 
 def test_a_change_made_by_another_connection_shows_on_the_open_map(browser, demo_live):  # noqa: F811
     base, url = demo_live
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = signed_page(browser, base, url, viewport={"width": 1280, "height": 800})
     watch = Watcher(page)
     open_map(page, base)
     case = query(url, "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM cases "
@@ -214,7 +216,7 @@ def test_a_change_made_by_another_connection_shows_on_the_open_map(browser, demo
 
 def test_clicking_a_grid_opens_its_panel_with_the_right_numbers(browser, demo_live, artifacts_dir):  # noqa: F811
     base, url = demo_live
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = signed_page(browser, base, url, viewport={"width": 1440, "height": 900}, locale="zh-CN")
     watch = Watcher(page)
     open_map(page, base)
     grid = busy_service_grid(url)
@@ -251,13 +253,15 @@ def test_clicking_a_grid_opens_its_panel_with_the_right_numbers(browser, demo_li
 
 
 def test_hotspot_layer_draws_the_significant_cells_and_a_heat_map(browser, demo_live, artifacts_dir):  # noqa: F811
-    base, _ = demo_live
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    base, url = demo_live
+    page = signed_page(browser, base, url, viewport={"width": 1440, "height": 900}, locale="zh-CN")
     watch = Watcher(page)
     open_map(page, base)
     page.locator(".leaflet-control-layers-overlays label", has_text="热点").click()
     page.wait_for_function("document.body.dataset.hotspots === 'drawn'", timeout=30000)
-    with urllib.request.urlopen(base + "/api/v1/hotspots?cell_size=250", timeout=60) as response:
+    asked = urllib.request.Request(base + "/api/v1/hotspots?cell_size=250", headers={
+        "Authorization": f"Bearer {DEMO_TOKENS['town_operator']}"})
+    with urllib.request.urlopen(asked, timeout=60) as response:
         cells = json.loads(response.read())["features"]
     significant = [c for c in cells if c["properties"]["class"] != "not_significant"]
     assert significant  # the demo plants clusters
@@ -284,7 +288,8 @@ def test_a_case_posted_to_another_server_process_appears_also_after_a_restart(
     a, b = start_server(demo_copy_url, port_a), start_server(demo_copy_url, port_b)
     base_a, base_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        # one sign-in serves both servers: a cookie belongs to the host, not to the port
+        page = signed_page(browser, base_a, demo_copy_url, viewport={"width": 1280, "height": 800})
         watch = Watcher(page)
         open_map(page, base_a)
         grid = busy_service_grid(demo_copy_url)

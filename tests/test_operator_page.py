@@ -16,6 +16,7 @@ from sqlalchemy import text
 from cases import stats
 from cases.deadlines import LOCAL_TZ
 from db.session import engine_for, session_scope
+from tests.accounts_support import bearer, operator_client, token_for
 from web import create_app
 from web.i18n import COOKIE
 
@@ -27,7 +28,7 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def client(demo_db_url):
-    yield create_app({"DATABASE_URL": demo_db_url, "TESTING": True}).test_client()
+    yield operator_client({"DATABASE_URL": demo_db_url, "TESTING": True})
     engine_for(demo_db_url).dispose()  # demo_copy_url copies the demo: no connection may stay
 
 
@@ -119,7 +120,9 @@ def test_the_api_keeps_json_errors_whatever_lang_says(client):
 
 
 def test_empty_database_page_says_how_to_load_data_in_english_too(empty_db_url):
-    client = create_app({"DATABASE_URL": empty_db_url}).test_client()
+    # an administrator's account made before any town is loaded
+    client = bearer(create_app({"DATABASE_URL": empty_db_url}).test_client(),
+                    token_for(empty_db_url, "admin"))
     html = client.get("/?lang=en").get_data(as_text=True)
     assert "No grids yet" in html and "gridgov demo load" in html
     assert URL_RE.findall(html) == []
@@ -281,7 +284,7 @@ def test_day_numbers_equal_sql_counts(client, demo_db_url):
 
 
 def test_day_numbers_count_a_case_created_and_one_closed_today(demo_copy_url):
-    client = create_app({"DATABASE_URL": demo_copy_url}).test_client()
+    client = operator_client({"DATABASE_URL": demo_copy_url})
     before = client.get("/api/v1/stats/today").get_json()
     with session_scope(demo_copy_url) as s:
         s.execute(text("""INSERT INTO cases (town_code, category_code, description, status, channel,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.accounts_support import signed_page
 from tests.test_browser import Watcher, browser, live_server  # noqa: F401  (fixtures)
 from tests.waits import HANG_MS
 
@@ -21,8 +22,9 @@ FAILURES = 2
      "document.querySelectorAll('#f-category optgroup').length > 0"),
 ])
 def test_a_failed_request_is_shown_and_retried_until_the_data_arrives(
-        browser, live_server, artifacts_dir, lang, endpoint, failure, banner, arrived):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+        browser, live_server, empty_db_url, artifacts_dir, lang, endpoint, failure, banner,
+        arrived):  # noqa: F811
+    page = signed_page(browser, live_server, empty_db_url, viewport={"width": 1440, "height": 900})
     watcher = Watcher(page)
     calls = {"failed": 0, "passed": 0}
 
@@ -52,9 +54,9 @@ def test_a_failed_request_is_shown_and_retried_until_the_data_arrives(
     page.close()
 
 
-def test_a_refused_request_is_not_retried(browser, live_server):  # noqa: F811
+def test_a_refused_request_is_not_retried(browser, live_server, empty_db_url):  # noqa: F811
     """A 4xx will not pass by trying again: the page shows the error, no banner, no retry."""
-    page = browser.new_page()
+    page = signed_page(browser, live_server, empty_db_url)
     calls = {"n": 0}
 
     def refuse(route):

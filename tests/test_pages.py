@@ -18,6 +18,7 @@ from sqlalchemy import text
 from boundaries import repository
 from db.session import engine_for, session_scope
 from geo.layers import grids as layers
+from tests.accounts_support import bearer, token_for
 from web import create_app
 from web.assets import AssetError, localise, static_paths
 
@@ -131,6 +132,11 @@ def _client(url: str, **config):
     return create_app({"DATABASE_URL": url, "TESTING": True, **config}).test_client()
 
 
+def _signed_client(url: str, **config):
+    """A client signed in as an administrator (made when missing) of the database at ``url``."""
+    return bearer(_client(url, **config), token_for(url, "admin"))
+
+
 # --- the repository -----------------------------------------------------------------------
 
 def test_grids_geojson_has_current_grids_with_people_and_households(small_town):
@@ -220,7 +226,7 @@ def test_every_local_asset_is_served(empty_db_url):
 # --- the pages ----------------------------------------------------------------------------
 
 def test_map_page_shows_current_grids_and_links_only_to_us(small_town):
-    response = _client(small_town).get("/")
+    response = _signed_client(small_town).get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert response.content_type.startswith("text/html")
@@ -239,7 +245,7 @@ def test_map_page_shows_current_grids_and_links_only_to_us(small_town):
 
 
 def test_map_page_escapes_typed_names(small_town):
-    html = _client(small_town).get("/").get_data(as_text=True)
+    html = _signed_client(small_town).get("/").get_data(as_text=True)
     assert XSS not in html
     assert "onerror=alert(2)>" not in html
     # Escaped for HTML (&lt;), then JSON-encoded by folium (& as \u0026): shown as text.
@@ -250,14 +256,14 @@ def test_map_page_escapes_typed_names(small_town):
 
 def test_map_page_adds_configured_basemap(small_town):
     url = "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png"
-    client = _client(small_town, BASEMAP_URL=url, BASEMAP_ATTRIBUTION="本地底图")
+    client = _signed_client(small_town, BASEMAP_URL=url, BASEMAP_ATTRIBUTION="本地底图")
     html = client.get("/").get_data(as_text=True)
     assert url in html
     assert json.dumps("本地底图") in html  # folium writes it as a JSON string
 
 
 def test_empty_database_shows_how_to_load_data(empty_db_url):
-    response = _client(empty_db_url).get("/")
+    response = _signed_client(empty_db_url).get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "gridgov demo load" in html and "gridgov boundaries import" in html

@@ -18,13 +18,24 @@ import pytest
 import uvloop
 
 from db.session import conninfo
+from tests.conftest import DEMO_TOKENS
 from tests.waits import HANG_S  # a ceiling that only catches hangs; speed is bench/stream_bench.py's
 from web import streams
 from web.live import Hub
 
 STREAMS = 300
 CASES = 20
-REQUEST = b"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+
+
+def stream_request() -> bytes:
+    """The stream's request, with the demo town operator's token."""
+    return (b"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            b"Authorization: Bearer " + DEMO_TOKENS["town_operator"].encode() + b"\r\n\r\n")
+
+
+def signed(url: str, **options) -> urllib.request.Request:
+    token = DEMO_TOKENS["town_operator"]
+    return urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}, **options)
 EVENT_ID = re.compile(rb'event: case\ndata: \{"op":"insert","id":(\d+)')
 
 
@@ -58,7 +69,7 @@ class StreamReaders:
         self.received: dict[socket.socket, bytes] = {}
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port), timeout=HANG_S)
-            s.sendall(REQUEST)
+            s.sendall(stream_request())
             s.setblocking(False)
             self.selector.register(s, selectors.EVENT_READ)
             self.received[s] = b""
@@ -102,7 +113,8 @@ def test_hundreds_of_open_streams_leave_the_api_answering_and_each_gets_every_ca
         with urllib.request.urlopen(base + "/api/v1/categories", timeout=HANG_S) as r:
             assert r.status == 200
         tile = mercantile.tile(112.87, 35.64, 12)
-        with urllib.request.urlopen(base + f"/tiles/grids/12/{tile.x}/{tile.y}.pbf", timeout=HANG_S) as r:
+        with urllib.request.urlopen(signed(base + f"/tiles/grids/12/{tile.x}/{tile.y}.pbf"),
+                                    timeout=HANG_S) as r:
             assert r.status in (200, 204)
 
         readers.read_until(lambda: all(posted <= readers.ids(s) for s in readers.received),
@@ -115,7 +127,7 @@ def test_hundreds_of_open_streams_leave_the_api_answering_and_each_gets_every_ca
 
 def test_a_refused_method_and_head_are_answered_normally(demo_copy_url, gridgov_server):
     base = gridgov_server(demo_copy_url, workers=2).base + "/api/v1/stream"
-    req = urllib.request.Request(base, method="HEAD")
+    req = signed(base, method="HEAD")
     with urllib.request.urlopen(req, timeout=HANG_S) as r:
         assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
     req = urllib.request.Request(base, method="POST", data=b"{}")

@@ -19,11 +19,11 @@ from sqlalchemy import text
 from cases.deadlines import LOCAL_TZ
 from cases.models import CLOSED_STATES
 from db.session import engine_for
+from tests.accounts_support import operator_client
 from tests.waits import HANG_S
 from tiles import cache as tile_caches
 from tiles.cache import DEFAULT_MAX_BYTES, TileCache, cached_tile
 from tiles.mvt import BUCKETS_PER_SIDE, POINTS_MIN_ZOOM, case_filters, points_min_zoom
-from web import create_app
 from web.tiles import tile_cache
 
 CLOSED = ", ".join(f"'{s}'" for s in CLOSED_STATES)
@@ -47,7 +47,7 @@ def centre(demo_db_url) -> tuple[float, float]:
 
 @pytest.fixture
 def client(demo_db_url):
-    return create_app({"DATABASE_URL": demo_db_url}).test_client()
+    return operator_client({"DATABASE_URL": demo_db_url})
 
 
 def _tile(lonlat: tuple[float, float], z: int) -> tuple[int, int, int]:
@@ -357,7 +357,7 @@ def test_second_request_is_a_cache_hit_with_the_same_etag(client, centre):
 
 
 def test_tile_cache_bytes_zero_turns_the_cache_off(demo_db_url, centre):
-    client = create_app({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 0}).test_client()
+    client = operator_client({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 0})
     url = _url("cases", _tile(centre, 14))
     assert [client.get(url).headers["X-Tile-Cache"] for _ in range(2)] == ["miss", "miss"]
     stats = tile_cache(client.application).stats()
@@ -365,9 +365,9 @@ def test_tile_cache_bytes_zero_turns_the_cache_off(demo_db_url, centre):
 
 
 def test_each_app_keeps_the_tile_cache_size_it_was_made_with(demo_db_url, centre):
-    small = create_app({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 1_000_000}).test_client()
-    off = create_app({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 0}).test_client()
-    default = create_app({"DATABASE_URL": demo_db_url}).test_client()
+    small = operator_client({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 1_000_000})
+    off = operator_client({"DATABASE_URL": demo_db_url, "TILE_CACHE_BYTES": 0})
+    default = operator_client({"DATABASE_URL": demo_db_url})
     assert tile_cache(small.application).stats()["max_bytes"] == 1_000_000
     assert tile_cache(off.application).stats()["max_bytes"] == 0
     assert tile_cache(default.application).stats()["max_bytes"] == DEFAULT_MAX_BYTES
@@ -386,7 +386,7 @@ def test_filter_variants_are_cached_apart(client, centre):
 def test_a_new_case_drops_the_cached_tiles_around_it_through_the_live_listener(
     demo_copy_url, centre
 ):
-    client = create_app({"DATABASE_URL": demo_copy_url}).test_client()
+    client = operator_client({"DATABASE_URL": demo_copy_url})
     lon, lat = centre[0] + 0.0003, centre[1] + 0.0002
     here16, here12, elsewhere = (
         _tile((lon, lat), 16),
@@ -432,7 +432,7 @@ def test_a_new_case_drops_the_cached_tiles_around_it_through_the_live_listener(
 
 
 def test_case_a_fraction_of_a_metre_outside_a_tile_is_only_in_its_neighbour(demo_copy_url, centre):
-    client = create_app({"DATABASE_URL": demo_copy_url}).test_client()
+    client = operator_client({"DATABASE_URL": demo_copy_url})
     z, x, y = _tile(centre, 16)
     edge = mercantile.bounds(x, y, z)
     lat = (edge.north + edge.south) / 2

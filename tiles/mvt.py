@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -95,6 +95,9 @@ class CaseFilters:
     channels: tuple[str, ...] = ()
     since: date | None = None  # created on or after this local day
     until: date | None = None  # created on or before this local day
+    # whose map: the reader's scope, (kind, codes) as accounts.access.case_scope gives it
+    # ("town", (code,)), ("villages", codes), ("grids", codes), ("none", ())); None: every case
+    scope: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,14 @@ def _sql(name: str) -> str:
     return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("--"))
 
 
+_SCOPE_SQL = {
+    "town": "AND c.town_code = ANY(:scope_codes)",
+    "villages": "AND left(coalesce(c.grid_code, c.admin_code), 12) = ANY(:scope_codes)",
+    "grids": "AND c.grid_code = ANY(:scope_codes)",
+    "none": "AND false",
+}
+
+
 def _case_where(filters: CaseFilters) -> tuple[str, dict]:
     parts: list[str] = []
     params: dict = {}
@@ -286,6 +297,10 @@ def _case_where(filters: CaseFilters) -> tuple[str, dict]:
         params["until_at"] = datetime.combine(
             filters.until + timedelta(days=1), datetime.min.time(), LOCAL_TZ
         )
+    if filters.scope is not None:
+        kind, codes = filters.scope
+        parts.append(_SCOPE_SQL[kind])
+        params["scope_codes"] = list(codes)
     return "\n        ".join(parts), params
 
 
@@ -336,15 +351,19 @@ def serve_tile(
     y: str,
     args: Mapping[str, Sequence[str]],
     tile_cache: TileCache,
+    scope: tuple[str, tuple[str, ...]] | None = None,
 ) -> ServedTile:
     """Check a tile request, then answer it from the cache or render it and store it.
 
     ``open_session`` is called only when the database is needed; ``source`` names the database
-    in the cache key; ``args`` maps each query parameter to its values.
+    in the cache key; ``args`` maps each query parameter to its values; ``scope`` limits the
+    cases layer to the reader's cases (CaseFilters.scope; part of the cache key).
     """
     name = check_layer(layer)
     zi, xi, yi = tile_address(z, x, y)
     filters = layer_filters(name, args)
+    if filters is not None and scope is not None:
+        filters = replace(filters, scope=scope)
     category = filters.category if filters is not None else None
     if category is not None and category not in categories(open_session()):
         raise InvalidFilter(

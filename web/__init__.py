@@ -49,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import api, database, errors, limits, pages, public, tiles
+    from web import api, auth, database, errors, limits, login, pages, public, tiles
 
     Compress(app)
 
@@ -67,9 +67,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     database.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)  # after errors: its handlers answer refusals on pages with a page
     limits.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(public.bp)
+    app.register_blueprint(login.bp)
     app.register_blueprint(tiles.bp)
     api.init_app(app)
     return app

@@ -1,8 +1,8 @@
 """The ``gridgov`` command: a Flask CLI group (``flask --app web`` works too).
 
 Each package keeps its own commands (db/cli.py, demo/cli.py, boundaries/cli.py,
-cases/cli.py, jobs/cli.py, web/serve.py); this module only gathers them. What the commands
-share (the session, the one-line refusal with exit 2) is db/cli_support.py.
+cases/cli.py, jobs/cli.py, accounts/cli.py, web/serve.py); this module only gathers them. What
+the commands share (the session, the one-line refusal with exit 2) is db/cli_support.py.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 from flask.cli import FlaskGroup
 
+from accounts.cli import users_group
 from boundaries.cli import boundaries_group
 from cases.cli import cases_group, hotspots_command, route_command
 from db.cli import db_group
@@ -33,6 +34,7 @@ main.add_command(route_command)
 main.add_command(cases_group)
 main.add_command(worker_command)
 main.add_command(supervise_command)
+main.add_command(users_group)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from sqlalchemy.exc import OperationalError
 
 import tiles
+from accounts import errors as account_errors
 from boundaries import errors as boundary_errors
 from cases import errors as case_errors
 from db.cluster import ClusterError
@@ -44,6 +45,19 @@ class ApiError(Exception):
 # Flask answers an error with the handler of its nearest class, so a base class's row also
 # answers for a subclass that lacks one (the test says which do).
 STATUS_FOR = {
+    # accounts
+    account_errors.AccountError: (422, "invalid_account"),
+    account_errors.UnknownRole: (422, "unknown_role"),
+    account_errors.UnknownScope: (422, "unknown_scope"),
+    account_errors.UnknownPerson: (422, "unknown_person"),
+    account_errors.InvalidName: (422, "invalid_account_name"),
+    account_errors.AccountExists: (409, "account_exists"),
+    account_errors.AccountNotFound: (404, "account_not_found"),
+    account_errors.NotAuthenticated: (401, "not_authenticated"),
+    account_errors.BadCredentials: (401, "bad_credentials"),
+    account_errors.Forbidden: (403, "forbidden"),
+    account_errors.OutOfScope: (403, "out_of_scope"),
+    account_errors.CsrfFailed: (403, "csrf_failed"),
     # boundaries
     boundary_errors.BoundaryError: (422, "invalid_boundaries"),
     boundary_errors.OutsideCoverage: (404, "outside_coverage"),
@@ -118,7 +132,7 @@ def error_response(status: int, code: str, message: str, details=None):
     return jsonify(body), status
 
 
-def _table_error(exc: Exception):
+def table_error(exc: Exception):
     status, code = status_for(type(exc))
     message = getattr(exc, "message", None)
     if not isinstance(message, str):
@@ -139,4 +153,4 @@ def init_app(app: Flask) -> None:
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
     for cls in STATUS_FOR:
-        app.register_error_handler(cls, _table_error)
+        app.register_error_handler(cls, table_error)

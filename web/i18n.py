@@ -53,6 +53,17 @@ POST: dict[str, dict[str, str]] = {
     "en": {"leader": "Grid leader", "worker": "Grid worker", "liaison": "Town liaison",
            "auxiliary": "Auxiliary"},
 }
+ROLE: dict[str, dict[str, str]] = {
+    "zh": {"town_operator": "镇指挥中心操作员", "town_leader": "镇领导",
+           "village_operator": "村便民服务中心操作员", "grid_leader": "网格长", "grid_worker": "网格员",
+           "auxiliary": "辅助人员", "department_handler": "职能部门办理人", "planner": "网格规划员",
+           "admin": "系统管理员"},
+    "en": {"town_operator": "Town operator", "town_leader": "Town leader",
+           "village_operator": "Village operator", "grid_leader": "Grid leader",
+           "grid_worker": "Grid worker", "auxiliary": "Auxiliary",
+           "department_handler": "Department handler", "planner": "Planner",
+           "admin": "Administrator"},
+}
 UNIT: dict[str, dict[str, str]] = {
     "zh": {"urgent_hours": "小时（连续计）", "working_hours": "个工作小时", "working_days": "个工作日",
            "calendar_days": "个自然日"},
@@ -102,6 +113,9 @@ CLOCK: dict[str, dict[str, str]] = {
 WORDS: dict[str, dict[str, str]] = {
     "zh": {
         "html_lang": "zh-CN", "title": "{town}网格化治理指挥中心", "empty_title": "网格地图",
+        "login_title": "登录", "account_name": "账号", "password": "密码", "sign_in": "登录",
+        "sign_out": "退出", "login_failed": "账号或密码错误，请重新输入。",
+        "forbidden_title": "无权访问", "forbidden_message": "您的账号无权查看此页面或此案件。",
         "legend": "图例", "basemap": "底图", "count_unit": "个", "lang_zh": "中文",
         "lang_en": "English", "live": "实时", "live_lost": "连接中断，正在重连…",
         "today": "今日概况", "new": "今日新增", "open": "未结", "overdue": "超期",
@@ -159,6 +173,11 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "en": {
         "html_lang": "en", "title": "{town} grid command center", "empty_title": "Grid map",
+        "login_title": "Sign in", "account_name": "Account", "password": "Password",
+        "sign_in": "Sign in", "sign_out": "Sign out",
+        "login_failed": "The account name or the password is wrong; please try again.",
+        "forbidden_title": "Not allowed",
+        "forbidden_message": "Your account may not see this page or this case.",
         "legend": "Legend", "basemap": "Basemap", "count_unit": "", "lang_zh": "中文",
         "lang_en": "English", "live": "Live", "live_lost": "Connection lost, reconnecting…",
         "today": "Today", "new": "New today", "open": "Open", "overdue": "Overdue",
@@ -283,7 +302,7 @@ def names(lang: str) -> dict[str, dict[str, str]]:
         "status": STATUS[lang], "channel": CHANNEL[lang], "satisfaction": SATISFACTION[lang],
         "level": LEVEL[lang], "post": POST[lang], "unit": UNIT[lang], "queue": QUEUE[lang],
         "precision": PRECISION[lang], "event": EVENT[lang], "card": CARD[lang],
-        "clock": CLOCK[lang],
+        "clock": CLOCK[lang], "role": ROLE[lang],
     }
 
 

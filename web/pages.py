@@ -27,6 +27,9 @@ import folium
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from sqlalchemy.exc import DBAPIError
 
+from accounts import access
+from accounts.access import ANY_ACCOUNT, PUBLIC, allow
+from accounts.errors import OutOfScope
 from boundaries import repository
 from cases import stats
 from cases.deadlines import LOCAL_TZ
@@ -34,7 +37,7 @@ from db.migrate import schema_state
 from geo.layers import cases as case_layers
 from geo.layers import grids as layers
 from geo.layers import hotspots as hotspot_layers
-from web import database, i18n
+from web import auth, database, i18n
 from web.assets import localise
 
 bp = Blueprint("pages", __name__)
@@ -180,6 +183,7 @@ def _operator_config(lang: str, tiles_url: str) -> dict[str, Any]:
     }
 
 
+@allow(ANY_ACCOUNT)
 @bp.get("/")
 def index():
     """The operator's live map of the first town; a page saying how to load data without one.
@@ -256,6 +260,7 @@ def _local(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
+@allow(ANY_ACCOUNT)
 @bp.get("/cases/<case_id>")
 def case_page(case_id: str):
     """One case: details, photos, a small map, routing decision, assignee, deadlines, history."""
@@ -268,6 +273,7 @@ def case_page(case_id: str):
         return _not_found(words["case_not_found"].format(id=case_id))
     session = database.session()
     try:
+        access.check_case(session, auth.current_actor(), int(case_id))  # OutOfScope: a 403 page
         case = intake.case_view(session, int(case_id))
     except CaseNotFound:
         return _not_found(words["case_not_found"].format(id=case_id))
@@ -291,6 +297,7 @@ def case_page(case_id: str):
     )
 
 
+@allow(ANY_ACCOUNT)
 @bp.get("/cases")
 def grid_cases_page():
     """A grid's cases (leaf grid or village), newest first, 100 a page, each linking to its page."""
@@ -307,6 +314,10 @@ def grid_cases_page():
     grid = repository.grid_feature(session, code)
     if grid is None:
         return _not_found(words["grid_not_found"].format(code=code))
+    actor = auth.current_actor()
+    if not actor.covers(town_code=grid["properties"].get("town_code"), grid_code=code):
+        raise OutOfScope(f"grid {code} is outside the scope of account {actor.name!r}",
+                         {"grid": code})
     rows = stats.grid_cases(session, code, open_only=open_only,
                             before_id=int(before) if before else None, limit=CASES_PER_PAGE + 1)
     more = len(rows) > CASES_PER_PAGE
@@ -332,6 +343,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+@allow(PUBLIC)
 @bp.get("/healthz")
 def healthz():
     """The database, schema and town state as JSON: 200 when ok, 503 when degraded or down.

@@ -11,6 +11,9 @@ when the tile was rendered.
 Each app has its own cache (``tile_cache(app)``), of ``TILE_CACHE_BYTES`` in the app's config
 (default 64 MiB; 0 turns it off); the live-update listener invalidates every app's cache in
 the process.
+
+Tiles need an account; the cases layer holds only the cases of the account's scope (a
+village's operator sees the village's cases), the scope being part of the cache key.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.sansio.blueprints import BlueprintSetupState
 
+from accounts import access
+from accounts.access import ANY_ACCOUNT, allow
 from db.session import conninfo
 from tiles import mvt
 from tiles.cache import DEFAULT_MAX_BYTES, TileCache, app_cache
 from web import database
+from web.auth import current_actor
 from web.live import hub_for
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
@@ -41,6 +47,7 @@ def tile_cache(app: Flask) -> TileCache:
     return app.extensions[_EXTENSION]
 
 
+@allow(ANY_ACCOUNT)
 @bp.get("/<layer>/<z>/<x>/<y>.pbf")
 def tile(layer: str, z: str, x: str, y: str) -> Response:
     """One vector tile; the query parameters are the layer's filters."""
@@ -57,6 +64,8 @@ def tile(layer: str, z: str, x: str, y: str) -> Response:
         y,
         request.args.to_dict(flat=False),
         tile_cache(current_app),
+        # the cases the account may see (a village's map shows the village's cases)
+        access.case_scope(current_actor()),
     )
     gzip = bool(served.data) and request.accept_encodings.quality("gzip") > 0
     response = Response(

@@ -24,6 +24,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from pydantic import BaseModel, ValidationError
 
+from accounts.access import PUBLIC, allow, declaration
 from web import limits
 from web.errors import ApiError
 
@@ -43,6 +44,7 @@ class Operation:
     errors: dict[int, str]
     multipart: dict | None = None
     extra_parameters: list[dict] = field(default_factory=list)
+    view: Callable | None = None  # who may use it: its accounts.access declaration
 
 
 OPERATIONS: list[Operation] = []
@@ -155,6 +157,7 @@ def operation(
             return view(*args, **kwargs)
 
         bp.add_url_rule(rule, view_func=wrapper, methods=[op.method])
+        op.view = wrapper
         return wrapper
 
     return decorate
@@ -247,6 +250,15 @@ def openapi_document() -> dict:
             elif isinstance(model, dict):
                 resp["content"] = {"application/json": {"schema": model}}
             responses[str(status)] = resp
+        allowed = declaration(op.view) or frozenset()
+        if PUBLIC not in allowed:
+            entry["security"] = [{"bearer": []}]
+            roles = ", ".join(sorted(allowed))
+            who = f"\n\nWho may use it: {roles}."
+            entry["description"] = (entry.get("description", "") + who).strip()
+            op.errors.setdefault(401, "not_authenticated: no token (or an unknown, expired or "
+                                      "revoked one)")
+            op.errors.setdefault(403, "forbidden: the account's role may not use this operation")
         for status, text in op.errors.items():
             responses[str(status)] = {
                 "description": text,
@@ -263,15 +275,20 @@ def openapi_document() -> dict:
                            "geocode Chinese addresses, report and follow cases.",
         },
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "an API token from `gridgov users add` or `gridgov users token`; pages "
+                           "use the session cookie of /login"}}},
     }
 
 
+@allow(PUBLIC)
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     return current_app.json.response(openapi_document())
 
 
+@allow(PUBLIC)
 @bp.get("/docs")
 def docs() -> str:
     return render_template("api_docs.html", spec_url=url_for("api.openapi_json"))

@@ -14,10 +14,13 @@ from typing import Any
 from flask import Response, current_app, request
 from pydantic import ValidationError
 
+from accounts import access
+from accounts.access import ANY_ACCOUNT, PUBLIC, allow
 from cases import errors as case_errors
 from cases import intake, repository
 from cases.deadlines import LOCAL_TZ
 from web.api import OPERATIONS, field_errors, json_body, operation
+from web.auth import current_actor
 from web.api.case_schemas import CaseDetailOut, CaseIn, CaseListOut, CaseListQuery, CaseOut, bbox_4326
 from web.database import session
 from web.errors import ApiError
@@ -103,12 +106,17 @@ PHOTO_FORM = {
 }
 
 
+@allow(PUBLIC)
 @operation(
     "/cases", "POST", summary="Report a case: route it, assign it, set its deadlines",
     tags=["cases"], body=CaseIn, parse_body=False, multipart=PHOTO_FORM,
     responses={201: ("the new case (also answered, with header Idempotent-Replayed: true, to a "
                      "retry with the same Idempotency-Key and body)", CaseOut)},
-    errors={400: "malformed JSON", 409: "idempotency_key_reused: the key was used with another body",
+    errors={400: "malformed JSON",
+            401: "not_authenticated: a staff channel (patrol, hotline, sensor, referral) without a "
+                 "token (resident and app report without one)",
+            403: "forbidden: the account's role may not report on a staff channel",
+            409: "idempotency_key_reused: the key was used with another body",
             413: "the body is over the limit (or a photo over 5 MB: photo_too_large)",
             422: "invalid_body (a message per field), unknown_category (details.valid lists the "
                  "codes), outside_coverage (details: nearest grid, distance_m), address_not_found, "
@@ -127,6 +135,8 @@ def create_case():
     request's case (status 201, header `Idempotent-Replayed: true`) and creates nothing."""
     payload, photos = _read_request()
     model = _validate_case(payload)
+    # residents and the app report without an account; staff channels need one
+    access.check_report(current_actor(), model.channel)
     key = _idempotency_key()
     req = intake.CaseRequest(
         category=model.category, description=model.description, channel=model.channel,
@@ -171,18 +181,21 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(LOCAL_TZ).isoformat() if moment is not None else None
 
 
+@allow(ANY_ACCOUNT)
 @operation(
     "/cases", summary="List cases, newest first", tags=["cases"], query=CaseListQuery,
     responses={200: ("a page of cases", CaseListOut)},
-    errors={422: "invalid_query: a bad status, grid, bbox, limit or cursor"},
+    errors={401: "not_authenticated",
+            422: "invalid_query: a bad status, grid, bbox, limit or cursor"},
 )
 def list_cases(query: CaseListQuery):
     """Filter by workflow state, grid (leaf or administrative code) and a lon/lat box; page
-    with ``cursor`` (keyset on id, so pages stay stable while cases arrive)."""
+    with ``cursor`` (keyset on id, so pages stay stable while cases arrive). Only the cases
+    in the account's scope are listed."""
     rows = repository.list_cases(
         session(), status=query.status, grid=query.grid,
         bbox_4326=bbox_4326(query.bbox) if query.bbox else None,
-        cursor=query.cursor, limit=query.limit + 1,
+        cursor=query.cursor, limit=query.limit + 1, scope=access.case_scope(current_actor()),
     )
     items = [{
         "id": r["id"], "category": r["category_code"], "status": r["status"], "channel": r["channel"],
@@ -197,24 +210,31 @@ def list_cases(query: CaseListQuery):
     return {"items": items, "next_cursor": items[-1]["id"] if more else None}
 
 
+@allow(ANY_ACCOUNT)
 @operation(
     "/cases/<int:case_id>", summary="One case: routing, assignee, deadlines, history, photos",
     tags=["cases"], responses={200: ("the case as it is now", CaseDetailOut)},
-    errors={404: "case_not_found"},
+    errors={401: "not_authenticated", 403: "out_of_scope", 404: "case_not_found"},
 )
 def get_case(case_id: int):
     """The case with its current status and assignee, the routing decision recorded at
-    intake, its deadlines, every event of its history and its photos."""
-    return intake.case_view(session(), case_id)
+    intake, its deadlines, every event of its history and its photos. A case outside the
+    account's scope is 403 `out_of_scope`."""
+    db = session()
+    access.check_case(db, current_actor(), case_id)
+    return intake.case_view(db, case_id)
 
 
+@allow(ANY_ACCOUNT)
 @operation(
     "/cases/<int:case_id>/photos/<int:photo_id>", summary="One photo of a case, as sent",
     tags=["cases"], responses={200: ("the image (image/jpeg, image/png or image/webp)", None)},
-    errors={404: "case_not_found or photo_not_found"},
+    errors={401: "not_authenticated", 403: "out_of_scope",
+            404: "case_not_found or photo_not_found"},
 )
 def get_photo(case_id: int, photo_id: int):
     """The photo's bytes, with the content type its first bytes showed at upload."""
+    access.check_case(session(), current_actor(), case_id)
     found = repository.photo(session(), case_id, photo_id)
     if found is None:
         raise case_errors.PhotoNotFound(

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from accounts.access import PUBLIC, allow
 from cases.categories import categories
 from cases.models import LIMIT_UNITS
 from web.api import operation
@@ -58,6 +59,7 @@ def category_tree(rows: list[dict]) -> list[dict]:
     return top
 
 
+@allow(PUBLIC)
 @operation(
     "/categories", summary="List the case categories and their time limits", tags=["cases"],
     responses={200: ("the categories as a tree", CategoriesOut)},

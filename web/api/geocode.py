@@ -8,6 +8,7 @@ from typing import Literal
 from flask import current_app
 from pydantic import BaseModel, Field, field_validator
 
+from accounts.access import PUBLIC, allow
 from cases import geocoding
 from geo.crs import POINT_CRS, to_wgs84
 from web import database
@@ -95,6 +96,7 @@ class ReverseOut(BaseModel):
     input_crs: str = Field(description="the CRS the query point was sent in")
 
 
+@allow(PUBLIC)
 @operation(
     "/geocode", summary="Geocode a Chinese address", tags=["geocoding"], query=GeocodeQuery,
     responses={200: ("the point, its precision, score and the standard address matched", GeocodeOut)},
@@ -116,6 +118,7 @@ def get_geocode(query: GeocodeQuery):
     return current_app.json.response(body)
 
 
+@allow(PUBLIC)
 @operation(
     "/geocode/reverse", summary="The standard address nearest a point", tags=["geocoding"], query=ReverseQuery,
     responses={200: ("the nearest standard address and its distance", ReverseOut)},

@@ -13,6 +13,7 @@ from typing import Literal
 from flask import current_app
 from pydantic import BaseModel, Field
 
+from accounts.access import PUBLIC, allow
 from boundaries import repository
 from cases import stats
 from web.api import operation
@@ -79,6 +80,7 @@ def numbers(window: stats.Window, code: str | None = None) -> dict:
         grids, repository.households_by_grid(db), repository.worker_posts(db), counts)
 
 
+@allow(PUBLIC)
 @operation(
     "/grids", summary="The current grids as GeoJSON", tags=["map"], query=GridsQuery,
     responses={200: ("a FeatureCollection (EPSG:4326); properties code, name, level, parent_code, "
@@ -91,6 +93,7 @@ def list_grids(query: GridsQuery):
     return current_app.json.response(repository.grids_geojson(session(), query.level))
 
 
+@allow(PUBLIC)
 @operation(
     "/grids/stats", summary="Every grid's numbers for the choropleth", tags=["map"],
     query=StatsQuery, responses={200: ("numbers by grid code", STATS_OUT)},
@@ -105,6 +108,7 @@ def grid_stats(query: StatsQuery):
             "as_of": stats.local_now().isoformat(), "grids": numbers(window)}
 
 
+@allow(PUBLIC)
 @operation(
     "/grids/<code>", summary="One grid: its place, people and numbers", tags=["map"],
     query=StatsQuery,

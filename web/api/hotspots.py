@@ -7,6 +7,7 @@ from datetime import date
 from flask import current_app
 from pydantic import BaseModel, Field
 
+from accounts.access import ANY_ACCOUNT, allow
 from cases.categories import categories
 from cases.errors import UnknownCategory
 from cases.hotspots import MAX_CELL_PERMUTATIONS, case_hotspots
@@ -30,6 +31,7 @@ class HotspotQuery(BaseModel):
         examples=[250.0, 25.0])
 
 
+@allow(ANY_ACCOUNT)
 @operation(
     "/hotspots", summary="Hot and cold spots of cases (Getis-Ord Gi*)", tags=["map"], query=HotspotQuery,
     responses={200: ("GeoJSON cells in EPSG:4326 with count, z, p (FDR-adjusted), p_sim and class", None)},

@@ -7,6 +7,7 @@ from typing import Literal
 from flask import current_app
 from pydantic import BaseModel, Field, field_validator
 
+from accounts.access import PUBLIC, allow
 from boundaries.locate import TIE_RULE, locate
 from geo.crs import POINT_CRS, to_wgs84
 from web import database
@@ -84,6 +85,7 @@ class LocateOut(BaseModel):
     rule: str | None = Field(description="the tie rule, when on_boundary")
 
 
+@allow(PUBLIC)
 @operation(
     "/locate", summary="The grid hierarchy at a point", tags=["routing"], query=LocateQuery,
     responses={200: ("town, zone, admin grid, leaf grid, workers on duty, boundary versions",

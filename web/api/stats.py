@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounts.access import ANY_ACCOUNT, allow
 from cases import stats
 from web.api import operation
 from web.database import session
@@ -32,6 +33,7 @@ TODAY_OUT = {
 }
 
 
+@allow(ANY_ACCOUNT)
 @operation(
     "/stats/today", summary="The day's numbers: new, open, overdue, closed today, satisfaction",
     tags=["map"], responses={200: ("the numbers", TODAY_OUT)},

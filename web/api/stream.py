@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request, stream_with_context
 
+from accounts.access import ANY_ACCOUNT, allow
 from db.session import conninfo
 from web import database
 from web.api import operation
@@ -13,6 +14,7 @@ from web.streams import ACCEPTED_KEY, HANDOFF_KEY
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+@allow(ANY_ACCOUNT)
 @operation(
     "/stream", summary="Live case events (Server-Sent Events)", tags=["map"],
     responses={200: ("text/event-stream: `event: case` with JSON data {op, id, status, category_code, "

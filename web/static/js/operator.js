@@ -51,8 +51,13 @@
   }
 
   // The JSON at url; a failure is an Error with `status` (0: no answer at all).
+  // The session's CSRF token (web/auth.py): sent with every request of ours, so a write from
+  // this page is accepted; a cross-site page cannot read it.
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var CSRF = csrfMeta ? {'X-CSRF-Token': csrfMeta.getAttribute('content')} : {};
+
   function getJSON(url) {
-    return fetch(url, {credentials: 'same-origin', cache: 'no-store'}).catch(function (err) {
+    return fetch(url, {credentials: 'same-origin', cache: 'no-store', headers: CSRF}).catch(function (err) {
       err.status = 0;
       throw err;
     }).then(function (r) {

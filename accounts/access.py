@@ -1,0 +1,126 @@
+"""Who may use each route: the declaration placed next to the route, and the scope rules.
+
+Every view carries ``@allow(...)`` next to its route::
+
+    @allow("town_operator", "village_operator")   # these roles (and only these)
+    @allow(ANY_ACCOUNT)                            # anyone signed in
+    @allow(PUBLIC)                                 # anyone, no account needed
+
+web/auth.py enforces the declarations in one place (a ``before_request``): 401 without
+credentials, 403 for a role not named. A route without a declaration is refused there, and a
+test walks the URL map and fails for it. Scope (which cases an account may read) is checked by
+the views with :func:`case_in_scope`, or by the list queries with :func:`case_scope`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from accounts.actor import ROLES, Actor
+from accounts.errors import Forbidden, NotAuthenticated, OutOfScope
+
+PUBLIC = "public"
+ANY_ACCOUNT = "any_account"
+_ATTRIBUTE = "gridgov_access"
+# Who may report a case on a staff channel (patrol, hotline, sensor, referral); residents and
+# the app report without an account.
+RESIDENT_CHANNELS = ("resident", "app")
+REPORTING_ROLES = (
+    "town_operator",
+    "village_operator",
+    "grid_leader",
+    "grid_worker",
+    "auxiliary",
+    "department_handler",
+    "admin",
+)
+# who may reassign a case or put a person on or off duty, in their scope
+OPERATOR_ROLES = ("town_operator", "village_operator", "admin")
+
+
+def allow(*who: str) -> Callable:
+    """Declare who may use the decorated view (roles of accounts.actor.ROLES, ANY_ACCOUNT or
+    PUBLIC). Place it next to the route decorator, above or below it."""
+    unknown = [w for w in who if w not in ROLES and w not in (PUBLIC, ANY_ACCOUNT)]
+    if not who or unknown:
+        raise ValueError(f"allow() takes roles, ANY_ACCOUNT or PUBLIC, not {unknown or 'nothing'}")
+
+    def decorate(view: Callable) -> Callable:
+        setattr(view, _ATTRIBUTE, frozenset(who))
+        return view
+
+    return decorate
+
+
+def declaration(view: Callable | None) -> frozenset[str] | None:
+    """The view's declaration; None when it has none."""
+    return getattr(view, _ATTRIBUTE, None)
+
+
+def permits(allowed: frozenset[str], actor: Actor) -> bool:
+    if PUBLIC in allowed:
+        return True
+    if actor.is_resident:
+        return False
+    return ANY_ACCOUNT in allowed or actor.role in allowed
+
+
+def case_in_scope(actor: Actor, case: dict[str, Any]) -> bool:
+    """Whether ``case`` (with town_code, grid_code, admin_code) is in the actor's scope."""
+    return actor.covers(
+        town_code=case.get("town_code"),
+        grid_code=case.get("grid_code") or case.get("admin_code"),
+        department_code=case.get("department_code"),
+    )
+
+
+def case_scope(actor: Actor) -> tuple[str, tuple[str, ...]]:
+    """The actor's scope as (kind, codes) for the case queries (cases/repository.py, tiles/):
+    ("town", (code,)), ("villages", 12-digit codes), ("grids", leaf codes) or ("none", ())."""
+    kind = actor.scope_kind
+    if kind == "town":
+        return "town", (actor.scope_code,) if actor.scope_code else ()
+    if kind == "village":
+        return "villages", (actor.scope_code,) if actor.scope_code else ()
+    if kind == "zone":
+        return "villages", tuple(sorted(actor.village_codes))
+    if kind == "grids":
+        return "grids", tuple(sorted(actor.grid_codes))
+    # department: cases carry no department yet (the workflow dispatches to one), so none
+    return "none", ()
+
+
+def check_case(session: Session, actor: Actor, case_id: int) -> dict[str, Any]:
+    """The case's place when ``actor`` may read the case; CaseNotFound, else OutOfScope."""
+    from cases import repository
+    from cases.errors import CaseNotFound
+
+    place = repository.case_place(session, case_id)
+    if place is None:
+        raise CaseNotFound(f"there is no case with id {case_id}", {"case_id": case_id})
+    if not case_in_scope(actor, place):
+        raise OutOfScope(
+            f"case {case_id} is outside the scope of account {actor.name!r}",
+            {"case_id": case_id, "scope": {"kind": actor.scope_kind, "code": actor.scope_code}},
+        )
+    return place
+
+
+def check_report(actor: Actor, channel: str) -> None:
+    """Who may report on ``channel``: anyone on the residents' channels, an account of a
+    reporting role on a staff channel (NotAuthenticated without one, Forbidden otherwise)."""
+    if channel in RESIDENT_CHANNELS:
+        return
+    if actor.is_resident:
+        raise NotAuthenticated(
+            f"channel {channel!r} is for staff: send `Authorization: Bearer <token>`",
+            {"channel": channel, "open_channels": list(RESIDENT_CHANNELS)},
+        )
+    if actor.role not in REPORTING_ROLES:
+        raise Forbidden(
+            f"a {actor.role} account may not report cases on channel {channel!r}",
+            {"channel": channel, "allowed": list(REPORTING_ROLES)},
+        )
