@@ -19,6 +19,7 @@ from db.driver import driver_connection, driver_sql
 from db.session import engine_for, session_scope
 from tests.test_intake_api import query
 from web import create_app
+from tests.accounts_support import bearer
 
 CATEGORY = "patrol.exposed_rubbish"
 OTHER_CATEGORY = "patrol.road_damage"
@@ -39,9 +40,10 @@ def dup_url(pg_server, demo_db_url):
 
 
 @pytest.fixture
-def client(dup_url):
+def client(dup_url, operator_token):
+    """The town operator's client: reads cases with their personal data."""
     intake.clear_caches()
-    return create_app({"DATABASE_URL": dup_url}).test_client()
+    return bearer(create_app({"DATABASE_URL": dup_url}).test_client(), operator_token)
 
 
 _spots = iter(range(1000))

@@ -10,6 +10,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
+
+from tests.accounts_support import headers
 from sqlalchemy import text
 
 from cases import board, intake
@@ -165,20 +167,27 @@ def photographed(client, board_url) -> dict:
     return {"case_id": case_id, "photo_id": photo_id}
 
 
-def test_a_photo_reaches_the_board_only_once_an_operator_marks_it(client, photographed):
+def test_a_photo_reaches_the_board_only_once_an_operator_marks_it(client, photographed, demo_tokens):
     case_id, photo_id = photographed["case_id"], photographed["photo_id"]
     url = f"/api/v1/public/photos/{photo_id}"
     r = client.get(url)
     assert r.status_code == 404 and r.get_json()["error"] == "photo_not_found"
     assert client.get("/api/v1/public/cases").get_json()["items"][0]["photos"] == []
-    mark = client.patch(f"/api/v1/cases/{case_id}/photos/{photo_id}", json={"publishable": True})
+    path = f"/api/v1/cases/{case_id}/photos/{photo_id}"
+    # only an operator marks a photo: not anonymous, not a grid worker
+    assert client.patch(path, json={"publishable": True}).status_code == 401
+    worker = client.patch(path, json={"publishable": True},
+                          headers=headers(demo_tokens["grid_worker_1"]))
+    assert worker.status_code == 403 and worker.get_json()["error"] == "forbidden"
+    operator = headers(demo_tokens["town_operator"])
+    mark = client.patch(path, json={"publishable": True}, headers=operator)
     assert mark.status_code == 200 and mark.get_json()["publishable"] is True
     assert client.get("/api/v1/public/cases").get_json()["items"][0]["photos"] == [url]
     served = client.get(url)
     assert served.status_code == 200 and served.data == PNG and served.mimetype == "image/png"
-    detail = client.get(f"/api/v1/cases/{case_id}").get_json()
+    detail = client.get(f"/api/v1/cases/{case_id}", headers=operator).get_json()
     assert [p["public_url"] for p in detail["photos"]] == [url]
-    client.patch(f"/api/v1/cases/{case_id}/photos/{photo_id}", json={"publishable": False})
+    client.patch(path, json={"publishable": False}, headers=operator)
     assert client.get(url).status_code == 404
 
 
@@ -198,16 +207,17 @@ def test_a_marked_photo_of_an_open_case_is_not_served(client, board_url):
 @pytest.mark.parametrize(("body", "status"), [
     ({"publishable": "yes"}, 422), ({}, 422), ({"publishable": True, "x": 1}, 422),
 ])
-def test_marking_a_photo_refuses_a_bad_body(client, photographed, body, status):
+def test_marking_a_photo_refuses_a_bad_body(client, photographed, body, status, operator_token):
     r = client.patch(f"/api/v1/cases/{photographed['case_id']}/photos/{photographed['photo_id']}",
-                     json=body)
+                     json=body, headers=headers(operator_token))
     assert r.status_code == status and r.get_json()["error"] == "invalid_body"
     assert client.get(f"/api/v1/public/photos/{photographed['photo_id']}").status_code == 404
 
 
-def test_marking_a_photo_of_another_case_is_404(client, photographed):
+def test_marking_a_photo_of_another_case_is_404(client, photographed, operator_token):
     other, photo_id = photographed["case_id"] + 1, photographed["photo_id"]
-    r = client.patch(f"/api/v1/cases/{other}/photos/{photo_id}", json={"publishable": True})
+    r = client.patch(f"/api/v1/cases/{other}/photos/{photo_id}", json={"publishable": True},
+                     headers=headers(operator_token))
     assert r.status_code == 404 and r.get_json()["error"] == "photo_not_found"
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, make_response, render_template, request
 from pydantic import ValidationError
 
+from accounts.access import PUBLIC, allow
 from boundaries import repository as boundaries
 from cases import board
 from cases.categories import categories
@@ -107,6 +108,7 @@ def _board_map(town: dict, items: list[dict], lang: str, first: int, cats: dict,
 
 
 @bp.get("/public")
+@allow(PUBLIC)
 def public_board():
     """The board: filters, the page's cases as a list and on a map, paging."""
     lang = i18n.language()

@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from cases import board, repository
 from cases import errors as case_errors
 from cases.models import SATISFACTION
+from accounts import access
+from accounts.access import OPERATOR_ROLES, PUBLIC, allow
 from web.api import operation
+from web.auth import current_actor
 from web.api.case_schemas import CategoryRef
 from web.database import session
 
@@ -77,6 +80,7 @@ def board_query(query: BoardQueryIn) -> board.BoardQuery:
                             category=query.category, page=query.page)
 
 
+@allow(PUBLIC)
 @operation(
     "/public/cases", summary="The public board (公示栏): closed cases, redacted",
     tags=["public"], query=BoardQueryIn,
@@ -92,6 +96,7 @@ def public_cases(query: BoardQueryIn):
     return board.board(session(), board_query(query))
 
 
+@allow(PUBLIC)
 @operation(
     "/public/photos/<int:photo_id>", summary="A photo of a closed case, marked publishable",
     tags=["public"], responses={200: ("the image (image/jpeg, image/png or image/webp)", None)},
@@ -124,16 +129,20 @@ class PhotoMarkOut(BaseModel):
     publishable: bool
 
 
+@allow(*OPERATOR_ROLES)
 @operation(
     "/cases/<int:case_id>/photos/<int:photo_id>", "PATCH",
     summary="Mark a case's photo publishable on the public board (or not)", tags=["cases"],
     body=PhotoMarkIn, responses={200: ("the photo", PhotoMarkOut)},
-    errors={400: "malformed JSON", 404: "photo_not_found", 422: "invalid_body"},
+    errors={400: "malformed JSON", 401: "not_authenticated", 403: "forbidden or out_of_scope",
+            404: "photo_not_found", 422: "invalid_body"},
 )
 def mark_photo(case_id: int, photo_id: int, body: PhotoMarkIn):
     """An operator looks at the photo and decides: nobody recognisable, no door number, no
-    papers. Only marked photos ever reach the public board."""
+    papers. Only marked photos ever reach the public board. Town and village operators, in
+    their scope."""
     db = session()
+    access.check_case(db, current_actor(), case_id)
     found = repository.set_photo_publishable(db, case_id, photo_id, body.publishable)
     if found is None:
         raise case_errors.PhotoNotFound(
