@@ -19,6 +19,7 @@ from tests.test_operator_browser import (  # noqa: F401  (demo_live: the fixture
 )
 from tests.test_supervision import _open_cases
 from tests import clock_support
+from tests.accounts_support import signed_page
 from tests.waits import HANG_MS
 
 
@@ -36,7 +37,7 @@ def _carded_case(url: str, signals_at: datetime) -> int:
 
 def test_a_card_shows_on_the_open_map_without_a_reload(browser, demo_live):  # noqa: F811
     base, url = demo_live
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = signed_page(browser, base, url, viewport={"width": 1280, "height": 800})
     watch = Watcher(page)
     open_map(page, base)
     now = datetime.now(LOCAL_TZ)
@@ -67,7 +68,7 @@ def test_the_case_page_shows_its_signals_and_worst_card(
     case_id = _carded_case(url, now)
     with session_scope(url) as s:
         supervision.supervise(s, now)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = signed_page(browser, base, url, viewport={"width": 1280, "height": 900})
     watch = Watcher(page)
     page.goto(f"{base}/cases/{case_id}")
     header = page.locator(".case-details h2 .card-badge.card-yellow")
