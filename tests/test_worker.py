@@ -35,7 +35,9 @@ from tests.waits import HANG_S
 EVERY_SECOND = {"GRIDGOV_SUPERVISION_CRON": "* * * * * *"}
 PASS_LINE = re.compile(r"tick \d+: supervision pass at \S+: issued (\d+) signals")
 CARD_EVENT = re.compile(rb"event: card\ndata: (\{.*?\})\n")
-REQUEST = b"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+def _request(token: str) -> bytes:
+    return (b"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
 
 
 def _clocks(url: str, n_cases: int) -> set[tuple[int, str]]:
@@ -76,19 +78,25 @@ def _issued_once(url: str, expected: set[tuple[int, str]]) -> None:
     assert tuple(told) == (2 * len(expected), len(expected))
 
 
-def _stream(port: int) -> socket.socket:
+def _stream(port: int, token: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=HANG_S)
-    sock.sendall(REQUEST)
+    sock.sendall(_request(token))
     return sock
 
 
+def _more(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)
+    assert data, "the server closed the stream"
+    return data
+
+
 def test_a_running_worker_issues_each_signal_once_and_open_maps_hear_the_cards(
-        demo_copy_url, gridgov_worker, gridgov_server):
+        demo_copy_url, gridgov_worker, gridgov_server, operator_token):
     server = gridgov_server(demo_copy_url)
-    with _stream(server.port) as sock:
+    with _stream(server.port, operator_token) as sock:
         received = b""
         while b": connected" not in received:
-            received += sock.recv(65536)
+            received += _more(sock)
         expected = _clocks(demo_copy_url, 5)
         worker = gridgov_worker(demo_copy_url, env=EVERY_SECOND)
         _wait("every signal issued", lambda: len(_signals(demo_copy_url)) >= len(expected))
@@ -103,7 +111,7 @@ def test_a_running_worker_issues_each_signal_once_and_open_maps_hear_the_cards(
         heard: list[tuple[int, str]] = []
         deadline = time.monotonic() + HANG_S
         while len(heard) < len(expected) and time.monotonic() < deadline:
-            received += sock.recv(65536)
+            received += _more(sock)
             heard = [(m["id"], m["signal"]) for m in map(json.loads, CARD_EVENT.findall(received))]
     assert set(heard) == signals
     # one message per signal (a case with two clocks has each signal twice), none more
