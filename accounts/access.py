@@ -79,7 +79,8 @@ def case_in_scope(actor: Actor, case: dict[str, Any]) -> bool:
 
 def case_scope(actor: Actor) -> tuple[str, tuple[str, ...]]:
     """The actor's scope as (kind, codes) for the case queries (cases/repository.py, tiles/):
-    ("town", (code,)), ("villages", 12-digit codes), ("grids", leaf codes) or ("none", ())."""
+    ("town", (code,)), ("villages", 12-digit codes), ("grids", leaf codes), ("department",
+    (code,)) or ("none", ())."""
     kind = actor.scope_kind
     if kind == "town":
         return "town", (actor.scope_code,) if actor.scope_code else ()
@@ -89,7 +90,8 @@ def case_scope(actor: Actor) -> tuple[str, tuple[str, ...]]:
         return "villages", tuple(sorted(actor.village_codes))
     if kind == "grids":
         return "grids", tuple(sorted(actor.grid_codes))
-    # department: cases carry no department yet (the workflow dispatches to one), so none
+    if kind == "department":
+        return "department", (actor.scope_code,) if actor.scope_code else ()
     return "none", ()
 
 

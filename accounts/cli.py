@@ -57,7 +57,7 @@ def add(
     Examples:
       gridgov users add wang --role village_operator --scope 140525108227 --password-stdin
       gridgov users add li --role grid_worker --person 412
-      gridgov users add chen --role department_handler --scope urban_management
+      gridgov users add chen --role department_handler --scope chengguan
     """
     password = None
     if password_stdin:

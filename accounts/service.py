@@ -8,13 +8,10 @@ Argon2id (accounts/passwords.py).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -42,12 +39,12 @@ PERSON_ROLES = {
 }
 
 
-@cache
 def departments() -> dict[str, dict[str, str]]:
-    """The town's departments (职能部门) by code, from accounts/data/departments.csv."""
-    path = Path(__file__).with_name("data") / "departments.csv"
-    with path.open(encoding="utf-8") as f:
-        return {row["code"]: row for row in csv.DictReader(f)}
+    """The town's departments (职能部门) by code: the workflow's list (cases/departments.py),
+    so an account's department is one a case can be dispatched to."""
+    from cases.departments import departments as town_departments
+
+    return town_departments()
 
 
 def digest(secret: str) -> str:

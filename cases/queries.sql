@@ -98,7 +98,7 @@ SELECT c.id, c.town_code, c.category_code, c.description, c.status, c.channel, c
 
 -- name: case_place
 -- Where a case is, for the scope check of whoever asks for it (accounts/access.py).
-SELECT id, town_code, grid_code, admin_code FROM cases WHERE id = :id;
+SELECT id, town_code, grid_code, admin_code, department_code FROM cases WHERE id = :id;
 
 -- name: case_events
 SELECT id, at, type, from_status, to_status, actor, data, role, note, lon, lat, photo_ids

@@ -184,6 +184,7 @@ _LIST_FILTERS = {
     "town": "c.town_code = ANY(:scope)",
     "villages": "left(coalesce(c.grid_code, c.admin_code), 12) = ANY(:scope)",
     "grids": "c.grid_code = ANY(:scope)",
+    "department": "c.department_code = ANY(:scope)",
     "none": "false",
 }
 

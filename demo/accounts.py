@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from accounts import repository, service
 
 DEMO_PASSWORD = "bagong-demo"
-DEPARTMENT = "urban_management"
+DEPARTMENT = "chengguan"
 
 
 def create_demo_accounts(session: Session) -> list[dict]:

@@ -534,3 +534,24 @@ def test_the_account_in_the_top_bar_is_text(copy_app, demo_copy_url, cli):
     assert client.post("/login", data={"name": "xss", "password": "a password"}).status_code == 303
     page = client.get("/?lang=en").get_data(as_text=True)
     assert hostile not in page and "&lt;img src=x" in page and "Planner" in page
+
+
+def test_a_department_handler_reads_the_cases_dispatched_to_its_department_only(
+    copy_app, demo_copy_url, demo_tokens
+):
+    from cases.transitions import apply_transition
+    from demo.accounts import DEPARTMENT
+    from tests.test_transitions import _at_town, new_case, leaf_with_one_worker, town_operator
+
+    leaf = leaf_with_one_worker(demo_copy_url)
+    theirs, other = new_case(demo_copy_url, leaf), new_case(demo_copy_url, leaf)
+    _at_town(demo_copy_url, theirs)
+    with session_scope(demo_copy_url) as s:
+        version = s.execute(text("SELECT version FROM cases WHERE id = :id"), {"id": theirs}).scalar()
+        apply_transition(s, theirs, "dispatch", town_operator(), version, to={"department": DEPARTMENT})
+    client = bearer(copy_app.test_client(), demo_tokens["department_handler"])
+    assert client.get(f"/api/v1/cases/{theirs}").status_code == 200
+    refused = client.get(f"/api/v1/cases/{other}")
+    assert refused.status_code == 403 and refused.get_json()["error"] == "out_of_scope"
+    listed = {c["id"] for c in client.get("/api/v1/cases?limit=200").get_json()["items"]}
+    assert theirs in listed and other not in listed

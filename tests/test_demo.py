@@ -169,7 +169,7 @@ def test_demo_has_an_account_of_every_role_in_one_village(demo_db_url):
     assert all(r[5] == "grid_worker" and r[6] == village for r in workers)
     leader = next(r for r in rows if r[1] == "grid_leader")
     assert leader[5] == "grid_leader" and leader[3] == village
-    assert next(r for r in rows if r[1] == "department_handler")[3] == "urban_management"
+    assert next(r for r in rows if r[1] == "department_handler")[3] == "chengguan"
 
 
 def test_demo_load_refuses_a_database_with_data(demo_copy_url):

@@ -265,3 +265,18 @@ def test_a_dead_stream_process_is_replaced_and_one_ends_with_its_worker(stream_p
     assert second.pid != first.pid and second.poll() is None
     stream_process.stop()  # the worker's end of the channel closes: the process exits by itself
     assert second.wait(HANG_S) == 0
+
+
+def test_a_scope_filter_passes_the_scopes_cases_and_every_bulk_change():
+    village = streams.scope_filter({"role": "village_operator", "scope_kind": "village",
+                                    "scope_code": "140525108227"})
+    assert village({"op": "update", "grid_code": "140525108227003"})
+    assert village({"op": "update", "grid_code": None, "admin_code": "140525108227000"})
+    assert not village({"op": "update", "grid_code": "140525108228001"})
+    assert village({"op": "bulk"})
+    department = streams.scope_filter({"role": "department_handler", "scope_kind": "department",
+                                       "scope_code": "huanbao"})
+    assert department({"op": "update", "grid_code": "140525108227003", "department_code": "huanbao"})
+    assert not department({"op": "update", "grid_code": "140525108227003", "department_code": None})
+    assert streams.scope_filter({"role": "town_operator", "scope_kind": "town",
+                                 "scope_code": "140525108"}) is None

@@ -268,6 +268,7 @@ _SCOPE_SQL = {
     "town": "AND c.town_code = ANY(:scope_codes)",
     "villages": "AND left(coalesce(c.grid_code, c.admin_code), 12) = ANY(:scope_codes)",
     "grids": "AND c.grid_code = ANY(:scope_codes)",
+    "department": "AND c.department_code = ANY(:scope_codes)",
     "none": "AND false",
 }
 

@@ -75,11 +75,14 @@ class Hub:
         with self._lock:
             self._listeners.discard(listener)
 
-    def subscribe(self) -> queue.Queue:
-        """A queue of the events, for one stream served from a thread (see sse_stream)."""
+    def subscribe(self, accepts: Callable[[dict], bool] | None = None) -> queue.Queue:
+        """A queue of the events (those ``accepts`` takes, when given), for one stream served
+        from a thread (see sse_stream)."""
         q: queue.Queue = queue.Queue(maxsize=CLIENT_QUEUE_SIZE)
 
         def put(event: dict) -> None:
+            if accepts is not None and not accepts(event):
+                return
             try:
                 q.put_nowait(event)
             except queue.Full:  # a stalled client loses events rather than stalling us

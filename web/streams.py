@@ -191,8 +191,14 @@ def scope_filter(scope: dict | None) -> Accepts | None:
                   village_codes=frozenset(scope.get("village_codes", ())))
     if actor.scope_kind == "town":
         return None
-    return lambda e: actor.covers(grid_code=e.get("grid_code"),
-                                  department_code=e.get("department_code"))
+
+    def accepts(event: dict) -> bool:
+        if event.get("op") == "bulk":  # many cases at once: every page refetches what it shows
+            return True
+        return actor.covers(grid_code=event.get("grid_code") or event.get("admin_code"),
+                            department_code=event.get("department_code"))
+
+    return accepts
 
 
 # -- the worker's side: start the stream process, hand it the accepted sockets ---------------
