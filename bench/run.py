@@ -5,7 +5,7 @@
 `gridgov_bench` on the managed cluster (or on the server of GRIDGOV_DATABASE_URL), loaded once
 with `gridgov demo load --seed 3 --cases 1000000` and reused while it has them.
 
-  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots,geocode,live,stream,anatomy]
+  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots,geocode,live,stream,anatomy,transitions,supervision]
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ BENCHES = {
     "live": "live_bench.py",
     "stream": "stream_bench.py",
     "anatomy": "post_anatomy.py",
+    "transitions": "transition_bench.py",
+    "supervision": "supervision_bench.py",
 }
 BENCH_DB = "gridgov_bench"
 CASES = 1_000_000

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cases import clocks, repository, supervision, workflow_repository
+from cases import clocks, repository, supervision
 from cases.assignment import choose_assignee
 from cases.cache import PerDatabase
 from cases.calendar import load_calendar
@@ -194,7 +194,13 @@ def create_case(
                      "name_en": category["name_en"],
                      "time_limit": {"value": value, "unit": unit}},
     }
-    inserted = repository.insert_case(session, values, event, actor=f"intake:{req.channel}")
+    # the case's first clocks (cases/clocks.py): a dispatched case's accept and handle, a
+    # collected one's dispatch; written by the same statement as the case
+    cal = business_calendar(session)
+    first = ("accept", "handle") if status == "dispatched" else ("dispatch",)
+    inserted = repository.insert_case(
+        session, values, event, actor=f"intake:{req.channel}",
+        clocks=[clocks.started(c, created_at, category, cal) for c in first])
     if inserted is None:
         # a concurrent request with the same key committed first: its case is the answer
         replay = _replay(session, idempotency_key, request_hash)
@@ -202,12 +208,6 @@ def create_case(
             raise AssertionError(f"idempotency key {idempotency_key!r} conflicted but no case has it")
         return replay
     case_id, duplicate_of = inserted
-    # the case's first clocks (cases/clocks.py): a dispatched case's accept and handle, a
-    # collected one's dispatch
-    cal = business_calendar(session)
-    first = ("accept", "handle") if status == "dispatched" else ("dispatch",)
-    workflow_repository.insert_clocks(session, case_id, values["town_code"],
-                                      [clocks.started(c, created_at, category, cal) for c in first])
     repository.insert_photos(session, case_id, [
         {"filename": p.filename, "content_type": p.content_type, "size_bytes": len(p.data),
          "sha256": p.sha256, "data": p.data} for p in photos

@@ -17,7 +17,7 @@ SELECT assignee_id, count(*) AS n
  GROUP BY assignee_id;
 
 -- name: insert_case
--- The case and its first event in one statement (one round trip). ON CONFLICT on the unique
+-- The case, its first clocks and its first event in one statement (one round trip). ON CONFLICT on the unique
 -- idempotency key: a concurrent request with the same key waits for the first to commit, then
 -- inserts nothing and gets no row back (and so no event either).
 --
@@ -58,6 +58,18 @@ WITH pt AS (
         (SELECT id FROM dup))
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, town_code, status, created_at, queue, assignee_id, probable_duplicate_of
+), clock AS (
+    -- the case's first clocks (computed by cases/clocks.py, one array element per clock)
+    INSERT INTO case_deadlines (case_id, town_code, clock, started_at, due_at, soon_at,
+                                yellow_at, red_at, unit)
+    SELECT n.id, n.town_code, k.clock, k.started_at, k.due_at, k.soon_at, k.yellow_at,
+           k.red_at, k.unit
+      FROM new_case n,
+           unnest(CAST(:clock_names AS text[]), CAST(:clock_started AS timestamptz[]),
+                  CAST(:clock_due AS timestamptz[]), CAST(:clock_soon AS timestamptz[]),
+                  CAST(:clock_yellow AS timestamptz[]), CAST(:clock_red AS timestamptz[]),
+                  CAST(:clock_units AS text[]))
+             AS k(clock, started_at, due_at, soon_at, yellow_at, red_at, unit)
 ), event AS (
     INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
                              queue, assignee_id)

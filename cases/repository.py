@@ -83,14 +83,21 @@ def town_at(session: Session, lon: float, lat: float) -> dict[str, Any] | None:
 
 
 def insert_case(
-    session: Session, values: dict[str, Any], event_data: dict, actor: str
+    session: Session, values: dict[str, Any], event_data: dict, actor: str,
+    clocks: Sequence[Any] = (),
 ) -> tuple[int, int | None] | None:
-    """Insert a case and its ``created`` event, flagging it as a probable duplicate of the
-    nearest open case of its category within 50 m and 24 h (queries.sql says how).
+    """Insert a case, its first ``clocks`` (cases.clocks.Clock values) and its ``created``
+    event, flagging it as a probable duplicate of the nearest open case of its category within
+    50 m and 24 h (queries.sql says how).
 
     Returns (new id, probable_duplicate_of or None), or None when a case with the same
     idempotency key already exists (it may have been committed by a concurrent request)."""
-    params = {**values, "actor": actor, "event_data": json.dumps(event_data, ensure_ascii=False)}
+    params = {**values, "actor": actor, "event_data": json.dumps(event_data, ensure_ascii=False),
+              "clock_names": [c.clock for c in clocks],
+              "clock_started": [c.started_at for c in clocks],
+              "clock_due": [c.due_at for c in clocks], "clock_soon": [c.soon_at for c in clocks],
+              "clock_yellow": [c.yellow_at for c in clocks],
+              "clock_red": [c.red_at for c in clocks], "clock_units": [c.unit for c in clocks]}
     # on the driver's connection: it runs on every POST (db/driver.py says why)
     row = driver_connection(session).execute(driver_sql(_q("insert_case").text), params).fetchone()
     return (row[0], row[1]) if row is not None else None

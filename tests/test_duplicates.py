@@ -176,6 +176,7 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
         "queue": "grid", "on_boundary": False, "grid_version": 1, "routing_reason": None,
         "assignment_reason": None, "idempotency_key": None, "request_hash": None,
         "actor": "test", "event_data": json.dumps({}),
+        **{f"clock_{k}": [] for k in ("names", "started", "due", "soon", "yellow", "red", "units")},
     }
     sql = "EXPLAIN (FORMAT JSON) " + repository._q("insert_case").text
     with session_scope(dup_url) as s:

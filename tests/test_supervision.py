@@ -26,6 +26,7 @@ from cases.calendar import load_calendar
 from cases.deadlines import LOCAL_TZ, deadline_at
 from db.session import conninfo, session_scope
 from tests import clock_support
+from tests.accounts_support import bearer
 from tests.waits import HANG_S
 from web import create_app
 
@@ -273,14 +274,14 @@ def _wait_for_a_blocked_insert(url: str) -> None:
     raise AssertionError("no pass waited on the other")
 
 
-def test_the_case_json_and_page_show_its_cards(demo_copy_url):
+def test_the_case_json_and_page_show_its_cards(demo_copy_url, operator_token):
     with session_scope(demo_copy_url) as s:
         case = _open_cases(s, 1)[0]
         clock_support.start_clock(s, case["id"], "accept", FRIDAY_1600,
                                 **_moments(s, "accept", FRIDAY_1600, 2))
     _pass(demo_copy_url, datetime(2026, 12, 7, 16, tzinfo=LOCAL_TZ))  # due soon and yellow
     intake.clear_caches()
-    client = create_app({"DATABASE_URL": demo_copy_url}).test_client()
+    client = bearer(create_app({"DATABASE_URL": demo_copy_url}).test_client(), operator_token)
     body = client.get(f"/api/v1/cases/{case['id']}").get_json()
     assert sorted(c["signal"] for c in body["cards"]) == ["due_soon", "yellow"]
     assert body["worst_card"] == "yellow"
