@@ -85,7 +85,8 @@ def test_marking_read_touches_only_the_accounts_own(url, demo_tokens):
     assert again.get_json()["marked"] == []
 
 
-@pytest.mark.parametrize("body", [{"ids": []}, {"ids": ["x"]}, {}, {"ids": [1], "all": True}])
+@pytest.mark.parametrize("body", [{"ids": []}, {"ids": ["x"]}, {}, {"ids": [1], "all": True},
+                                  {"ids": [2**70]}, {"ids": list(range(1, 502))}])
 def test_bad_input_is_422_and_marks_nothing(url, demo_tokens, body):
     carded_cases(url, 1)
     client = create_app({"DATABASE_URL": url}).test_client()
@@ -93,8 +94,8 @@ def test_bad_input_is_422_and_marks_nothing(url, demo_tokens, body):
     got = client.post("/api/v1/notifications/read", json=body, headers=worker)
     assert got.status_code == 422 and got.get_json()["error"] == "invalid_body"
     assert client.get("/api/v1/notifications", headers=worker).get_json()["unread"] == 1
-    bad_query = client.get("/api/v1/notifications?unread=2", headers=worker)
-    assert bad_query.status_code == 422
+    for bad in ("unread=2", f"before={2**70}", "limit=0"):
+        assert client.get(f"/api/v1/notifications?{bad}", headers=worker).status_code == 422
 
 
 def test_without_credentials_is_401(url):

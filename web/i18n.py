@@ -171,7 +171,7 @@ WORDS: dict[str, dict[str, str]] = {
         "empty_demo": "载入巴公镇演示数据",
         "empty_import": "导入边界（先试运行，确认后加 --commit）", "empty_after": "完成后刷新本页。",
         "actions_panel": "可办理操作", "notifications": "通知", "no_notifications": "没有通知",
-        "mark_all_read": "全部标为已读", "unread_n": "{n} 条未读",
+        "unread_n": "{n} 条未读",
     },
     "en": {
         "html_lang": "en", "title": "{town} grid command center", "empty_title": "Grid map",
@@ -242,8 +242,7 @@ WORDS: dict[str, dict[str, str]] = {
         "empty_import": "import boundaries (a dry run; add --commit when it looks right)",
         "empty_after": "Then reload this page.",
         "actions_panel": "Actions you may take", "notifications": "Notifications",
-        "no_notifications": "No notifications", "mark_all_read": "Mark all read",
-        "unread_n": "{n} unread",
+        "no_notifications": "No notifications", "unread_n": "{n} unread",
     },
 }
 

@@ -5,7 +5,7 @@ cases/notifications.py says whose): ``GET /api/v1/notifications`` and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,13 +17,15 @@ from web.auth import current_actor
 from web.database import session
 
 MAX_IDS = 500
+MAX_ID = 2**63 - 1  # notifications.id is a bigint
+NotificationId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 
 class NotificationQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     unread: int = Field(default=0, ge=0, le=1, description="1: only the unread ones")
-    before: int | None = Field(default=None, ge=1,
+    before: int | None = Field(default=None, ge=1, le=MAX_ID,
                                description="the next page: the `next_before` of the last answer")
     limit: int = Field(default=20, ge=1, le=100)
 
@@ -50,7 +52,8 @@ class NotificationListOut(BaseModel):
 class ReadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(min_length=1, max_length=MAX_IDS, description="notification ids")
+    ids: list[NotificationId] = Field(min_length=1, max_length=MAX_IDS,
+                                      description="notification ids")
 
 
 class ReadOut(BaseModel):

@@ -85,7 +85,8 @@ TRANSITION_FORM = {
         "position": {"type": "string", "description": "[lon, lat] as JSON text"},
         "photos": {"type": "array", "maxItems": intake.MAX_PHOTOS,
                    "items": {"type": "string", "contentMediaType": "application/octet-stream"},
-                   "description": f"JPEG, PNG or WebP, each at most {intake.MAX_PHOTO_BYTES} bytes"},
+                   "description": f"JPEG, PNG or WebP, each at most {intake.MAX_PHOTO_BYTES} "
+                                  "bytes"},
     },
 }
 

@@ -73,7 +73,8 @@
           return {value: 'department:' + d.code, label: d.name};
         })});
       }
-      return {label: W.person + ' / ' + W.department, input: select('to', groups), read: function (v) {
+      return {label: W.person + ' / ' + W.department, input: select('to', groups),
+              read: function (v) {
         var i = v.indexOf(':');
         return v.slice(0, i) === 'person' ? {person_id: Number(v.slice(i + 1))}
           : {department: v.slice(i + 1)};
