@@ -52,6 +52,11 @@ def notifications_for(
     return [dict(r) for r in result.mappings()]
 
 
+def unread_count(session: Session, actor: Actor) -> int:
+    """How many of the notifications ``actor`` may read are unread."""
+    return session.execute(text(_statements()["unread_count"]), _reach(actor)).scalar_one()
+
+
 def mark_read(session: Session, actor: Actor, ids: list[int], at: datetime) -> list[int]:
     """Mark the notifications ``ids`` that ``actor`` may read as read at ``at``; the ids
     marked (one already read, or out of reach, is left alone)."""

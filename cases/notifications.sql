@@ -28,3 +28,13 @@ WHERE n.id = ANY(CAST(:ids AS bigint[])) AND n.read_at IS NULL
        OR (:kind = 'zone' AND n.scope_kind = 'village' AND n.scope_code = ANY(CAST(:villages AS text[])))
        OR (:kind IN ('village', 'department') AND n.scope_kind = :kind AND n.scope_code = :code))
 RETURNING n.id;
+
+-- name: unread_count
+-- How many of an account's notifications are unread (the same reach as for_actor).
+SELECT count(*)
+FROM notifications n
+WHERE n.read_at IS NULL
+  AND ((CAST(:person_id AS integer) IS NOT NULL AND n.person_id = :person_id)
+       OR (:kind = 'town' AND n.scope_kind IS NOT NULL AND n.town_code = :code)
+       OR (:kind = 'zone' AND n.scope_kind = 'village' AND n.scope_code = ANY(CAST(:villages AS text[])))
+       OR (:kind IN ('village', 'department') AND n.scope_kind = :kind AND n.scope_code = :code));

@@ -179,6 +179,13 @@ SELECT id, name, role, title, phone, village_code, on_duty, town_code
   FROM people
  WHERE id = :id;
 
+-- name: people_on_duty
+-- A village's people on duty, for the case page's dispatch form (grid workers first).
+SELECT id, name, role, title
+  FROM people
+ WHERE village_code = :village AND on_duty
+ ORDER BY role = 'grid_worker' DESC, role, name, id;
+
 -- name: set_on_duty
 UPDATE people SET on_duty = :on_duty WHERE id = :id
 RETURNING id, name, role, title, phone, village_code, on_duty, town_code;

@@ -230,6 +230,11 @@ def person(session: Session, person_id: int) -> dict[str, Any] | None:
     return _row(session, "person", {"id": person_id})
 
 
+def people_on_duty(session: Session, village_code: str) -> list[dict[str, Any]]:
+    """A village's people on duty (id, name, role, title), grid workers first."""
+    return _rows(session, "people_on_duty", {"village": village_code})
+
+
 def set_on_duty(session: Session, person_id: int, on_duty: bool) -> dict[str, Any] | None:
     """Set a person's on-duty flag; the updated person, or None when there is no such person."""
     return _row(session, "set_on_duty", {"id": person_id, "on_duty": on_duty})

@@ -79,6 +79,12 @@ MANIFEST: dict[str, tuple[str, dict[str, str]]] = {
         "package.json": "package.json",
     }),
     # The API's readable docs (/api/v1/docs), generated from the OpenAPI document.
+    # the workflow diagram on /api/v1/docs: the self-contained browser build (no chunks
+    # loaded from elsewhere)
+    "mermaid": ("mermaid", {
+        "dist/mermaid.min.js": "mermaid.min.js",
+        "LICENSE": "LICENSE",
+    }),
     "swagger-ui-dist": ("swagger-ui", {
         "swagger-ui-bundle.js": "swagger-ui-bundle.js",
         "swagger-ui.css": "swagger-ui.css",

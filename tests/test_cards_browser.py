@@ -57,6 +57,12 @@ def test_a_card_shows_on_the_open_map_without_a_reload(browser, demo_live):  # n
     popup_card = page.locator(f'.case-popup[data-case-id="{case_id}"] h3 .card-badge.card-yellow')
     popup_card.wait_for(timeout=HANG_MS)
     assert popup_card.inner_text() == "黄牌"
+    # and links to the case's page, where the account's actions are
+    link = page.locator(f'.case-popup[data-case-id="{case_id}"] a[href="/cases/{case_id}"]')
+    assert link.count() == 1
+    link.click()
+    page.wait_for_url(f"{base}/cases/{case_id}", timeout=HANG_MS)
+    page.locator("#case-actions .action-button").first.wait_for(timeout=HANG_MS)
     assert watch.errors == []
     page.close()
 

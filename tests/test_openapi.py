@@ -93,6 +93,29 @@ def test_docs_page_renders_the_operations_and_loads_nothing_from_another_host(br
     assert [e for e in watcher.errors if "404 (NOT FOUND)" not in e] == []
 
 
+def test_docs_page_draws_the_workflow_from_its_data(browser, docs_server, artifacts_dir):  # noqa: F811
+    from cases.workflow import ACTIONS
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    watcher = Watcher(page)
+    page.goto(f"{docs_server}/api/v1/docs")
+    page.wait_for_function("document.body.dataset.diagram", timeout=HANG_MS)
+    assert page.evaluate("document.body.dataset.diagram") == "drawn", watcher.errors
+    drawn = page.locator("#workflow-diagram svg")
+    assert drawn.count() == 1
+    labels = drawn.text_content()
+    for state in ("collected", "dispatched", "handling", "escalated", "parked", "voided"):
+        assert state in labels
+    assert "accept" in labels and "feed_back" in labels
+    rows = page.locator(".workflow-actions tbody tr")
+    assert rows.count() == len(ACTIONS)
+    assert page.locator('.workflow-actions tr[data-action="dispatch"]').inner_text().count("派遣") == 1
+    page.screenshot(path=str(artifacts_dir / "api-docs-workflow.png"))
+    page.close()
+    hosts = {urlparse(u).netloc for u in watcher.requests if not u.startswith(("data:", "blob:"))}
+    assert hosts == {urlparse(docs_server).netloc}, watcher.requests
+
+
 def test_two_different_models_of_one_name_are_refused():
     from web.api import _add_component
 

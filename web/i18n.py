@@ -170,6 +170,8 @@ WORDS: dict[str, dict[str, str]] = {
         "empty_text": "数据库里还没有镇的边界。请先载入演示数据，或导入本镇的网格边界：",
         "empty_demo": "载入巴公镇演示数据",
         "empty_import": "导入边界（先试运行，确认后加 --commit）", "empty_after": "完成后刷新本页。",
+        "actions_panel": "可办理操作", "notifications": "通知", "no_notifications": "没有通知",
+        "unread_n": "{n} 条未读",
     },
     "en": {
         "html_lang": "en", "title": "{town} grid command center", "empty_title": "Grid map",
@@ -239,6 +241,8 @@ WORDS: dict[str, dict[str, str]] = {
         "empty_demo": "load the Bagong demo",
         "empty_import": "import boundaries (a dry run; add --commit when it looks right)",
         "empty_after": "Then reload this page.",
+        "actions_panel": "Actions you may take", "notifications": "Notifications",
+        "no_notifications": "No notifications", "unread_n": "{n} unread",
     },
 }
 

@@ -37,7 +37,7 @@ from db.migrate import schema_state
 from geo.layers import cases as case_layers
 from geo.layers import grids as layers
 from geo.layers import hotspots as hotspot_layers
-from web import auth, database, i18n
+from web import auth, case_actions, database, i18n
 from web.assets import localise
 
 bp = Blueprint("pages", __name__)
@@ -273,7 +273,8 @@ def case_page(case_id: str):
         return _not_found(words["case_not_found"].format(id=case_id))
     session = database.session()
     try:
-        access.check_case(session, auth.current_actor(), int(case_id))  # OutOfScope: a 403 page
+        actor = auth.current_actor()
+        access.check_case(session, actor, int(case_id))  # OutOfScope: a 403 page
         case = intake.case_view(session, int(case_id))
     except CaseNotFound:
         return _not_found(words["case_not_found"].format(id=case_id))
@@ -294,6 +295,7 @@ def case_page(case_id: str):
         overdue=overdue,
         local=_local,
         case_map=_case_map(case, grid, lang),
+        actions_config=case_actions.panel_config(session, case, actor, lang),
     )
 
 

@@ -291,7 +291,16 @@ def openapi_json() -> Response:
 @allow(PUBLIC)
 @bp.get("/docs")
 def docs() -> str:
-    return render_template("api_docs.html", spec_url=url_for("api.openapi_json"))
+    """The API described (swagger-ui), and the case workflow drawn from its data
+    (cases/workflow.py: ``diagram()`` as Mermaid, and the actions as a table)."""
+    from cases.workflow import ACTIONS, OPEN_STATES, diagram
+
+    actions = [{"name": a.name, "zh": a.zh, "to": a.to, "needs_reason": a.needs_reason,
+                "roles": a.roles, "by": a.by, "target": a.target,
+                "sources": "every open state" if a.sources == OPEN_STATES else ", ".join(a.sources)}
+               for a in ACTIONS.values()]
+    return render_template("api_docs.html", spec_url=url_for("api.openapi_json"),
+                           workflow_diagram=diagram(), workflow_actions=actions)
 
 
 def init_app(app) -> None:
