@@ -22,12 +22,12 @@ COOKIE_MAX_AGE_S = 365 * 24 * 3600
 STATUS: dict[str, dict[str, str]] = {
     "zh": {
         "collected": "信息收集", "filed": "已立案", "dispatched": "已派遣", "handling": "处置中",
-        "escalated": "已上报镇级", "fed_back": "已反馈待核查", "closed": "已结案",
+        "escalated": "已上报", "fed_back": "已反馈待核查", "closed": "已结案",
         "evaluated": "已评价", "returned": "已回退", "parked": "挂账", "voided": "已作废",
     },
     "en": {
         "collected": "Collected", "filed": "Filed", "dispatched": "Dispatched",
-        "handling": "Being handled", "escalated": "Escalated to the town", "fed_back": "Reported back",
+        "handling": "Being handled", "escalated": "Escalated", "fed_back": "Reported back",
         "closed": "Closed", "evaluated": "Evaluated", "returned": "Returned", "parked": "Parked",
         "voided": "Voided",
     },

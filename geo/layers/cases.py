@@ -59,14 +59,14 @@ CLUSTER_COLORS = ("#2c7fb8", "#f6a21a", "#d7191c")
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {
-        "layer": "未结案件", "waiting": "待立案/派遣", "handling": "处置中", "escalated": "已上报镇级",
+        "layer": "未结案件", "waiting": "待立案/派遣", "handling": "处置中", "escalated": "已上报",
         "fed_back": "待核查结案", "returned": "已回退", "parked": "挂账", "closed": "已结案",
         "voided": "已作废", "overdue": "超期（红圈）", "cluster": "聚合（数字为案件数）",
         "cluster_low": "超期不足25%", "cluster_mid": "超期25%–50%", "cluster_high": "超期过半",
     },
     "en": {
         "layer": "Open cases", "waiting": "To file or dispatch", "handling": "Being handled",
-        "escalated": "Escalated to the town", "fed_back": "To check and close",
+        "escalated": "Escalated", "fed_back": "To check and close",
         "returned": "Returned", "parked": "Parked", "closed": "Closed", "voided": "Voided",
         "overdue": "Overdue (red ring)", "cluster": "Cluster (number of cases)",
         "cluster_low": "under 25 % overdue", "cluster_mid": "25–50 % overdue",
