@@ -44,7 +44,8 @@ def actors(leaf: dict) -> tuple[Actor, Actor]:
 
 
 def closed_case(url: str, leaf: dict, phone: str | None = "13812345678",
-                at: datetime | None = None) -> tuple[int, dict]:
+                at: datetime | None = None,
+                close_note: str = "已清运完毕，张三丰 13812345678 确认") -> tuple[int, dict]:
     """A resident's case handled by the leaf's worker and closed by the village center; the
     close's result (with its rating link when the reporter is reachable)."""
     at = at or datetime.now().astimezone() - timedelta(hours=3)
@@ -57,7 +58,7 @@ def closed_case(url: str, leaf: dict, phone: str | None = "13812345678",
     result = None
     for i, (action, who, note) in enumerate([("accept", worker, None),
                                              ("feed_back", worker, "已清运，联系人张三丰 13812345678"),
-                                             ("close", operator, "已清运完毕，张三丰 13812345678 确认")]):
+                                             ("close", operator, close_note)]):
         with session_scope(url) as s:
             version = s.execute(text("SELECT version FROM cases WHERE id = :id"),
                                 {"id": case_id}).scalar_one()

@@ -18,6 +18,8 @@ and may make a new link there to send to the reporter by hand: there is no SMS g
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -202,6 +204,25 @@ def _block(case: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+_TOKEN_IN_PATH = re.compile(r"(/rate/)[A-Za-z0-9_-]+")
+
+
+class TokenFilter(logging.Filter):
+    """Masks rating tokens in request lines (the development server's access log; ``gridgov
+    serve`` keeps no access log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_PATH.sub(r"\1***", a) if isinstance(a, str) else a
+                                for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_PATH.sub(r"\1***", record.msg)
+        return True
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, TokenFilter) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(TokenFilter())
     app.jinja_env.globals["rating_link_block"] = _block
