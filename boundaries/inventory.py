@@ -35,6 +35,9 @@ class Person(Base):
     village_code: Mapped[str | None] = mapped_column(String(12))
     on_duty: Mapped[bool] = mapped_column(Boolean, server_default="true")
     town_code: Mapped[str] = mapped_column(String(12))
+    # migration 0015: a member of the Communist Party, whose handled cases earn points (积分,
+    # cases/scores.py)
+    party_member: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
     __table_args__ = (
         CheckConstraint(

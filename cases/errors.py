@@ -140,3 +140,32 @@ class NoExtensionPending(TransitionError):
 class BoardWindowError(CaseError):
     """The public board was asked for days outside its window (the last 90 days), or for a
     window that ends before it starts; details give the earliest and latest day allowed."""
+
+
+class RatingError(CaseError):
+    """A rating link (``/rate/<token>``, cases/rating.py) that cannot be used."""
+
+
+class RatingNotFound(RatingError):
+    """No rating link has this token (never issued, or mistyped)."""
+
+
+class RatingUsed(RatingError):
+    """The rating link was used already: a link rates its case once."""
+
+
+class RatingExpired(RatingError):
+    """The rating link is past its 30 days."""
+
+
+class RatingFormRefused(RatingError):
+    """The rating form did not come from the rating page itself (its form nonce is missing or
+    differs from the page's cookie): a cross-site post, or a page kept open too long."""
+
+
+class CaseAlreadyRated(RatingError):
+    """The case was rated another way meanwhile (the village operator on site)."""
+
+
+class ScoresWindowError(CaseError):
+    """The scores' window (``from``/``until``) is empty or reversed."""

@@ -221,6 +221,12 @@ class CaseEvent(Base):
         Index("uq_case_events_signal", "case_id", text("(data ->> 'deadline_id')"),
               text("(data ->> 'signal')"), unique=True,
               postgresql_where=text(f"type IN {SIGNAL_EVENT_TYPES!r}")),
+        # migration 0015: the scores read events of these kinds by time (cases/scores.sql),
+        # and the card a 不满意 rating gives is issued once per reopen (cases/rating.py)
+        Index("ix_case_events_scores", "at",
+              postgresql_where=text("type IN ('feed_back', 'card', 'evaluate')")),
+        Index("uq_case_events_reopen_card", "case_id", text("(data ->> 'reopen_event_id')"),
+              unique=True, postgresql_where=text("type = 'card' AND data ? 'reopen_event_id'")),
     )
 
 
@@ -338,4 +344,29 @@ class Notification(Base):
         Index("ix_notifications_scope", "scope_kind", "scope_code", "id",
               postgresql_where=text("scope_kind IS NOT NULL")),
         Index("ix_notifications_town", "town_code", "id"),
+    )
+
+
+class RatingLink(Base):
+    """A resident's rating link (一事一评, ``/rate/<token>``), made when a case with a reporter's
+    phone closes (cases/rating_links.py). The token is 256 random bits handed out once; only
+    its SHA-256 is kept. Single use (``used_at``, with the ``rating`` given), valid 30 days."""
+
+    __tablename__ = "rating_links"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    town_code: Mapped[str] = mapped_column(String(12))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[str | None] = mapped_column(String(20))
+    account_id: Mapped[int | None] = mapped_column(Integer)  # who issued it; NULL: the close
+
+    __table_args__ = (
+        CheckConstraint(f"rating IS NULL OR {_in('rating', SATISFACTION)}",
+                        name="ck_rating_links_rating"),
+        Index("uq_rating_links_token", "token_sha256", unique=True),
+        Index("ix_rating_links_case", "case_id"),
     )

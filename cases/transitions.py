@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from accounts.actor import Actor
 from cases import clocks as clock_rules
-from cases import repository
+from cases import rating_links, repository
 from cases import workflow_repository as store
 from cases.categories import categories
 from cases.deadlines import LOCAL_TZ
@@ -308,10 +308,14 @@ def apply_transition(
         "assignee_id": new.assignee_id, "department_code": new.department_code})
     if act.name == "merge":
         _merge_into(session, target, case_id, data["supporter"], who, note)
-    return {"id": case_id, "status": new.status, "version": new_version,
-            "event": {"id": event["id"], "type": action, "from_status": state.status,
-                      "to_status": new.status, "at": at.isoformat(), "note": note,
-                      "photo_ids": photo_ids, "data": data}}
+    out = {"id": case_id, "status": new.status, "version": new_version,
+           "event": {"id": event["id"], "type": action, "from_status": state.status,
+                     "to_status": new.status, "at": at.isoformat(), "note": note,
+                     "photo_ids": photo_ids, "data": data}}
+    if act.name == "close" and rating_links.reachable(row["reporter_phone"]):
+        # 一事一评: the reporter's rating link, its token given out in this result only
+        out["rating_link"] = rating_links.issue_link(session, case_id, row["town_code"], at)
+    return out
 
 
 def _merge_into(session: Session, original_id: int, duplicate_id: int, supporter: dict,

@@ -19,8 +19,8 @@ from demo.accounts import create_demo_accounts
 
 TZ = ZoneInfo("Asia/Shanghai")
 # everything --replace empties at once (TRUNCATE refuses a table another one not listed refers to)
-TABLES = ("web_sessions", "api_tokens", "accounts", "notifications", "case_deadlines",
-          "case_photos", "case_events", "cases", "hazards", "enterprises", "households",
+TABLES = ("web_sessions", "api_tokens", "accounts", "notifications", "rating_links",
+          "case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households",
           "addresses", "streets", "grid_assignments", "people", "grids", "zones", "towns")
 
 
@@ -72,8 +72,9 @@ def _write_boundaries(conn, geo: geometry.DemoGeometry, reg: registry.Registry) 
     )
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO people (id, name, role, title, phone, village_code, on_duty, town_code) "
-            "VALUES (%(id)s, %(name)s, %(role)s, %(title)s, %(phone)s, %(village_code)s, %(on_duty)s, %(town)s)",
+            "INSERT INTO people (id, name, role, title, phone, village_code, on_duty, town_code, "
+            "party_member) VALUES (%(id)s, %(name)s, %(role)s, %(title)s, %(phone)s, "
+            "%(village_code)s, %(on_duty)s, %(town)s, %(party_member)s)",
             [{**p, "town": geometry.TOWN_CODE} for p in reg.people],
         )
         cur.execute("SELECT setval(pg_get_serial_sequence('people', 'id'), (SELECT max(id) FROM people))")

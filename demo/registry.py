@@ -63,11 +63,19 @@ def _phone(rng: np.random.Generator) -> str:
     return "1" + str(rng.choice([35, 39, 52, 58, 83, 87, 50, 36])) + "".join(str(d) for d in rng.integers(0, 10, 8))
 
 
+def _party_member(pid: int, role: str) -> bool:
+    """Who is a party member in the demo (积分, cases/scores.py): every village secretary,
+    cadre and zone leader, and about half of the grid workers and auxiliaries (even ids), so
+    no random draw changes and the rest of the demo stays as it was."""
+    return role not in ("grid_worker", "auxiliary") or pid % 2 == 0
+
+
 def _person(reg: Registry, rng, role: str, title: str, village_code: str | None, on_duty: bool = True) -> int:
     pid = len(reg.people) + 1
     reg.people.append(
         {"id": pid, "name": _name(rng), "role": role, "title": title, "phone": _phone(rng),
-         "village_code": village_code, "on_duty": on_duty}
+         "village_code": village_code, "on_duty": on_duty,
+         "party_member": _party_member(pid, role)}
     )
     return pid
 

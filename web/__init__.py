@@ -49,7 +49,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from web import api, auth, database, errors, limits, login, pages, public, tiles
+    from web import (
+        api, auth, database, errors, limits, login, pages, public, rating, scores, tiles,
+    )
 
     Compress(app)
 
@@ -71,6 +73,8 @@ def create_app(config: dict | None = None) -> Flask:
     limits.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(public.bp)
+    rating.init_app(app)
+    app.register_blueprint(scores.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(tiles.bp)
     api.init_app(app)

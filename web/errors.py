@@ -103,6 +103,13 @@ STATUS_FOR = {
     case_errors.ExtensionPending: (409, "extension_pending"),
     case_errors.NoExtensionPending: (409, "no_extension_pending"),
     case_errors.BoardWindowError: (422, "outside_public_window"),
+    case_errors.RatingError: (422, "invalid_rating"),
+    case_errors.RatingNotFound: (404, "rating_not_found"),
+    case_errors.RatingUsed: (409, "rating_used"),
+    case_errors.RatingExpired: (410, "rating_expired"),
+    case_errors.RatingFormRefused: (403, "rating_form_refused"),
+    case_errors.CaseAlreadyRated: (409, "case_already_rated"),
+    case_errors.ScoresWindowError: (422, "invalid_window"),
     # tiles
     tiles.TileError: (422, "invalid_tile_request"),
     tiles.UnknownLayer: (404, "unknown_layer"),

@@ -1,0 +1,62 @@
+-- The statements of the rating links (cases/rating_links.py, cases/rating.py), one per
+-- "-- name:" block; values are always bound. A token is looked up by its SHA-256 only.
+
+-- name: insert_link
+INSERT INTO rating_links (case_id, town_code, token_sha256, created_at, expires_at, account_id)
+VALUES (:case_id, :town_code, :token_sha256, :created_at, :expires_at, :account_id)
+RETURNING id, expires_at;
+
+-- name: link_for_update
+-- The link and its case, the link's row locked: of two submissions of one link, the second
+-- waits for the first and then finds it used.
+SELECT l.id, l.case_id, l.created_at, l.expires_at, l.used_at, l.rating
+  FROM rating_links l
+ WHERE l.token_sha256 = :token_sha256
+   FOR UPDATE OF l;
+
+-- name: link
+SELECT l.id, l.case_id, l.created_at, l.expires_at, l.used_at, l.rating
+  FROM rating_links l
+ WHERE l.token_sha256 = :token_sha256;
+
+-- name: use_link
+UPDATE rating_links SET used_at = :at, rating = :rating WHERE id = :id;
+
+-- name: case_for_rating
+-- What the rating page shows: no personal data (the reporter's name only to redact the note).
+SELECT c.id, c.status, c.version, c.category_code, cat.name_zh AS category_zh,
+       cat.name_en AS category_en, g.name AS village_name, c.created_at, c.closed_at,
+       c.satisfaction, c.evaluated_at, c.reporter_name, closing.note AS closing_note
+  FROM cases c
+  LEFT JOIN categories cat ON cat.code = c.category_code
+  LEFT JOIN grids g ON g.code = c.admin_code AND g.level = 'admin' AND g.valid_to IS NULL
+  LEFT JOIN LATERAL (
+        SELECT e.note
+          FROM case_events e
+         WHERE e.case_id = c.id AND e.type = 'close'
+         ORDER BY e.at DESC, e.id DESC
+         LIMIT 1) closing ON true
+ WHERE c.id = :case_id;
+
+-- name: links_of_case
+-- The case page's block: the case's links, newest first (never a token: only its hash is kept).
+SELECT id, created_at, expires_at, used_at, rating, account_id
+  FROM rating_links
+ WHERE case_id = :case_id
+ ORDER BY created_at DESC, id DESC
+ LIMIT 5;
+
+-- name: insert_reopen_card
+-- The yellow card a 不满意 rating gives its reopened case: once per reopen
+-- (uq_case_events_reopen_card on the reopen event's id).
+INSERT INTO case_events (case_id, town_code, at, type, actor, data, note)
+VALUES (:case_id, :town_code, :at, 'card', 'rating', CAST(:data AS jsonb), :note)
+ON CONFLICT (case_id, (data ->> 'reopen_event_id'))
+   WHERE type = 'card' AND data ? 'reopen_event_id' DO NOTHING
+RETURNING id;
+
+-- name: case_town
+SELECT town_code FROM cases WHERE id = :case_id;
+
+-- name: case_for_link
+SELECT id, status, town_code, reporter_phone FROM cases WHERE id = :case_id;
