@@ -10,3 +10,14 @@ from __future__ import annotations
 
 HANG_S = 30
 HANG_MS = HANG_S * 1000  # Playwright counts in milliseconds
+
+
+def wait_for(predicate, what: str) -> None:
+    """Poll ``predicate`` until it holds; AssertionError naming ``what`` after HANG_S."""
+    import time
+
+    deadline = time.monotonic() + HANG_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {HANG_S} s")
+        time.sleep(0.05)

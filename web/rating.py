@@ -30,6 +30,7 @@ from accounts import access
 from accounts.access import PUBLIC, allow
 from cases import rating as rating_service
 from cases import rating_links
+from cases.deadlines import LOCAL_TZ
 from cases.errors import CaseError, CaseNotFound, RatingError, RatingFormRefused
 from cases.workflow import MAX_NOTE, RATINGS
 from web import auth, database, errors, i18n
@@ -197,7 +198,10 @@ def _block(case: dict[str, Any]) -> dict[str, Any] | None:
         "t": WORDS[lang],
         "closed": case.get("status") == "closed",
         "reachable": rating_links.reachable((case.get("reporter") or {}).get("phone")),
-        "links": rating_links.links_of_case(session, case["id"]),
+        # in the town's time, as every other time on the page
+        "links": [{**link, **{k: link[k].astimezone(LOCAL_TZ) for k in ("created_at", "expires_at",
+                                                                       "used_at") if link.get(k)}}
+                  for link in rating_links.links_of_case(session, case["id"])],
         "new": g.get("gridgov_new_rating_link"),
         "base": request.host_url.rstrip("/"),
         "csrf_token": found.csrf_token,

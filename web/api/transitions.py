@@ -73,6 +73,10 @@ class TransitionOut(BaseModel):
     status: str
     version: int
     event: dict[str, Any]
+    rating_link: dict[str, Any] | None = Field(
+        None, description="after a close of a case whose reporter left a phone: the reporter's "
+                          "single-use rating link (id, token, path, expires_at), given out here "
+                          "only — send it to the reporter (一事一评)")
 
 
 TRANSITION_FORM = {
