@@ -13,31 +13,14 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from datetime import date, timedelta
 
-import pytest
-
-from cases import intake
-from db.session import engine_for
 from demo.accounts import DEPARTMENT
 from tests.accounts_support import signed_page
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
-from tests.test_operator_browser import stop_listener
+from tests.test_case_actions_browser import demo_base  # noqa: F401  (the live server fixture)
 from tests.test_transitions_api import demo_leaf, query, state
 from tests.waits import HANG_MS, wait_for
-
-
-@pytest.fixture
-def loop_base(demo_copy_url, app_server) -> Iterator[str]:
-    intake.clear_caches()
-    server = app_server(demo_copy_url)
-    try:
-        yield server.base
-    finally:
-        server.stop()
-        stop_listener(demo_copy_url)
-        engine_for(demo_copy_url).dispose()
 
 
 def report(base: str, leaf: dict) -> int:
@@ -97,9 +80,9 @@ class Desk:
 
 
 def test_the_closed_loop_from_a_residents_report_to_a_second_close(  # noqa: PLR0915
-    browser, loop_base, demo_copy_url, demo_tokens, artifacts_dir  # noqa: F811
+    browser, demo_base, demo_copy_url, demo_tokens, artifacts_dir  # noqa: F811
 ):
-    base, url = loop_base, demo_copy_url
+    base, url = demo_base, demo_copy_url
     leaf = demo_leaf(url)
     worker, village = leaf["account"], leaf["code"][:12]
     today = date.today()
