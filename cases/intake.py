@@ -165,7 +165,8 @@ def create_case(
     assignment = choose_assignee(session, decision)
     created_at = (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ)
     value, unit = category["limit_value"], category["limit_unit"]
-    due_at = deadline_at(created_at, value, unit, business_calendar(session))
+    cal = business_calendar(session)
+    due_at = deadline_at(created_at, value, unit, cal)
     dispatch_due_at = created_at + (DISPATCH_URGENT if unit == "urgent_hours" else DISPATCH_NORMAL)
     person = assignment.person
     # A person assigned: the case is dispatched and the clock runs. Otherwise it waits,
@@ -196,7 +197,6 @@ def create_case(
     }
     # the case's first clocks (cases/clocks.py): a dispatched case's accept and handle, a
     # collected one's dispatch; written by the same statement as the case
-    cal = business_calendar(session)
     first = ("accept", "handle") if status == "dispatched" else ("dispatch",)
     inserted = repository.insert_case(
         session, values, event, actor=f"intake:{req.channel}",

@@ -19,7 +19,7 @@ import uvloop
 
 from db.session import conninfo
 from tests.conftest import DEMO_TOKENS
-from tests.waits import HANG_S  # a ceiling that only catches hangs; speed is bench/stream_bench.py's
+from tests.waits import HANG_S, wait_for  # a ceiling that only catches hangs; speed is bench/stream_bench.py's
 from web import streams
 from web.live import Hub
 
@@ -154,14 +154,6 @@ def fanout(demo_copy_url):
     hub.stop()
     loop.call_soon_threadsafe(loop.stop)
     thread.join(HANG_S)
-
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + HANG_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {HANG_S} s")
-        time.sleep(0.02)
 
 
 def read_until(sock: socket.socket, needle: bytes) -> bytes:

@@ -30,7 +30,7 @@ from db.session import conninfo, session_scope
 from tests.servers import GRIDGOV
 from tests.test_supervision import _moments, _open_cases, _signals
 from tests import clock_support
-from tests.waits import HANG_S
+from tests.waits import HANG_S, wait_for
 
 EVERY_SECOND = {"GRIDGOV_SUPERVISION_CRON": "* * * * * *"}
 PASS_LINE = re.compile(r"tick \d+: supervision pass at \S+: issued (\d+) signals")
@@ -52,15 +52,6 @@ def _clocks(url: str, n_cases: int) -> set[tuple[int, str]]:
                                                    **_moments(s, clock, started, due_days))
                 expected |= {(clock_id, sig) for sig in ("due_soon", "overdue", "yellow", "red")}
     return expected
-
-
-def _wait(what: str, done) -> None:
-    deadline = time.monotonic() + HANG_S
-    while time.monotonic() < deadline:
-        if done():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {HANG_S} s")
 
 
 def _passes(worker) -> list[int]:
@@ -99,10 +90,10 @@ def test_a_running_worker_issues_each_signal_once_and_open_maps_hear_the_cards(
             received += _more(sock)
         expected = _clocks(demo_copy_url, 5)
         worker = gridgov_worker(demo_copy_url, env=EVERY_SECOND)
-        _wait("every signal issued", lambda: len(_signals(demo_copy_url)) >= len(expected))
+        wait_for(what="every signal issued", predicate=lambda: len(_signals(demo_copy_url)) >= len(expected))
         # two passes more: they find everything issued already
         after = len(_passes(worker))
-        _wait("two more passes", lambda: len(_passes(worker)) >= after + 2)
+        wait_for(what="two more passes", predicate=lambda: len(_passes(worker)) >= after + 2)
         assert _passes(worker)[-2:] == [0, 0]
         _issued_once(demo_copy_url, expected)
 
@@ -142,22 +133,22 @@ def test_a_worker_killed_mid_pass_loses_nothing_and_issues_nothing_twice(
                 "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()
             return row[0] if row else None
 
-        _wait("the pass waiting mid-way", lambda: waiting_pass() is not None)
+        wait_for(what="the pass waiting mid-way", predicate=lambda: waiting_pass() is not None)
         pass_pid = waiting_pass()
         os.killpg(worker.proc.pid, signal.SIGKILL)
         worker.proc.wait(timeout=HANG_S)
         blocker.rollback()
         blocker.close()
         # the pass's backend wakes, finds its client gone, and rolls back: it never commits
-        _wait("the killed pass's connection gone", lambda: watch.execute(
+        wait_for(what="the killed pass's connection gone", predicate=lambda: watch.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pass_pid,)).fetchone()[0] == 0)
     assert _signals(demo_copy_url) == []
 
     again = gridgov_worker(demo_copy_url, env=EVERY_SECOND)
-    _wait("every signal issued after the restart",
-          lambda: len(_signals(demo_copy_url)) >= len(expected))
+    wait_for(what="every signal issued after the restart",
+             predicate=lambda: len(_signals(demo_copy_url)) >= len(expected))
     after = len(_passes(again))
-    _wait("two more passes", lambda: len(_passes(again)) >= after + 2)
+    wait_for(what="two more passes", predicate=lambda: len(_passes(again)) >= after + 2)
     _issued_once(demo_copy_url, expected)
 
 
