@@ -14,7 +14,6 @@ whatever link is used).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -24,6 +23,8 @@ from typing import Any
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
+
+from accounts.service import digest  # kept as API tokens are: their SHA-256
 
 LIFETIME = timedelta(days=30)
 PATH = "/rate/"  # the page's path; the link is PATH + token
@@ -36,11 +37,6 @@ def queries() -> dict[str, TextClause]:
     source = resources.files("cases").joinpath("rating.sql").read_text(encoding="utf-8")
     parts = _NAME.split(source)
     return {name: text(body.strip().rstrip(";")) for name, body in zip(parts[1::2], parts[2::2])}
-
-
-def digest(token: str) -> str:
-    """The SHA-256 a token is kept and looked up as."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def reachable(reporter_phone: str | None) -> bool:
