@@ -90,6 +90,22 @@ MANIFEST: dict[str, tuple[str, dict[str, str]]] = {
         "swagger-ui.css": "swagger-ui.css",
         "LICENSE": "LICENSE",
     }),
+    # The grid worker's phone page (/worker, web/static/js/worker/): IndexedDB made usable
+    # (idb, an ES module), geodesic distance and bearing on the phone, also offline
+    # (GeographicLib's own JavaScript port), and GCJ-02/BD-09 to WGS 84 for a position typed
+    # from a Chinese map app while there is no network to ask the server (gcoord).
+    "idb": ("idb", {
+        "build/index.js": "index.js",
+        "LICENSE": "LICENSE",
+    }),
+    "geographiclib-geodesic": ("geographiclib-geodesic", {
+        "geographiclib-geodesic.min.js": "geographiclib-geodesic.min.js",
+        "LICENSE.txt": "LICENSE.txt",
+    }),
+    "gcoord": ("gcoord", {
+        "dist/gcoord.esm-browser.prod.js": "gcoord.esm.js",
+        "LICENSE": "LICENSE",
+    }),
     "leaflet-draw": ("leaflet-draw", {
         "dist/leaflet.draw.js": "leaflet.draw.js",
         "dist/leaflet.draw.css": "leaflet.draw.css",

@@ -51,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from web import (
         api, auth, database, errors, limits, login, pages, public, rating, scores, tiles,
+        worker,
     )
 
     Compress(app)
@@ -77,5 +78,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(scores.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(tiles.bp)
+    app.register_blueprint(worker.bp)
     api.init_app(app)
     return app

@@ -1,0 +1,190 @@
+// The grid worker's phone page (web/worker.py): starts the position, shows what the phone kept
+// (IndexedDB) at once, then asks the server for fresh data, listens to the live stream, sends
+// the queue whenever the network is there, and registers the service worker that lets the page
+// open offline. Marks `gridgov-worker-interactive` (performance.mark) when the inbox is drawn
+// and the page answers taps: bench/worker_page_bench.py measures it.
+import { config, W, fmt, toast } from './ui.js';
+import * as store from './store.js';
+import * as geo from './geo.js';
+import * as queue from './queue.js';
+import * as inbox from './inbox.js';
+import * as caseView from './case.js';
+import * as report from './report.js';
+import * as visits from './visits.js';
+import * as sync from './sync.js';
+
+const urls = config.urls;
+const known = new Set();  // case ids the inbox has shown: a new one vibrates
+let interactive = false;
+
+function markInteractive() {
+  if (interactive) { return; }
+  interactive = true;
+  performance.mark('gridgov-worker-interactive');
+  document.body.dataset.ready = '1';
+}
+
+async function getJson(url) {
+  const resp = await fetch(url, {credentials: 'same-origin', cache: 'no-store', redirect: 'manual'});
+  if (resp.type === 'opaqueredirect' || resp.status === 401) {
+    const error = new Error('signed out');
+    error.signedOut = true;
+    throw error;
+  }
+  if (!resp.ok) { throw new Error(`${url}: ${resp.status}`); }
+  return resp.json();
+}
+
+function withPosition(url) {
+  const p = geo.position;
+  if (!p.raw) { return url; }
+  return `${url}?lon=${p.raw[0]}&lat=${p.raw[1]}&crs=${p.crs}`;
+}
+
+const account = () => queue.session.me.account;
+
+async function loadInbox() {
+  try {
+    const data = await getJson(withPosition(urls.inbox));
+    const fresh = data.cases.filter((c) => !known.has(c.id));
+    if (known.size && fresh.length) {
+      if (navigator.vibrate) { navigator.vibrate([150, 80, 150]); }
+      const title = fmt(W.new_case, {c: fresh.map((c) => c.category_name_zh).join('、')});
+      toast(title);
+      if ('Notification' in window && Notification.permission === 'granted' && document.hidden) {
+        new Notification(title);
+      }
+    }
+    data.cases.forEach((c) => known.add(c.id));
+    await store.put(`${account()}:inbox`, data);
+    inbox.setData(data, false);
+    caseView.refresh();
+  } catch (e) {
+    if (e.signedOut) { window.location.assign(urls.login); }
+  }
+}
+
+async function loadVisits() {
+  try {
+    const data = await getJson(withPosition(urls.visitsDue));
+    await store.put(`${account()}:visits`, data);
+    visits.setData(data, false);
+  } catch (e) { /* offline: the copy kept on the phone stays */ }
+}
+
+async function loadStatic(key, url, apply) {
+  try {
+    const data = await getJson(url);
+    await store.put(key, data);
+    apply(data);
+  } catch (e) { /* offline */ }
+}
+
+async function pendingChanged() {
+  const items = await queue.pending();
+  inbox.setPending(items);
+  visits.setQueued(items);
+  caseView.refresh();
+  sync.render();
+}
+
+function setNet() {
+  const node = document.getElementById('wk-net');
+  node.dataset.state = navigator.onLine ? 'online' : 'offline';
+  node.textContent = navigator.onLine ? W.online : W.offline;
+}
+
+let streamTimer = null;
+function listen() {
+  if (!window.EventSource) { return; }
+  const source = new EventSource(urls.stream);
+  source.addEventListener('case', () => {
+    clearTimeout(streamTimer);
+    streamTimer = setTimeout(loadInbox, 300);
+  });
+}
+
+function tabs() {
+  for (const button of document.querySelectorAll('.wk-tabs button')) {
+    button.addEventListener('click', () => {
+      caseView.close();
+      const name = button.dataset.tab;
+      for (const b of document.querySelectorAll('.wk-tabs button')) {
+        b.setAttribute('aria-selected', String(b === button));
+      }
+      for (const tab of document.querySelectorAll('.wk-tab')) { tab.hidden = tab.dataset.tab !== name; }
+      if (name === 'inbox') { inbox.invalidate(); }
+      if (name === 'visits') { visits.shownTab(); }
+      if (name === 'sync') { sync.render(); }
+    });
+  }
+}
+
+async function me() {
+  try {
+    const found = await getJson(urls.me);
+    const before = await store.get('me');
+    await store.put('me', found);
+    return {me: found, changed: before && before.account !== found.account};
+  } catch (e) {
+    if (e.signedOut) { window.location.assign(urls.login); return {me: null}; }
+    return {me: await store.get('me')};  // offline: who was signed in last
+  }
+}
+
+async function boot() {
+  tabs();
+  setNet();
+  geo.start();
+  const found = await me();
+  if (!found.me) { document.getElementById('inbox-summary').textContent = W.load_failed; return; }
+  queue.session.me = found.me;
+  document.getElementById('wk-who').textContent = found.me.display_name;
+  // what the phone kept, drawn at once
+  const [cachedInbox, cachedVisits, grids, categories] = await Promise.all([
+    store.get(`${account()}:inbox`), store.get(`${account()}:visits`),
+    store.get(`${account()}:grids`), store.get('categories')]);
+  if (grids) { inbox.setGrids(grids); report.setGrids(grids); }
+  if (categories) { report.setCategories(categories); visits.setCategories(categories); }
+  if (cachedInbox) {
+    cachedInbox.cases.forEach((c) => known.add(c.id));
+    inbox.setData(cachedInbox, true);
+  }
+  if (cachedVisits) { visits.setData(cachedVisits, true); }
+  await pendingChanged();
+  inbox.onOpen(caseView.open);
+  queue.onChange(async (what) => {
+    await pendingChanged();
+    if (what.type === 'delivered') {
+      if (what.item.kind === 'visit') { visits.markSent(what.item); loadVisits(); }
+      if (what.item.kind === 'report') { toast(fmt(W.report_sent, {id: what.outcome.case_id})); }
+      loadInbox();
+    }
+    if (what.type === 'conflict') { toast(what.outcome.message, 'error'); loadInbox(); }
+  });
+  if (cachedInbox) { markInteractive(); }
+  await loadInbox();
+  markInteractive();
+  loadVisits();
+  loadStatic(`${account()}:grids`, urls.grids, (g) => { inbox.setGrids(g); report.setGrids(g); });
+  loadStatic('categories', urls.categories, (c) => { report.setCategories(c); visits.setCategories(c); });
+  listen();
+  queue.flush();
+  window.addEventListener('online', () => { setNet(); queue.flush(); loadInbox(); loadVisits(); });
+  window.addEventListener('offline', setNet);
+  setInterval(() => { if (navigator.onLine) { queue.flush(); } }, 20000);
+  // the inbox's deadlines tick on the phone
+  setInterval(() => inbox.render(), 60000);
+  let moved = null;
+  geo.onPosition(() => {
+    // fresh distances from the server now and then, not at every step
+    clearTimeout(moved);
+    moved = setTimeout(() => { if (navigator.onLine) { loadInbox(); loadVisits(); } }, 5000);
+    report.render();
+  });
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register(urls.sw, {scope: '/worker'}).catch(() => null);
+  }
+}
+
+boot();
