@@ -108,7 +108,7 @@ def test_inbox_sorted_by_distance_resorts_when_moving_and_hears_new_cases(
     distances = card_distances(page)
     assert distances == sorted(distances) and distances[0] <= 1
     assert "不是标签" in page.locator(f".wk-card[data-case-id='{case_a}']").inner_text()
-    assert page.locator(".wk-card b").count() == 0  # the hostile description is text
+    assert page.locator(".wk-desc b").count() == 0  # the hostile description is text
     assert "直线距离" in page.locator("#inbox-list").inner_text()
     page.screenshot(path=str(artifacts_dir / "worker-inbox.png"))
     if os.environ.get("GRIDGOV_DOCS_SCREENSHOTS") == "1":
