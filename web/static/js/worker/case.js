@@ -31,7 +31,7 @@ function close() {
   document.getElementById('wk-sheet').hidden = true;
   document.body.classList.remove('wk-sheet-open');
   current = null;
-  if (sheetMap) { sheetMap.map.remove(); sheetMap = null; }
+  if (sheetMap) { sheetMap.map.stop(); sheetMap.map.remove(); sheetMap = null; }
 }
 
 function targetInput(kind) {
@@ -93,7 +93,7 @@ export function open(c) {
   const buttons = el('div', {class: 'wk-actions'}, ...actions.map((a) => el('button', {
     type: 'button', class: 'wk-action', 'data-action': a.action, text: label(a),
     onclick: () => actionForm(c, a, slot)})));
-  if (sheetMap) { sheetMap.map.remove(); sheetMap = null; }
+  if (sheetMap) { sheetMap.map.stop(); sheetMap.map.remove(); sheetMap = null; }
   const mapNode = el('div', {class: 'wk-map wk-case-map'});
   sheet.replaceChildren(
     el('div', {class: 'wk-sheet-top'},

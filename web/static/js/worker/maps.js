@@ -10,7 +10,9 @@ export const STATUS_COLORS = config.statusColors || {};
 
 // A Leaflet map in `node`; a tap sets the phone's position when `tapSetsPosition`.
 export function leafletMap(node, tapSetsPosition) {
-  const map = L().map(node, {zoomControl: true, attributionControl: !!config.basemap, maxZoom: 19});
+  // no animations: cheaper on a phone, and a case's map may be removed while one would run
+  const map = L().map(node, {zoomControl: true, attributionControl: !!config.basemap, maxZoom: 19,
+                               zoomAnimation: false, fadeAnimation: false, markerZoomAnimation: false});
   if (config.basemap) {
     L().tileLayer(config.basemap, {attribution: config.basemapAttribution, maxZoom: 19}).addTo(map);
   }
@@ -53,7 +55,7 @@ export function showPoints(m, points, fit) {
   if (fit !== false) {
     if (position.lonlat) { bounds.push([position.lonlat[1], position.lonlat[0]]); }
     m.layers.grids.eachLayer((layer) => { const b = layer.getBounds(); if (b.isValid()) { bounds.push(b.getSouthWest(), b.getNorthEast()); } });
-    if (bounds.length) { m.map.fitBounds(bounds, {padding: [16, 16], maxZoom: 17}); }
+    if (bounds.length) { m.map.fitBounds(bounds, {padding: [16, 16], maxZoom: 17, animate: false}); }
   }
 }
 
