@@ -76,6 +76,7 @@ function checkInForm(t, slot) {
       photos: await photos.blobs(),
     });
     toast(navigator.onLine ? W.sending : W.checked_in_queued);
+    slot.replaceChildren();
     render();
   });
   slot.replaceChildren(form);
