@@ -277,7 +277,7 @@ def test_offline_check_ins_and_a_resolved_case_are_sent_once_with_their_times(
     assert sorted(f"{v['target_type']}:{v['target_id']}" for v in visits) == sorted(keys)
     for v in visits:  # when they were done (offline), not when they arrived
         assert went_offline <= v["visited_at"] <= back_online <= v["received_at"]
-    event = query(url, "SELECT taken_at, created_at FROM case_events WHERE case_id = :id "
+    event = query(url, "SELECT taken_at, at AS created_at FROM case_events WHERE case_id = :id "
                        "AND type = 'feed_back'", id=case_id)
     assert len(event) == 1
     assert went_offline <= event[0]["taken_at"] <= back_online <= event[0]["created_at"]
