@@ -95,7 +95,7 @@ export function open(c) {
     onclick: () => actionForm(c, a, slot)})));
   if (sheetMap) { sheetMap.map.stop(); sheetMap.map.remove(); sheetMap = null; }
   const mapNode = el('div', {class: 'wk-map wk-case-map'});
-  sheet.replaceChildren(
+  sheet.replaceChildren(...[
     el('div', {class: 'wk-sheet-top'},
       el('button', {type: 'button', class: 'wk-back', text: W.back, onclick: close}),
       el('span', {class: 'wk-id', text: `#${c.id}`})),
@@ -117,7 +117,7 @@ export function open(c) {
     actions.length ? buttons : el('p', {class: 'wk-note', text: W.no_actions}),
     slot,
     el('p', {}, el('a', {href: config.urls.casePage + c.id, class: 'wk-link', text: W.open_case_page})),
-  );
+  ].filter(Boolean));
   sheet.hidden = false;
   document.body.classList.add('wk-sheet-open');
   sheet.scrollTop = 0;

@@ -110,7 +110,7 @@ export function distanceNode(el, lonlat) {
   const d = from(lonlat);
   const box = el('span', {class: 'wk-dist'});
   const arrow = el('span', {class: 'wk-arrow', 'aria-hidden': 'true', text: '↑'});
-  if (d.bearing_deg === null) { arrow.hidden = true; } else {
+  if (d.bearing_deg === null || d.distance_m < 1) { arrow.hidden = true; } else {
     arrow.style.transform = `rotate(${Math.round(d.bearing_deg)}deg)`;
     box.dataset.bearing = String(Math.round(d.bearing_deg));
   }

@@ -107,6 +107,7 @@ function drawMap(cases, fit) {
 export function setGrids(grids) {
   state.grids = grids;
   if (state.map) { showGrids(state.map, grids); }
+  render();  // the cards' tiny maps draw the outlines
 }
 
 export function setData(data, fromCache) {

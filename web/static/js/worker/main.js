@@ -158,6 +158,7 @@ async function boot() {
     if (what.type === 'delivered') {
       if (what.item.kind === 'visit') { visits.markSent(what.item); loadVisits(); }
       if (what.item.kind === 'report') { toast(fmt(W.report_sent, {id: what.outcome.case_id})); }
+      if (what.item.kind === 'transition') { toast(`${W.sent}：${what.item.label} #${what.item.case_id}`); }
       loadInbox();
     }
     if (what.type === 'conflict') { toast(what.outcome.message, 'error'); loadInbox(); }
