@@ -3,7 +3,6 @@
 // geodesic on the WGS 84 ellipsoid, computed on the phone by GeographicLib's own JavaScript
 // port, so the inbox re-sorts as the worker walks, online or not.
 import { W, fmt, distanceText } from './ui.js';
-import gcoord from '/static/vendor/gcoord/gcoord.esm.js';
 
 // lonlat: WGS 84 (what distances use); raw + crs: as given (what a report sends, so the
 // server converts it as everywhere else); source: gps | typed | tapped
@@ -21,9 +20,11 @@ function set(next) {
 
 const CRS = {gcj02: 'GCJ02', bd09: 'BD09'};
 
-// [lon, lat] in `crs` to WGS 84 (gcoord: the published GCJ-02 / BD-09 formulas).
-export function toWgs84(lonlat, crs) {
+// [lon, lat] in `crs` to WGS 84 (gcoord: the published GCJ-02 / BD-09 formulas), loaded only
+// when a position from a Chinese map app is typed.
+export async function toWgs84(lonlat, crs) {
   if (!CRS[crs]) { return lonlat; }
+  const gcoord = (await import('/static/vendor/gcoord/gcoord.esm.js')).default;
   return gcoord.transform(lonlat, gcoord[CRS[crs]], gcoord.WGS84);
 }
 
@@ -58,8 +59,8 @@ function render() {
   bar().dataset.state = position.source;
 }
 
-export function setManual(lonlat, crs, source) {
-  set({lonlat: toWgs84(lonlat, crs), raw: lonlat, crs, accuracy: null, source});
+export async function setManual(lonlat, crs, source) {
+  set({lonlat: await toWgs84(lonlat, crs), raw: lonlat, crs, accuracy: null, source});
 }
 
 function openForm(open) {

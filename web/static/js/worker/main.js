@@ -8,10 +8,13 @@ import * as store from './store.js';
 import * as geo from './geo.js';
 import * as queue from './queue.js';
 import * as inbox from './inbox.js';
-import * as caseView from './case.js';
-import * as report from './report.js';
-import * as visits from './visits.js';
-import * as sync from './sync.js';
+
+// loaded once the inbox is drawn (see web/worker.py LATER); stand-ins until then
+const noop = () => null;
+let caseView = {open: noop, refresh: noop, close: noop};
+let report = {render: noop, setGrids: noop, setCategories: noop};
+let visits = {setData: noop, setQueued: noop, markSent: noop, setCategories: noop, shownTab: noop};
+let sync = {render: noop};
 
 const urls = config.urls;
 const known = new Set();  // case ids the inbox has shown: a new one vibrates
@@ -24,8 +27,9 @@ function markInteractive() {
   document.body.dataset.ready = '1';
 }
 
-async function getJson(url) {
-  const resp = await fetch(url, {credentials: 'same-origin', cache: 'no-store', redirect: 'manual'});
+async function getJson(url, early) {
+  const resp = (early && await early)
+    || await fetch(url, {credentials: 'same-origin', cache: 'no-store', redirect: 'manual'});
   if (resp.type === 'opaqueredirect' || resp.status === 401) {
     const error = new Error('signed out');
     error.signedOut = true;
@@ -43,9 +47,9 @@ function withPosition(url) {
 
 const account = () => queue.session.me.account;
 
-async function loadInbox() {
+async function loadInbox(early) {
   try {
-    const data = await getJson(withPosition(urls.inbox));
+    const data = await getJson(withPosition(urls.inbox), early);
     const fresh = data.cases.filter((c) => !known.has(c.id));
     if (known.size && fresh.length) {
       if (navigator.vibrate) { navigator.vibrate([150, 80, 150]); }
@@ -120,39 +124,81 @@ function tabs() {
   }
 }
 
-async function me() {
+function takeEarly(name) {
+  const early = window.gridgovEarly && window.gridgovEarly[name];
+  if (window.gridgovEarly) { delete window.gridgovEarly[name]; }
+  return early;
+}
+
+async function freshMe() {
   try {
-    const found = await getJson(urls.me);
-    const before = await store.get('me');
-    await store.put('me', found);
-    return {me: found, changed: before && before.account !== found.account};
+    return await getJson(urls.me, takeEarly('me'));
   } catch (e) {
-    if (e.signedOut) { window.location.assign(urls.login); return {me: null}; }
-    return {me: await store.get('me')};  // offline: who was signed in last
+    if (e.signedOut) { window.location.assign(urls.login); }
+    return null;  // offline
   }
+}
+
+async function showKept() {
+  // the inbox is drawn already (boot); the rest of what the phone kept
+  const [cachedInbox, cachedVisits, grids, categories] = await Promise.all([
+    store.get(`${account()}:inbox`), store.get(`${account()}:visits`),
+    store.get(`${account()}:grids`), store.get('categories')]);
+  if (grids) { inbox.setGrids(grids); report.setGrids(grids); }
+  if (categories) { report.setCategories(categories); visits.setCategories(categories); }
+  if (cachedInbox && !inbox.state.data) { inbox.setData(cachedInbox, true); }
+  if (cachedVisits) { visits.setData(cachedVisits, true); }
+}
+
+function loadLeaflet() {
+  document.head.append(Object.assign(document.createElement('link'), {rel: 'stylesheet', href: urls.leafletCss}));
+  const script = Object.assign(document.createElement('script'), {src: urls.leaflet});
+  script.onload = () => { inbox.render(); if (!document.getElementById('tab-visits').hidden) { visits.shownTab(); } };
+  document.head.append(script);
+}
+
+async function loadRest() {
+  const [c, r, v, s] = await Promise.all([import('./case.js'), import('./report.js'),
+                                          import('./visits.js'), import('./sync.js')]);
+  caseView = c; report = r; visits = v; sync = s;
+  inbox.onOpen(caseView.open);
+  await showKept();
+  await pendingChanged();
 }
 
 async function boot() {
   tabs();
   setNet();
   geo.start();
-  const found = await me();
-  if (!found.me) { document.getElementById('inbox-summary').textContent = W.load_failed; return; }
-  queue.session.me = found.me;
-  document.getElementById('wk-who').textContent = found.me.display_name;
-  // what the phone kept, drawn at once
-  const [cachedInbox, cachedVisits, grids, categories] = await Promise.all([
-    store.get(`${account()}:inbox`), store.get(`${account()}:visits`),
-    store.get(`${account()}:grids`), store.get('categories')]);
-  if (grids) { inbox.setGrids(grids); report.setGrids(grids); }
-  if (categories) { report.setCategories(categories); visits.setCategories(categories); }
-  if (cachedInbox) {
-    cachedInbox.cases.forEach((c) => known.add(c.id));
-    inbox.setData(cachedInbox, true);
+  // who was signed in last, and what the phone kept for them: drawn at once, even offline
+  const kept = await store.get('me');
+  let cached = null;
+  if (kept) {
+    queue.session.me = kept;
+    cached = (await store.get(`${account()}:inbox`)) || null;
+    if (cached) {
+      cached.cases.forEach((c) => known.add(c.id));
+      inbox.setData(cached, true);
+      inbox.setPending(await queue.pending());
+      markInteractive();
+    }
   }
-  if (cachedVisits) { visits.setData(cachedVisits, true); }
-  await pendingChanged();
-  inbox.onOpen(caseView.open);
+  const found = await freshMe();
+  if (found) {
+    if (kept && kept.account !== found.account) { known.clear(); cached = null; }
+    await store.put('me', found);
+    queue.session.me = found;
+  }
+  if (!queue.session.me) { document.getElementById('inbox-summary').textContent = W.load_failed; return; }
+  document.getElementById('wk-who').textContent = queue.session.me.display_name;
+  if (!cached) {
+    await loadInbox(takeEarly('inbox'));
+    if (!inbox.state.data) { inbox.setData({cases: []}, true); }
+  }
+  inbox.setPending(await queue.pending());
+  markInteractive();
+  loadLeaflet();
+  await loadRest();
   queue.onChange(async (what) => {
     await pendingChanged();
     if (what.type === 'delivered') {
@@ -163,9 +209,7 @@ async function boot() {
     }
     if (what.type === 'conflict') { toast(what.outcome.message, 'error'); loadInbox(); }
   });
-  if (cachedInbox) { markInteractive(); }
-  await loadInbox();
-  markInteractive();
+  if (cached) { loadInbox(takeEarly('inbox')); }
   loadVisits();
   loadStatic(`${account()}:grids`, urls.grids, (g) => { inbox.setGrids(g); report.setGrids(g); });
   loadStatic('categories', urls.categories, (c) => { report.setCategories(c); visits.setCategories(c); });
