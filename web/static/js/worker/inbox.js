@@ -88,9 +88,11 @@ export function render() {
   badge.hidden = !cases.length;
   // the overview map follows the list, but re-fits only when the cases change, not at every
   // step the worker takes
-  const key = cases.map((c) => c.id).sort().join(',');
-  drawMap(cases, key !== state.fittedFor);
-  state.fittedFor = key;
+  const key = cases.map((c) => c.id).sort().join(',') + (state.grids ? '+grids' : '');
+  if (window.L) {  // Leaflet comes after the first screen
+    drawMap(cases, key !== state.fittedFor);
+    state.fittedFor = key;
+  }
 }
 
 function drawMap(cases, fit) {
