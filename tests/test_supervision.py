@@ -256,6 +256,13 @@ def test_two_passes_at_once_issue_each_signal_once(demo_copy_url):
     assert len(found) == len(set(found)) == 80
     with session_scope(demo_copy_url) as s:
         assert s.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 160
+        # notifications carry no foreign keys (migration 0016): each must still point at the
+        # event it tells of, on its case, for its signal — also for the pass that lost the race
+        dangling = s.execute(text(
+            "SELECT count(*) FROM notifications n LEFT JOIN case_events e ON e.id = n.event_id "
+            "AND e.case_id = n.case_id AND e.data ->> 'signal' = n.signal "
+            "WHERE e.id IS NULL")).scalar_one()
+        assert dangling == 0
 
 
 def _wait_for_a_blocked_insert(url: str) -> None:
