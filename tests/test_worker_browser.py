@@ -302,3 +302,43 @@ def test_page_reloads_offline_from_its_service_worker(browser, demo_base, demo_c
     assert page.locator("#wk-net").get_attribute("data-state") == "offline"
     context.close()
     assert online_errors(watch) == [], watch.errors
+
+
+def test_refused_geolocation_sorts_by_a_typed_position_gcj02_converted(
+        browser, demo_base, demo_copy_url):  # noqa: F811
+    from geo.gcj02 import wgs84_to_gcj02
+
+    url = demo_copy_url
+    leaf = demo_leaf(url)
+    near_a, near_b = points_in(url, leaf["code"], 2)
+    case_a = new_case(url, near_a, "树木倒伏")
+    case_b = new_case(url, near_b, "违规占道")
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN",
+                                  permissions=[], service_workers="block")
+    sign_in_browser(context, demo_base, url, leaf["account"])
+    page = context.new_page()
+    watch = Watcher(page)
+    page.goto(f"{demo_base}/worker")
+    page.wait_for_function("document.body.dataset.ready === '1'", timeout=HANG_MS)
+    form = page.locator("#wk-position .wk-pos-form")
+    form.wait_for(state="visible", timeout=HANG_MS)  # refused: the form opens by itself
+    assert "无法获取定位" in page.locator("#wk-position .wk-pos-text").inner_text()
+    form.locator("input[name=lonlat]").fill("112.8,abc")
+    form.locator("button[type=submit]").click()
+    assert "经度,纬度" in form.locator(".wk-error").inner_text()
+    # where case B is, as a Chinese map app shows it (GCJ-02, some 500 m off at Bagong)
+    gcj = wgs84_to_gcj02(*near_b)
+    form.locator("input[name=lonlat]").fill(f"{gcj[0]:.7f}，{gcj[1]:.7f}")
+    form.locator("select[name=crs]").select_option("gcj02")
+    form.locator("button[type=submit]").click()
+    first_card_is(page, case_b)
+    assert card_distances(page)[0] <= 2  # converted on the phone before measuring
+    assert "GCJ02" in page.locator("#wk-position .wk-pos-text").inner_text()
+    # and back to where case A is, typed as GPS (WGS 84) coordinates
+    page.locator("#wk-position .wk-pos-edit").click()
+    form.locator("input[name=lonlat]").fill(f"{near_a[0]:.7f},{near_a[1]:.7f}")
+    form.locator("select[name=crs]").select_option("wgs84")
+    form.locator("button[type=submit]").click()
+    first_card_is(page, case_a)
+    context.close()
+    assert watch.errors == [], watch.errors
