@@ -342,3 +342,44 @@ def test_refused_geolocation_sorts_by_a_typed_position_gcj02_converted(
     first_card_is(page, case_a)
     context.close()
     assert watch.errors == [], watch.errors
+
+
+def test_a_queued_action_on_a_case_moved_on_meanwhile_is_shown_as_a_conflict(
+        browser, demo_base, demo_copy_url, demo_tokens):  # noqa: F811
+    from tests.accounts_support import bearer
+    from tests.test_transitions_api import act as api_act
+    from web import create_app
+
+    url = demo_copy_url
+    leaf = demo_leaf(url)
+    (here,) = points_in(url, leaf["code"], 1)
+    case_id = new_case(url, here, "占道经营")
+    context, page, watch = phone_page(browser, demo_base, url, leaf["account"], here)
+    first_card_is(page, case_id)
+    context.set_offline(True)
+    page.wait_for_function("document.getElementById('wk-net').dataset.state === 'offline'",
+                           timeout=HANG_MS)
+    page.locator(f".wk-card[data-case-id='{case_id}']").click()
+    act(page, "accept")
+    act(page, "note", note="已到现场")  # chained on the accept, offered offline by the workflow
+    # meanwhile the same case goes back to the village center from another device
+    client = bearer(create_app({"DATABASE_URL": url}).test_client(), demo_tokens[leaf["account"]])
+    api_act(client, url, case_id, demo_tokens[leaf["account"]], "return", note="不属于本网格")
+    context.set_offline(False)
+    page.locator("#wk-sheet .wk-back").click()
+    page.locator(".wk-tabs button[data-tab=sync]").click()
+    page.wait_for_function("document.querySelectorAll('.wk-conflicts li').length === 2",
+                           timeout=HANG_MS)
+    conflicts = page.locator(".wk-conflicts li").all_inner_texts()
+    assert "受理" in conflicts[0] and "记录" in conflicts[1]
+    assert "同一案件之前的操作未执行" in conflicts[1]
+    assert page.locator(".wk-queue li").count() == 0
+    events = [e["type"] for e in query(url, "SELECT type FROM case_events WHERE case_id = :id",
+                                       id=case_id)]
+    assert "accept" not in events and "note" not in events
+    # dismissed by the worker, not before
+    page.locator(".wk-conflicts li button").first.click()
+    page.wait_for_function("document.querySelectorAll('.wk-conflicts li').length === 1",
+                           timeout=HANG_MS)
+    context.close()
+    assert online_errors(watch) == [], watch.errors
