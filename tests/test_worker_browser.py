@@ -382,4 +382,5 @@ def test_a_queued_action_on_a_case_moved_on_meanwhile_is_shown_as_a_conflict(
     page.wait_for_function("document.querySelectorAll('.wk-conflicts li').length === 1",
                            timeout=HANG_MS)
     context.close()
-    assert online_errors(watch) == [], watch.errors
+    # the browser notes the refusal it was meant to get
+    assert [e for e in online_errors(watch) if "409" not in e] == [], watch.errors
