@@ -75,7 +75,7 @@ def test_service_worker_caches_a_versioned_list_of_our_own_files(client):
     assert len(assets) >= 15
     for asset in assets:
         assert asset.startswith("/static/"), asset
-        assert client.get(asset).status_code == 200, asset
+        assert client.get(asset, buffered=True).status_code == 200, asset
     page_assets = re.findall(r'(?:href|src)="(/static/[^"]+)"',
                              client.get("/worker/sw.js").get_data(as_text=True))
     assert page_assets == []  # the script names its files in ASSETS only
