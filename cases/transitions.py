@@ -274,6 +274,8 @@ def apply_transition(
         raise CaseVoided(f"case {case_id} is voided: nothing more can happen to it",
                          {"status": "voided", "merged_into": state.merged_into})
     if row["version"] != version:
+        # a twin of this request (the same Idempotency-Key) may have committed since the check
+        refuse_replay(session, actor, idempotency_key, case_id, action)
         raise StaleVersion(f"case {case_id} is at version {row['version']}, not {version}: "
                            "it changed since you read it",
                            {"status": state.status, "version": row["version"]})
