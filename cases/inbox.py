@@ -36,6 +36,7 @@ from accounts.access import case_scope
 from accounts.actor import Actor
 from cases.deadlines import LOCAL_TZ
 from cases.transitions import allowed_actions
+from cases.workflow import CaseState
 
 # the account's role -> which of inbox.sql's predicates says whose cases are its (the
 # allow-list: the statement is put together from these names only)
@@ -101,15 +102,26 @@ def inbox(session: Session, actor: Actor, at: datetime | None = None,
         result = session.execute(_statement(MINE[actor.role]),
                                  {**params, "lon": lon, "lat": lat, "at": at})
         rows = [dict(r) for r in result.mappings()]
+    # What the account may do depends on the case's workflow state and where it is, not on
+    # which case it is: the cases of one inbox share a handful of those, each worked out once.
+    known: dict[tuple, list[dict[str, Any]]] = {}
+
+    def actions(row: dict[str, Any]) -> list[dict[str, Any]]:
+        key = (CaseState.of(row), row["town_code"], row["grid_code"], row["admin_code"])
+        if key not in known:
+            # the row carries every column allowed_actions reads: no query
+            known[key] = allowed_actions(session, row, actor, at)
+        return [dict(a) for a in known[key]]
+
     return {"at": at.isoformat(), "position": list(position) if position else None,
-            "cases": [_case(session, row, actor, at) for row in rows]}
+            "cases": [_case(row, actions(row), at) for row in rows]}
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(LOCAL_TZ).isoformat() if moment is not None else None
 
 
-def _case(session: Session, row: dict[str, Any], actor: Actor, at: datetime) -> dict[str, Any]:
+def _case(row: dict[str, Any], actions: list[dict[str, Any]], at: datetime) -> dict[str, Any]:
     due_at = row["due_at"]
     return {
         "id": row["id"], "version": row["version"], "status": row["status"],
@@ -121,6 +133,5 @@ def _case(session: Session, row: dict[str, Any], actor: Actor, at: datetime) -> 
         "deadline_state": deadline_state(row), "card": card(row),
         "distance_m": row["distance_m"],
         "bearing_deg": row["bearing_deg"] % 360 if row["bearing_deg"] is not None else None,
-        # the row carries every column allowed_actions reads: no query per case
-        "actions": allowed_actions(session, row, actor, at),
+        "actions": actions,
     }
