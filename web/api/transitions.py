@@ -29,7 +29,7 @@ from cases.transition_keys import MAX_AGE, MAX_KEY, MAX_SKEW
 from cases.transitions import allowed_actions, apply_transition
 from cases.workflow import ACTIONS, MAX_NOTE
 from geo.crs import POINT_CRS, to_wgs84
-from web.api import field_errors, json_body, operation
+from web.api import OPERATIONS, field_errors, json_body, operation
 from web.auth import current_actor
 from web.database import session
 from web.errors import ApiError
@@ -280,3 +280,17 @@ def post_transition(case_id: int):
                               idempotency_key=key, taken_at=body.taken_at)
     db.commit()
     return _answer(result, result["version"])
+
+
+def _declare_idempotency_header() -> None:
+    for op in OPERATIONS:
+        if op.rule == "/cases/<int:case_id>/transitions" and op.method == "POST":
+            op.extra_parameters.append({
+                "name": "Idempotency-Key", "in": "header", "required": False,
+                "description": "a queued action's own id (its UUID): sent again, the action is "
+                               "not applied twice (409 already_applied)",
+                "schema": {"type": "string", "pattern": f"^[\\x21-\\x7e]{{1,{MAX_KEY}}}$"},
+            })
+
+
+_declare_idempotency_header()
