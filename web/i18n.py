@@ -97,7 +97,7 @@ EVENT: dict[str, dict[str, str]] = {
            "close": "Closed", "evaluate": "Rated", "reopen": "Reopened",
            "request_extension": "Extension requested", "approve_extension": "Extension approved",
            "refuse_extension": "Extension refused", "park": "Parked", "resume": "Resumed",
-           "supervise": "Supervised", "card": "Supervision card", "deadline": "Deadline reminder"},
+           "supervise": "Supervised", "note": "Note added", "card": "Supervision card", "deadline": "Deadline reminder"},
 }
 # The supervision pass's signals (cases/supervision.py) and the clocks they are on.
 CARD: dict[str, dict[str, str]] = {
