@@ -2,14 +2,14 @@
 took it (case_events.idempotency_key, case_events.taken_at)
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0020
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
