@@ -105,9 +105,10 @@ CARD: dict[str, dict[str, str]] = {
     "en": {"due_soon": "Due soon", "overdue": "Overdue", "yellow": "Yellow card", "red": "Red card"},
 }
 CLOCK: dict[str, dict[str, str]] = {
-    "zh": {"dispatch": "立案派遣", "accept": "受理", "handle": "处置", "check": "核查结案"},
+    "zh": {"dispatch": "立案派遣", "accept": "受理", "handle": "处置", "check": "核查结案",
+           "reopen": "居民不满意重办"},
     "en": {"dispatch": "Dispatch", "accept": "Acceptance", "handle": "Handling",
-           "check": "On-site check"},
+           "check": "On-site check", "reopen": "Reopened after a dissatisfied rating"},
 }
 
 WORDS: dict[str, dict[str, str]] = {
