@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from accounts import passwords, repository
+from accounts.cache import credential_cache
 from accounts.actor import DEFAULT_SCOPE_KIND, ROLES, Actor
 from accounts.errors import (
     AccountExists,
@@ -195,12 +196,17 @@ def issue_token(
 
 
 def revoke_token(session: Session, token: str) -> bool:
-    return repository.revoke_token(session, digest(token), _now())
+    revoked = repository.revoke_token(session, digest(token), _now())
+    # this process forgets at once; the others when the database tells their listeners
+    # (accounts/cache.py)
+    credential_cache().clear()
+    return revoked
 
 
 def disable(session: Session, name: str) -> None:
     """Disable the account: its tokens are revoked and its sessions ended at once."""
     repository.disable_account(session, account(session, name)["id"], _now())
+    credential_cache().clear()
 
 
 def list_accounts(session: Session) -> list[dict[str, Any]]:
@@ -228,3 +234,4 @@ def sign_in(session: Session, name: str, password: str) -> tuple[str, SignedIn]:
 
 def sign_out(session: Session, session_id: str) -> None:
     repository.end_session(session, digest(session_id), _now())
+    credential_cache().clear()

@@ -37,6 +37,7 @@ BENCHES = {
     "anatomy": "post_anatomy.py",
     "transitions": "transition_bench.py",
     "supervision": "supervision_bench.py",
+    "inbox": "inbox_bench.py",
     "worker_page": "worker_page_bench.py",
 }
 BENCH_DB = "gridgov_bench"

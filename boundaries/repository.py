@@ -89,6 +89,18 @@ _GRIDS_SQL = text(
     """
 )
 
+# An account's grids for its phone (web/api/worker.py): the grids named, and the leaf grids of
+# the administrative grids named (a grid leader's village), outlines only.
+_GRIDS_OF_SQL = text(
+    """
+    SELECT code, name, level, parent_code, ST_AsGeoJSON(geom, :digits)::json AS geometry
+    FROM grids
+    WHERE valid_to IS NULL
+      AND (code = ANY(CAST(:codes AS text[])) OR parent_code = ANY(CAST(:parents AS text[])))
+    ORDER BY array_position(ARRAY['admin', 'regional', 'service'], level::text), code
+    """
+)
+
 _COUNTS_SQL = text(
     """
     SELECT level, count(*) AS n FROM grids
@@ -172,6 +184,17 @@ def grids_geojson(
             "households": int(row.households),
         })
         for row in session.execute(_GRIDS_SQL, params)
+    ])
+
+
+def grids_of(session: Session, codes: list[str], parents: list[str] = ()) -> FeatureCollection:
+    """The current grids of ``codes`` and the current children of ``parents`` (administrative
+    grid codes): code, name, level, parent_code; administrative grids first, then by code."""
+    params = {"digits": GEOJSON_DIGITS, "codes": list(codes), "parents": list(parents)}
+    return _collection([
+        _feature(row, {"code": row.code, "name": row.name, "level": row.level,
+                       "parent_code": row.parent_code})
+        for row in session.execute(_GRIDS_OF_SQL, params)
     ])
 
 

@@ -137,6 +137,24 @@ class NoExtensionPending(TransitionError):
     """There is no extension request to approve or refuse."""
 
 
+class AlreadyApplied(TransitionError):
+    """This account applied a transition with this Idempotency-Key before (a phone's queued
+    action sent again): details give the event written the first time and the case's status
+    and version now. Nothing is written."""
+
+
+class TransitionKeyReused(IdempotencyKeyReused):
+    """This account used the Idempotency-Key before for another action or case."""
+
+
+class TakenAtInFuture(TransitionError):
+    """``taken_at`` lies ahead of the server's clock by more than the allowed skew."""
+
+
+class TakenAtTooOld(TransitionError):
+    """``taken_at`` lies further back than a phone may keep an action queued."""
+
+
 class BoardWindowError(CaseError):
     """The public board was asked for days outside its window (the last 90 days), or for a
     window that ends before it starts; details give the earliest and latest day allowed."""

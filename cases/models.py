@@ -214,6 +214,10 @@ class CaseEvent(Base):
     queue: Mapped[str | None] = mapped_column(String(10))
     assignee_id: Mapped[int | None] = mapped_column(Integer)
     department_code: Mapped[str | None] = mapped_column(String(20))
+    # migration 0019: a phone's queued action (cases/transition_keys.py): its Idempotency-Key,
+    # unique per account, and when the worker took it (``at`` is when the server applied it)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_case_events_case", "case_id", "at"),
@@ -227,6 +231,8 @@ class CaseEvent(Base):
               postgresql_where=text("type IN ('feed_back', 'card', 'evaluate')")),
         Index("uq_case_events_reopen_card", "case_id", text("(data ->> 'reopen_event_id')"),
               unique=True, postgresql_where=text("type = 'card' AND data ? 'reopen_event_id'")),
+        Index("uq_case_events_account_key", "account_id", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
     )
 
 

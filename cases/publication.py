@@ -15,16 +15,21 @@ column added later stays private until someone adds it here on purpose. What it 
 - positions snapped to a grid of POSITION_STEP_DEG (about 50 m): a case reported at a door
   identifies the household; 50 m holds several households in a village, and still shows the
   street and the corner of the village the matter was in;
-- photos only when an operator marked them publishable (case_photos.publishable).
+- photos only when an operator marked them publishable (case_photos.publishable), and then
+  without their metadata (:func:`public_image`): a phone's photo carries in its EXIF where it
+  was taken, to the metre, and often the phone's make and owner's name.
 
 Pure functions: no database, no framework (cases/board.py reads the rows).
 """
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import datetime
 from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from geo.address import parse
 
@@ -144,3 +149,38 @@ def public_case(row: dict[str, Any], photo_ids: list[int] | None = None) -> dict
         "location": {"lon": lonlat[0], "lat": lonlat[1]} if lonlat else None,
         "photos": [f"/api/v1/public/photos/{pid}" for pid in (photo_ids or [])],
     }
+
+
+_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+
+
+class UnreadableImage(ValueError):
+    """A stored photo that cannot be decoded: its metadata cannot be removed."""
+
+
+def public_image(data: bytes, content_type: str) -> bytes:
+    """The photo as the board may serve it: decoded and encoded again with nothing but its
+    pixels and colour profile — no EXIF (GPS position, time, device, owner), XMP, or text
+    chunks. A photo turned by its EXIF orientation is turned in its pixels first, so it still
+    stands the right way up. Raises UnreadableImage when Pillow cannot decode it.
+
+    Why encode again rather than cut the metadata segments out: the decoder, not a parser of
+    our own, decides what an image is, and whatever it keeps is only what it drew.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UnreadableImage(f"the photo cannot be decoded ({exc})") from exc
+    out = io.BytesIO()
+    kind = _FORMATS.get(content_type, "PNG")
+    options: dict[str, Any] = {}
+    if upright.info.get("icc_profile"):
+        options["icc_profile"] = upright.info["icc_profile"]
+    if kind == "JPEG":
+        options.update(quality=90)
+        if upright.mode not in ("RGB", "L", "CMYK"):
+            upright = upright.convert("RGB")
+    upright.save(out, kind, **options)
+    return out.getvalue()

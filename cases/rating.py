@@ -104,11 +104,16 @@ def rate(session: Session, token: str, rating: str, comment: str | None = None,
 
 def _reopen_card(session: Session, case_id: int, reopened: dict[str, Any],
                  at: datetime) -> int | None:
-    """The yellow card on a case a 不满意 rating reopened; None when it was given already."""
+    """The yellow card on a case a 不满意 rating reopened, with its notifications (the person
+    who handled the case, the center that closed it); None when it was given already."""
     town_code = session.execute(queries()["case_town"], {"case_id": case_id}).scalar_one()
     data = {"signal": "yellow", "reason": DISSATISFIED,
             "reopen_event_id": reopened["event"]["id"]}
-    return session.execute(queries()["insert_reopen_card"], {
+    card = session.execute(queries()["insert_reopen_card"], {
         "case_id": case_id, "town_code": town_code, "at": at,
         "data": json.dumps(data), "note": "居民不满意，案件重办（督办黄牌）",
     }).scalar_one_or_none()
+    if card is not None:  # told with the card, in its transaction
+        session.execute(queries()["notify_reopen_card"],
+                        {"case_id": case_id, "event_id": card, "at": at}).all()
+    return card

@@ -58,5 +58,31 @@ RETURNING id;
 -- name: case_town
 SELECT town_code FROM cases WHERE id = :case_id;
 
+-- name: notify_reopen_card
+-- Who hears of the card (as the supervision pass tells its own, cases/supervision.sql): the
+-- person who handled the case, and the center that closed it (its village's, or the town's),
+-- which has the reopened case back in its queue. Clock "reopen": the card is on the rating,
+-- not on a deadline.
+INSERT INTO notifications (town_code, case_id, event_id, signal, clock, person_id,
+                           scope_kind, scope_code, created_at)
+SELECT c.town_code, c.id, :event_id, 'yellow', 'reopen', r.person_id, r.scope_kind,
+       r.scope_code, :at
+FROM cases c
+-- the reopen took the case back from its worker: who handled it is the one it sat with after
+-- its last feedback (case_events.assignee_id: where the case sits after each event)
+LEFT JOIN LATERAL (
+    SELECT e.assignee_id FROM case_events e
+     WHERE e.case_id = c.id AND e.type = 'feed_back' ORDER BY e.id DESC LIMIT 1) AS h ON true
+CROSS JOIN LATERAL (VALUES
+    (h.assignee_id, CAST(NULL AS varchar), CAST(NULL AS varchar)),
+    (CAST(NULL AS integer),
+     CASE WHEN c.closed_level = 'village' AND coalesce(c.admin_code, c.grid_code) IS NOT NULL
+          THEN 'village' ELSE 'town' END,
+     CASE WHEN c.closed_level = 'village' AND coalesce(c.admin_code, c.grid_code) IS NOT NULL
+          THEN left(coalesce(c.admin_code, c.grid_code), 12) ELSE c.town_code END))
+    AS r (person_id, scope_kind, scope_code)
+WHERE c.id = :case_id AND (r.person_id IS NOT NULL OR r.scope_code IS NOT NULL)
+RETURNING id;
+
 -- name: case_for_link
 SELECT id, status, town_code, reporter_phone FROM cases WHERE id = :case_id;

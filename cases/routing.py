@@ -217,3 +217,49 @@ def _to_town(session: Session, said: str, kw: dict) -> RoutingDecision:
     reason = f"{said}: routed to the town center's queue of {town['name']} ({town['code']})"
     return RoutingDecision(queue="town", town=dict(town), zone=None, admin=None, leaf=None,
                            reason=reason, **kw)
+
+
+_LEVEL_ZH = {"regional": "区域网格", "service": "服务网格", "admin": "行政网格", "leaf": "网格"}
+_PRECISION_ZH = {"door": "门牌", "street": "街巷", "village": "村", "town": "镇"}
+
+
+def reason_zh(view: dict[str, Any]) -> str | None:
+    """The routing decision in Chinese, for the case page, from what intake recorded (the
+    hierarchy, queue, boundary flag and geocoding of ``cases.intake.case_summary``); None
+    when the case did not come through intake. The stored ``reason`` (English, with every
+    code and coordinate) stays the record; this says the same for a Chinese reader."""
+    grid, queue, geocode = view.get("grid") or {}, view.get("queue"), view.get("geocode") or {}
+    if queue not in ("grid", "village", "town"):
+        return None
+    precision = geocode.get("precision")
+    if precision == "point" or precision is None:
+        where = "上报坐标"
+        if geocode.get("lon") is not None:
+            where += f"（{geocode['lon']:.6f}, {geocode['lat']:.6f}）"
+        crs = geocode.get("input_crs")
+        if crs not in (None, "wgs84", "cgcs2000"):
+            where += f"（由 {CRS_WORDS.get(crs, crs)} 换算为 WGS 84）"
+    else:
+        score = geocode.get("score")
+        where = (f"地址匹配到{_PRECISION_ZH.get(precision, precision)}级「{geocode.get('matched')}」"
+                 + (f"（匹配度 {score:.1f}）" if score is not None else ""))
+
+    def unit(u: dict[str, Any] | None, level: str) -> str:
+        if not u:
+            return ""
+        return f"{_LEVEL_ZH.get(u.get('level') or level, '网格')} {u['code']}（{u['name']}）"
+
+    leaf, admin, town = grid.get("leaf"), grid.get("admin"), grid.get("town") or {}
+    if queue == "grid" and leaf:
+        text_ = f"{where}位于{unit(leaf, 'leaf')}，由该网格的网格员办理"
+        if view.get("on_boundary"):
+            text_ += "；该点在网格边界上，按规则分给编码较小的网格"
+        return text_
+    if queue == "village" and admin:
+        if precision in ("point", "door", "street", None):
+            return f"{where}位于{unit(admin, 'admin')}内，但不在其任何单元网格中：交村便民服务中心分拣"
+        return f"{where}：分派至{unit(admin, 'admin')}，不再猜测到单元网格，由村便民服务中心分拣"
+    if queue == "town":
+        # a town's name ends in 镇 (or 乡, 街道) already: 巴公镇指挥中心
+        return f"{where}：进入{town.get('name') or '镇'}指挥中心的待办队列"
+    return None

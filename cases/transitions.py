@@ -16,17 +16,16 @@ back on an error, as for every service here).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from accounts.actor import Actor
-from cases import clocks as clock_rules
 from cases import rating_links, repository
 from cases import workflow_repository as store
-from cases.categories import categories
+from cases.clock_plan import plan_clocks
 from cases.deadlines import LOCAL_TZ
 from cases.errors import (
     CaseNotFound, CaseVoided, ExtensionPending, InvalidTarget, NoExtensionPending, NoteTooLong,
@@ -34,7 +33,8 @@ from cases.errors import (
     StaleVersion, TransitionError, TransitionNotAllowed, UnknownAction,
 )
 from cases.departments import departments
-from cases.intake import business_calendar, check_photo_count
+from cases.intake import check_photo_count
+from cases.transition_keys import checked_taken_at, refuse_replay
 from cases.workflow import (
     ACTIONS, MAX_EXTENSION_DAYS, MAX_NOTE, RATINGS, REOPEN_DAYS, VOID_REASONS, Action, CaseState,
     actor_level, advance, level_allows, target_state,
@@ -243,17 +243,20 @@ def apply_transition(
     session: Session, case_id: int, action: str, actor: Actor, version: int,
     note: str | None = None, to: Any = None, photos: Sequence[Any] = (),
     at: datetime | None = None, position: Sequence[float] | None = None,
+    idempotency_key: str | None = None, taken_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Take ``action`` on case ``case_id`` as ``actor``, decided on the case's ``version``.
 
     ``note`` is the reason or note (at most 2,000 characters; required where the action says);
     ``to`` what the action needs (cases/workflow.py ACTIONS: a person or department, a void
     reason, a resume date, a rating, days, the original case); ``photos`` checked
-    cases.intake.Photo values, stored with the case; ``position`` (lon, lat) in WGS 84.
-    Returns the case's new status and version and the event written. Raises UnknownAction,
-    CaseNotFound, CaseVoided, StaleVersion, TransitionNotAllowed, OutsideScope, the guards'
-    errors, ReasonRequired, NoteTooLong, InvalidTarget, PersonOffDuty, TooManyPhotos; nothing is
-    written then.
+    cases.intake.Photo values, stored with the case; ``position`` (lon, lat) in WGS 84;
+    ``idempotency_key`` and ``taken_at`` what a phone sends with a queued action
+    (cases/transition_keys.py). Returns the case's new status and version and the event
+    written. Raises UnknownAction, AlreadyApplied, TransitionKeyReused, TakenAtInFuture,
+    TakenAtTooOld, CaseNotFound, CaseVoided, StaleVersion, TransitionNotAllowed, OutsideScope,
+    the guards' errors, ReasonRequired, NoteTooLong, InvalidTarget, PersonOffDuty,
+    TooManyPhotos; nothing is written then.
     """
     act = ACTIONS.get(action)
     if act is None:
@@ -263,12 +266,16 @@ def apply_transition(
     lon, lat = _position(position)
     check_photo_count(len(photos))
     at = _now(at)
+    refuse_replay(session, actor, idempotency_key, case_id, action)
+    taken_at = checked_taken_at(taken_at, at)
     row = _case(session, case_id)
     state = CaseState.of(row)
     if state.status == "voided":
         raise CaseVoided(f"case {case_id} is voided: nothing more can happen to it",
                          {"status": "voided", "merged_into": state.merged_into})
     if row["version"] != version:
+        # a twin of this request (the same Idempotency-Key) may have committed since the check
+        refuse_replay(session, actor, idempotency_key, case_id, action)
         raise StaleVersion(f"case {case_id} is at version {row['version']}, not {version}: "
                            "it changed since you read it",
                            {"status": state.status, "version": row["version"]})
@@ -283,11 +290,15 @@ def apply_transition(
     if act.needs_reason and note is None:
         raise ReasonRequired(f"{action} needs a reason: send it as the note",
                              {"field": "note", "action": action})
+    if act.name == "note" and note is None and not photos:
+        raise ReasonRequired("a note needs its text or a photo: send either or both",
+                             {"field": "note", "action": action})
     target = _target(session, act, row, to, actor, at)
     new = advance(state, act, role=actor.role, account_id=actor.account_id, target=target, at=at)
-    plan = _plan_clocks(session, act, state, row, at)
+    plan = plan_clocks(session, act, state, row, at)
     new_version = store.update_case(session, case_id, version, asdict(new), at, plan.due_at)
     if new_version is None:
+        refuse_replay(session, actor, idempotency_key, case_id, action)  # its twin came first
         current = store.case_state(session, case_id) or row
         raise StaleVersion(f"case {case_id} changed while {action} was being applied: it is now "
                            f"{current['status']} at version {current['version']}",
@@ -305,13 +316,18 @@ def apply_transition(
         **who, "case_id": case_id, "town_code": row["town_code"], "type": action,
         "from_status": state.status, "to_status": new.status, "data": data, "note": note,
         "lon": lon, "lat": lat, "photo_ids": photo_ids or None, "queue": new.queue,
-        "assignee_id": new.assignee_id, "department_code": new.department_code})
+        "assignee_id": new.assignee_id, "department_code": new.department_code,
+        "idempotency_key": idempotency_key, "taken_at": taken_at})
+    if event is None:  # the key's unique index: a request with it committed meanwhile
+        refuse_replay(session, actor, idempotency_key, case_id, action)
+        raise AssertionError(f"Idempotency-Key {idempotency_key!r} conflicted but no event has it")
     if act.name == "merge":
         _merge_into(session, target, case_id, data["supporter"], who, note)
     out = {"id": case_id, "status": new.status, "version": new_version,
            "event": {"id": event["id"], "type": action, "from_status": state.status,
                      "to_status": new.status, "at": at.isoformat(), "note": note,
-                     "photo_ids": photo_ids, "data": data}}
+                     "photo_ids": photo_ids, "data": data,
+                     "taken_at": taken_at.isoformat() if taken_at else None}}
     if act.name == "close" and rating_links.reachable(row["reporter_phone"]):
         # 一事一评: the reporter's rating link, its token given out in this result only
         out["rating_link"] = rating_links.issue_link(session, case_id, row["town_code"], at)
@@ -332,58 +348,3 @@ def _merge_into(session: Session, original_id: int, duplicate_id: int, supporter
         "data": {"duplicate": duplicate_id, "supporter": supporter, "version": original["version"]},
         "lon": None, "lat": None, "photo_ids": None, "queue": original["queue"],
         "assignee_id": original["assignee_id"], "department_code": original["department_code"]})
-
-
-@dataclass
-class _ClockPlan:
-    """What a transition does to the case's clocks, decided before anything is written."""
-
-    meets: tuple[str, ...]
-    started: list[clock_rules.Clock]
-    moved: list[clock_rules.Clock]
-    effect: str | None
-    due_at: datetime | None  # the case's new due_at (the handling clock's), None: keep it
-
-    def record(self) -> dict[str, Any]:
-        """For the event: the clocks met, and the due moment of those started or moved."""
-        out: dict[str, Any] = {}
-        if self.meets:
-            out["met"] = list(self.meets)
-        if self.started:
-            out["started"] = {c.clock: c.due_at.isoformat() for c in self.started}
-        if self.moved:
-            out[self.effect or "moved"] = {c.clock: c.due_at.isoformat() for c in self.moved}
-        return out
-
-    def write(self, session: Session, row: Mapping[str, Any], at: datetime) -> None:
-        store.meet_clocks(session, row["id"], self.meets, at)
-        store.insert_clocks(session, row["id"], row["town_code"], self.started)
-        store.update_clocks(session, self.moved)
-
-
-def _plan_clocks(session: Session, act: Action, state: CaseState, row: Mapping[str, Any],
-                 at: datetime) -> _ClockPlan:
-    """The action's effect on the clocks (cases/clocks.py), over the cached calendar."""
-    category = categories(session).get(row["category_code"], {  # one deleted since: a default
-        "code": row["category_code"], "parent_code": None, "limit_value": 5,
-        "limit_unit": "working_days"})
-    cal = business_calendar(session)
-    started = [clock_rules.started(name, at, category, cal) for name in act.starts]
-    due_at = next((c.due_at for c in started if c.clock == "handle"), None)
-    moved: list[clock_rules.Clock] = []
-    if act.clock_effect is not None:
-        running = store.running_clocks(session, row["id"])
-        if act.clock_effect == "suspend":
-            moved = [clock_rules.suspended(c, at, cal) for c in running if c.suspended_at is None]
-        elif act.clock_effect == "resume":
-            moved = [clock_rules.resumed(c, at, category, cal) for c in running
-                     if c.suspended_at is not None]
-        else:  # extend: the handling clock, by the days asked
-            days = state.extension_days or 0
-            moved = [clock_rules.extended(c, days, cal) for c in running if c.clock == "handle"]
-            if not moved and row["due_at"] is not None:  # a case from before the clocks
-                old = clock_rules.Clock("handle", at, row["due_at"], "working_days")
-                due_at = clock_rules.extended(old, days, cal).due_at
-        if act.clock_effect != "suspend":
-            due_at = next((c.due_at for c in moved if c.clock == "handle"), due_at)
-    return _ClockPlan(act.meets, started, moved, act.clock_effect, due_at)

@@ -31,7 +31,9 @@ by it and no state has to be doubled. Supervision (督办) is an event, not a st
 - ``above``: a level above the holder (approving an extension, supervising); the town leader
   is above every holder, the town center included;
 - ``closer``: the center that closed it, or the resident through the rating link;
-- ``rater``: the resident (the web layer checks the rating token) or a center on site.
+- ``rater``: the resident (the web layer checks the rating token) or a center on site;
+- ``keeper``: the holder or the center responsible for the case (a note, 记录: the worker on
+  site or the center adds what they saw, with photos).
 
 And in every case the actor's scope must cover the case (accounts.actor.Actor.covers: its
 town, its grid, its department).
@@ -42,6 +44,11 @@ return meet the holder's clocks and start the center's ``dispatch`` clock, which
 dispatch meets; park suspends every running clock and resume restarts them; an approved
 extension moves ``handle``; reopen starts a new ``dispatch`` clock; void, merge and close meet
 every clock.
+
+**Versions.** Every action moves the case's version by exactly one, a note and a supervision
+too: a phone that queued several actions offline knows the version each one decides on (the
+first's plus one per action before it). Its queued actions carry an Idempotency-Key, kept on
+the event (cases/transition_keys.py), so one sent twice is applied once.
 
 ``advance`` applies an action to a case's state (pure: transitions.py checks and writes,
 demo/cases.py generates histories with it); ``rebuild`` folds a case's events back into its
@@ -78,6 +85,7 @@ ALL_CLOCKS = ("dispatch", "accept", "handle", "check")
 CENTER = ("town_operator", "village_operator", "grid_leader")
 HOLDER = ("grid_worker", "grid_leader", "village_operator", "department_handler")
 ABOVE = ("town_operator", "town_leader", "village_operator", "grid_leader")
+NOTE_TAKERS = HOLDER + ("town_operator",)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,9 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            summary="back to the state it was parked in; clocks restart"),
     Action("supervise", "督办", OPEN_STATES, None, ABOVE, "above", needs_reason=True,
            summary="a note to the holder from above; no change of state"),
+    Action("note", "记录", OPEN_STATES, None, NOTE_TAKERS, "keeper",
+           summary="the holder or the center adds a note and/or photos (one of them at least); "
+                   "no change of state"),
 )}
 
 
@@ -208,6 +219,11 @@ def level_allows(action: Action, state: CaseState, role: str) -> str | None:
     if by == "center":
         center = state.center_level()
         return None if level in (center, "town") else f"the case is the {center} center's"
+    if by == "keeper":
+        holder, center = state.queue, state.center_level()
+        if level in (holder, center, "town") or (role == "grid_leader" and holder == "grid"):
+            return None
+        return f"the case is held at the {holder} level and is the {center} center's"
     if by == "sender":
         sender = state.sender()
         return None if level == sender else f"the {sender} center dispatched the case and closes it"
@@ -282,8 +298,9 @@ def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     reassignment, a merge into the case) is a change of the case and counts one version, so
     the version is the number of those (1 at creation); the status is the last ``to_status``
     and the holder (queue, assignee, department) the last one recorded. An event that leaves
-    the case as it was (``queue`` NULL: a supervision card, a note) does not move the version,
-    so it never makes an operator's If-Match stale.
+    the case as it was (``queue`` NULL: a deadline signal or card of the supervision pass) does
+    not move the version, so it never makes an operator's If-Match stale. Every action, a
+    ``note`` included, records the holder and counts.
     """
     out: dict[str, Any] = {"status": None, "queue": None, "assignee_id": None,
                            "department_code": None, "version": 0}

@@ -52,11 +52,20 @@ def touch_original(session: Session, case_id: int, at: datetime) -> dict[str, An
     return dict(row) if row is not None else None
 
 
-def insert_event(session: Session, event: dict[str, Any]) -> dict[str, Any]:
-    """Append one event (the columns of case_events; ``data`` a dict)."""
-    params = {**event, "data": json.dumps(event.get("data") or {}, ensure_ascii=False,
-                                          default=str)}
-    return dict(_execute(session, "insert_event", params).mappings().one())
+def insert_event(session: Session, event: dict[str, Any]) -> dict[str, Any] | None:
+    """Append one event (the columns of case_events; ``data`` a dict; ``idempotency_key`` and
+    ``taken_at`` optional). None when the account's Idempotency-Key is taken already."""
+    params = {"idempotency_key": None, "taken_at": None, **event,
+              "data": json.dumps(event.get("data") or {}, ensure_ascii=False, default=str)}
+    row = _execute(session, "insert_event", params).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def event_by_key(session: Session, account_id: int, key: str) -> dict[str, Any] | None:
+    """The event ``account_id`` wrote with Idempotency-Key ``key``, if any."""
+    row = _execute(session, "event_by_key", {"account_id": account_id, "key": key})
+    found = row.mappings().first()
+    return dict(found) if found is not None else None
 
 
 def insert_photos(session: Session, case_id: int, photos: Sequence[Any]) -> list[int]:

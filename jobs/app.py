@@ -13,6 +13,8 @@ Tasks:
   seconds): one supervision pass at the time it runs (cases/supervision.py). A pass is
   idempotent, so a tick lost while no worker ran, or a job left behind by a killed worker,
   costs nothing: the next pass issues whatever is due.
+- ``gridgov.resume_parked``, periodic (every ten minutes): parked cases whose resume date has
+  come are resumed (cases/resumption.py), at most 200 a run.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from datetime import datetime
 
 import procrastinate
 
-from cases import supervision
+from cases import resumption, supervision
 from cases.deadlines import LOCAL_TZ
 from db.session import conninfo, session_scope
 
 SUPERVISION_CRON = "* * * * *"
+RESUME_CRON = "*/10 * * * *"
 QUEUE = "supervision"
 log = logging.getLogger(__name__)
 
@@ -54,5 +57,15 @@ def make_app(database_url: str, cron: str | None = None) -> procrastinate.App:
             report = supervision.supervise(session, at)
         log.info("tick %s: %s", timestamp, report.lines()[-1])
         return {"issued": len(report.issued), "notified": report.notified}
+
+    @app.periodic(cron=RESUME_CRON, periodic_id="resume_parked")
+    @app.task(name="gridgov.resume_parked", queue=QUEUE)
+    def resume_parked(timestamp: int) -> dict:
+        with session_scope(database_url) as session:
+            done = resumption.resume_due(session, datetime.now(LOCAL_TZ))
+        if done.resumed or done.failed:
+            log.info("tick %s: resumed %d parked cases; %d could not be: %s", timestamp,
+                     len(done.resumed), len(done.failed), done.failed)
+        return {"resumed": done.resumed, "failed": {str(k): v for k, v in done.failed.items()}}
 
     return app

@@ -66,7 +66,11 @@ def test_case_page_shows_details_routing_deadlines_history_and_photos(client, xs
     assert f"案件 #{xss_case['id']}" in html
     assert "暴露垃圾" in html  # its category
     assert xss_case["grid"]["leaf"]["name"] in html and xss_case["grid"]["admin"]["name"] in html
-    assert xss_case["routing_reason"] and xss_case["routing_reason"] in html.replace("&#34;", '"').replace("&#39;", "'")
+    # the routing decision in Chinese on a Chinese page, in the recorded English on an English one
+    leaf = xss_case["grid"]["leaf"]
+    assert f"位于服务网格 {leaf['code']}（{leaf['name']}）" in html and "由该网格的网格员办理" in html
+    english = client.get(f"/cases/{xss_case['id']}?lang=en").get_data(as_text=True)
+    assert xss_case["routing_reason"] and xss_case["routing_reason"] in english.replace("&#34;", '"').replace("&#39;", "'")
     assert xss_case["assignee"]["name"] in html
     assert "办结时限" in html and "立案派遣时限" in html and "4 个工作小时" in html
     assert "处理记录" in html and "上报立案" in html  # the first event, named
@@ -147,3 +151,26 @@ def test_grid_case_list_refuses_bad_or_unknown_grids(client, query, status):
     response = client.get(f"/cases?{query}")
     assert response.status_code == status
     assert response.content_type.startswith("text/html")
+
+
+def test_the_chinese_routing_reason_says_each_kind_of_decision():
+    from cases.routing import reason_zh
+
+    town = {"code": "140525108", "name": "巴公镇"}
+    admin = {"code": "140525108227000", "name": "渠头村", "level": "admin"}
+    leaf = {"code": "140525108227003", "name": "渠头村第三网格", "level": "service"}
+    point = {"precision": "point", "lon": 112.9, "lat": 35.6, "input_crs": "gcj02"}
+    on_edge = reason_zh({"queue": "grid", "grid": {"town": town, "admin": admin, "leaf": leaf},
+                         "on_boundary": True, "geocode": point})
+    assert on_edge.startswith("上报坐标（112.900000, 35.600000）（由 GCJ-02 换算为 WGS 84）")
+    assert "服务网格 140525108227003（渠头村第三网格）" in on_edge and "编码较小" in on_edge
+    village = reason_zh({"queue": "village", "grid": {"town": town, "admin": admin},
+                         "geocode": {"precision": "village", "matched": "渠头村", "score": 91.0}})
+    assert village == ("地址匹配到村级「渠头村」（匹配度 91.0）：分派至行政网格 140525108227000"
+                       "（渠头村），不再猜测到单元网格，由村便民服务中心分拣")
+    gap = reason_zh({"queue": "village", "grid": {"town": town, "admin": admin}, "geocode": point})
+    assert "不在其任何单元网格中" in gap
+    to_town = reason_zh({"queue": "town", "grid": {"town": town},
+                         "geocode": {"precision": "town", "matched": "巴公镇", "score": None}})
+    assert to_town == "地址匹配到镇级「巴公镇」：进入巴公镇指挥中心的待办队列"
+    assert reason_zh({"queue": None}) is None  # not through intake: the page shows the record

@@ -134,3 +134,30 @@ def test_a_category_row_wins_over_its_parent_which_wins_over_the_general_row():
     # the shipped rules are DOMAIN.md's
     assert card_thresholds("accept", fire) == {"yellow": (1, "working_days"), "red": (2, "working_days")}
     assert card_thresholds("handle", fire) == {"yellow": (5, "working_days"), "red": (10, "working_days")}
+
+
+def test_a_parked_case_resumes_by_itself_on_its_resume_date(url):
+    from cases.resumption import resume_due
+
+    leaf = leaf_with_one_worker(url)
+    village = village_operator(leaf["parent_code"][:12])
+    case_id = new_case(url, leaf, category="patrol.road_damage", at=at("2025-09-29T10:00"))
+    step(url, case_id, "accept", worker(leaf), at=at("2025-09-29T11:00"))
+    step(url, case_id, "park", village, note="雨季过后施工", to="2025-10-10", at=at("2025-09-30T15:00"))
+    with session_scope(url) as s:  # the evening before: still parked
+        assert case_id not in resume_due(s, at("2025-10-09T23:59")).resumed
+    with session_scope(url) as s:
+        done = resume_due(s, at("2025-10-10T00:10"))
+    assert case_id in done.resumed and case_id not in done.failed
+    with session_scope(url) as s:
+        status, resume_on = s.execute(text("SELECT status, resume_on FROM cases WHERE id = :id"),
+                                      {"id": case_id}).one()
+        last = s.execute(text("SELECT type, actor, role, note FROM case_events WHERE case_id = :id "
+                              "ORDER BY id DESC LIMIT 1"), {"id": case_id}).one()
+    assert (status, resume_on) == ("handling", None)
+    assert last.type == "resume" and last.actor == "supervision" and "自动恢复" in last.note
+    handle = running(url, case_id, "handle")
+    assert handle["suspended_at"] is None and handle["remaining_s"] is None
+    with session_scope(url) as s:  # the next run finds nothing more to do for it
+        again = resume_due(s, at("2025-10-10T00:20"))
+    assert case_id not in again.resumed and case_id not in again.failed

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from datetime import date, timedelta
@@ -14,13 +15,26 @@ import pytest
 from tests.accounts_support import headers
 from sqlalchemy import text
 
+from PIL import Image
+
 from cases import board, intake
 from db.session import engine_for, session_scope
 from tests.test_intake_api import query
 from web import create_app
 from web.api.public import PublicBoardOut
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+def _png_with_a_note() -> bytes:
+    """A real PNG whose text chunk names its author, as a phone app may write."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "张三 13812345678")
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 80, 40)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+PNG = _png_with_a_note()
 URL_RE = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}|https?://", re.IGNORECASE)
 WINDOW = "c.status IN ('closed', 'evaluated') AND c.closed_at >= (current_date - 90)"
 
@@ -184,7 +198,11 @@ def test_a_photo_reaches_the_board_only_once_an_operator_marks_it(client, photog
     assert mark.status_code == 200 and mark.get_json()["publishable"] is True
     assert client.get("/api/v1/public/cases").get_json()["items"][0]["photos"] == [url]
     served = client.get(url)
-    assert served.status_code == 200 and served.data == PNG and served.mimetype == "image/png"
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    assert "13812345678".encode() not in served.data and "张三".encode() not in served.data
+    with Image.open(io.BytesIO(served.data)) as image:
+        assert image.size == (40, 30) and image.getpixel((5, 5)) == (200, 80, 40)
+        assert "Author" not in image.info
     detail = client.get(f"/api/v1/cases/{case_id}", headers=operator).get_json()
     assert [p["public_url"] for p in detail["photos"]] == [url]
     client.patch(path, json={"publishable": False}, headers=operator)
@@ -239,3 +257,47 @@ def test_the_page_answers_a_bad_query_with_its_message(client):
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     assert "查询条件有误" in html and "2000-01-01" in html
+
+
+def test_a_public_photo_loses_its_exif_position_and_keeps_its_orientation(client, board_url,
+                                                                          operator_token):
+    """A phone's JPEG: GPS position, device and owner in its EXIF, taken sideways (EXIF
+    orientation 6). Staff keep the original; the board serves the pixels, upright, and no EXIF."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turned 90° clockwise to view
+    exif[0x010F] = "PhoneMaker"  # make
+    exif[0x013B] = "李四"  # artist
+    exif[0x8825] = {1: "N", 2: (35.0, 30.0, 15.5), 3: "E", 4: (112.0, 52.0, 40.2)}  # GPS
+    out = io.BytesIO()
+    Image.new("RGB", (60, 20), (10, 120, 200)).save(out, "JPEG", exif=exif.tobytes())
+    jpeg = out.getvalue()
+    case_id = client.get("/api/v1/public/cases").get_json()["items"][0]["id"]
+    with session_scope(board_url) as s:
+        photo_id = s.execute(text(
+            "INSERT INTO case_photos "
+            "(case_id, filename, content_type, size_bytes, sha256, data, publishable) "
+            "VALUES (:case_id, 'phone.jpg', 'image/jpeg', :n, 'x', :data, true) RETURNING id"),
+            {"case_id": case_id, "n": len(jpeg), "data": jpeg}).scalar_one()
+        s.commit()
+    served = client.get(f"/api/v1/public/photos/{photo_id}")
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    assert b"Exif" not in served.data and b"PhoneMaker" not in served.data
+    with Image.open(io.BytesIO(served.data)) as image:
+        assert not image.getexif() and image.size == (20, 60)  # stood upright
+    original = query(board_url, "SELECT data FROM case_photos WHERE id = :id", id=photo_id)
+    assert b"PhoneMaker" in bytes(original[0]["data"])  # staff keep what was sent
+
+
+def test_a_marked_photo_that_cannot_be_decoded_is_not_published(client, board_url):
+    case_id = client.get("/api/v1/public/cases").get_json()["items"][0]["id"]
+    broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    with session_scope(board_url) as s:
+        photo_id = s.execute(text(
+            "INSERT INTO case_photos "
+            "(case_id, filename, content_type, size_bytes, sha256, data, publishable) "
+            "VALUES (:case_id, 'broken.png', 'image/png', :n, 'x', :data, true) RETURNING id"),
+            {"case_id": case_id, "n": len(broken), "data": broken}).scalar_one()
+        s.commit()
+    r = client.get(f"/api/v1/public/photos/{photo_id}")
+    assert r.status_code == 404 and r.get_json()["error"] == "photo_not_found"
+    assert "metadata" in r.get_json()["message"]

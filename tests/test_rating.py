@@ -187,6 +187,14 @@ def test_dissatisfied_within_seven_days_reopens_to_the_closer_with_one_yellow_ca
         assert again is None
         assert s.execute(text("SELECT count(*) FROM case_events WHERE case_id = :id AND "
                               "type = 'card'"), {"id": case_id}).scalar_one() == 1
+        # told once, with the card: the worker who handled it and the village center that closed it
+        told = s.execute(text("SELECT event_id, signal, clock, person_id, scope_kind, scope_code "
+                              "FROM notifications WHERE case_id = :id ORDER BY id"),
+                         {"id": case_id}).all()
+        assert [tuple(t) for t in told] == [
+            (card["id"], "yellow", "reopen", leaf["worker_id"], None, None),
+            (card["id"], "yellow", "reopen", None, "village", leaf["parent_code"][:12]),
+        ]
 
 
 def test_dissatisfied_after_seven_days_is_recorded_but_reopens_nothing(url):

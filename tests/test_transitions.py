@@ -102,7 +102,7 @@ def test_the_closed_loop_from_a_grid_to_a_department_and_back_by_a_dissatisfied_
 
     me = worker(leaf)
     assert [a["action"] for a in allowed_actions_of(url, case_id, me)] == [
-        "accept", "escalate", "return", "request_extension"]
+        "accept", "escalate", "return", "request_extension", "note"]
     out = step(url, case_id, "accept", me, position=(leaf["lon"], leaf["lat"]), at=T0 + timedelta(minutes=5))
     assert out["status"] == "handling" and out["version"] == 2
     step(url, case_id, "escalate", me, note="需要镇里协调", at=T0 + timedelta(hours=1))

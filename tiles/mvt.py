@@ -46,7 +46,7 @@ from cases.categories import categories
 from cases.deadlines import LOCAL_TZ
 from cases.models import CHANNELS, CLOSED_STATES, OPEN_PREDICATE, STATES
 from tiles import InvalidFilter, InvalidTileAddress, TileOutOfRange, UnknownLayer, UnknownParameter
-from tiles.cache import TileCache, cached_tile
+from tiles.cache import CachedTile, TileCache, cached_tile
 
 MAX_ZOOM = 22
 POINTS_MIN_ZOOM = 14
@@ -103,12 +103,16 @@ class CaseFilters:
 @dataclass(frozen=True)
 class ServedTile:
     """A tile's bytes (empty: no features), its ETag, whether the cache answered, and the
-    bytes gzip'ed."""
+    cached tile that gzips them on demand."""
 
     data: bytes
     etag: str
     cache_hit: bool
-    gzipped: bytes = b""
+    tile: CachedTile | None = None
+
+    def gzipped(self) -> bytes:
+        """The bytes gzip'ed, made once per cached tile (tiles/cache.py CachedTile)."""
+        return self.tile.gzipped() if self.tile is not None else cached_tile(self.data).gzipped()
 
 
 # -- checking a request ------------------------------------------------------------------------
@@ -374,10 +378,10 @@ def serve_tile(
     key = (source, name, zi, xi, yi, filters)
     hit = tile_cache.get(key)
     if hit is not None:
-        return ServedTile(hit.data, hit.etag, True, hit.gzipped)
+        return ServedTile(hit.data, hit.etag, True, hit)
     # the token before the query: each statement reads a fresh snapshot (READ COMMITTED), so a
     # change committed after it may be missing from the tile, and put() then refuses the tile
     token = tile_cache.token()
     tile = cached_tile(render(open_session(), name, zi, xi, yi, filters))
     tile_cache.put(key, tile, token)
-    return ServedTile(tile.data, tile.etag, False, tile.gzipped)
+    return ServedTile(tile.data, tile.etag, False, tile)

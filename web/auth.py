@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, redirect, render_template, request, url_for
 
 from accounts import access, service
+from accounts.cache import credential_cache
 from accounts.access import PUBLIC
 from accounts.actor import RESIDENT, Actor
 from accounts.errors import AccountError, CsrfFailed, Forbidden, NotAuthenticated
-from web import database, errors, i18n
+from web import database, errors, i18n, live
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +52,48 @@ def _lookup() -> Credentials:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("the Authorization header must be `Bearer <token>`")
-        actor = service.actor_for_token(database.session(autocommit=True), token.strip())
-        if actor is None:
+        found = _remembered("token", token.strip(), _by_token)
+        if found is None:
             raise NotAuthenticated(
                 "the token is unknown, expired or revoked, or its account is disabled"
             )
-        return Credentials(actor, "token")
+        return found
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        signed = service.actor_for_session(database.session(autocommit=True), cookie)
-        if signed is not None:
-            return Credentials(signed.actor, "session", signed.display_name, signed.csrf_token)
+        found = _remembered("session", cookie, _by_session)
+        if found is not None:
+            return found
     return Credentials(RESIDENT, None)
+
+
+def _by_token(token: str) -> Credentials | None:
+    actor = service.actor_for_token(database.session(autocommit=True), token)
+    return Credentials(actor, "token") if actor is not None else None
+
+
+def _by_session(cookie: str) -> Credentials | None:
+    signed = service.actor_for_session(database.session(autocommit=True), cookie)
+    if signed is None:
+        return None
+    return Credentials(signed.actor, "session", signed.display_name, signed.csrf_token)
+
+
+def _remembered(kind: str, secret: str, look_up) -> Credentials | None:
+    """``look_up(secret)``, from this process's credential cache while its live listener
+    hears every change (accounts/cache.py says when an answer may be reused)."""
+    hub = live.listening_hub(database.listen_conninfo())
+    if hub is None:
+        return look_up(secret)
+    cache = credential_cache()
+    key = f"{kind}:{service.digest(secret)}"
+    generation = hub.generation
+    found = cache.get(key, generation)
+    if found is None:
+        epoch = cache.epoch()
+        found = look_up(secret)
+        if found is not None:
+            cache.put(key, found, generation, epoch)
+    return found
 
 
 def credentials() -> Credentials:

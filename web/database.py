@@ -8,7 +8,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.session import database_url, engine_for
+from db.session import conninfo, database_url, engine_for
 
 _KEYS = ("db_session", "db_session_autocommit")
 
@@ -19,6 +19,15 @@ def engine() -> Engine:
         url = database_url({"DATABASE_URL": current_app.config.get("DATABASE_URL")})
         current_app.config["_RESOLVED_DATABASE_URL"] = url
     return engine_for(url)
+
+
+def listen_conninfo() -> str:
+    """The app's database as a libpq URL: the key of its live listener (web/live.py)."""
+    found = current_app.config.get("_LISTEN_CONNINFO")
+    if found is None:
+        found = conninfo(engine().url.render_as_string(hide_password=False))
+        current_app.config["_LISTEN_CONNINFO"] = found
+    return found
 
 
 @cache

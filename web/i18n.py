@@ -97,7 +97,7 @@ EVENT: dict[str, dict[str, str]] = {
            "close": "Closed", "evaluate": "Rated", "reopen": "Reopened",
            "request_extension": "Extension requested", "approve_extension": "Extension approved",
            "refuse_extension": "Extension refused", "park": "Parked", "resume": "Resumed",
-           "supervise": "Supervised", "card": "Supervision card", "deadline": "Deadline reminder"},
+           "supervise": "Supervised", "note": "Note added", "card": "Supervision card", "deadline": "Deadline reminder"},
 }
 # The supervision pass's signals (cases/supervision.py) and the clocks they are on.
 CARD: dict[str, dict[str, str]] = {
@@ -105,9 +105,10 @@ CARD: dict[str, dict[str, str]] = {
     "en": {"due_soon": "Due soon", "overdue": "Overdue", "yellow": "Yellow card", "red": "Red card"},
 }
 CLOCK: dict[str, dict[str, str]] = {
-    "zh": {"dispatch": "立案派遣", "accept": "受理", "handle": "处置", "check": "核查结案"},
+    "zh": {"dispatch": "立案派遣", "accept": "受理", "handle": "处置", "check": "核查结案",
+           "reopen": "居民不满意重办"},
     "en": {"dispatch": "Dispatch", "accept": "Acceptance", "handle": "Handling",
-           "check": "On-site check"},
+           "check": "On-site check", "reopen": "Reopened after a dissatisfied rating"},
 }
 
 WORDS: dict[str, dict[str, str]] = {

@@ -11,6 +11,10 @@ process hears every change without a broker. Each process runs its own listener 
 - hands the event to every listener of this process: the stream loop (web/streams.py), which
   writes it to the open streams, or, under a server without it, the queue of each stream.
 
+It also listens on ``gridgov_accounts`` (accounts/cache.py): a change to credentials, accounts
+or their scopes clears the process's cache of who a token or cookie belongs to; that channel's
+notes go to no stream.
+
 The listener reconnects by itself when the database restarts; SSE clients reconnect by
 themselves (EventSource) when the server restarts, and the page refetches what it shows.
 """
@@ -25,6 +29,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import psycopg
+
+from accounts import cache as credential_cache
 
 CHANNEL = "gridgov_cases"
 HEARTBEAT_S = 15.0
@@ -50,6 +56,9 @@ class Hub:
         self._stop = threading.Event()
         self.listening = threading.Event()
         self.received = 0
+        # counts the connections made: what was cached under an earlier one may have missed a
+        # notification while the listener was away (accounts/cache.py)
+        self.generation = 0
 
     def start(self) -> None:
         with self._lock:
@@ -105,6 +114,9 @@ class Hub:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {credential_cache.CHANNEL}")
+                    self.generation += 1
+                    credential_cache.credential_cache().clear()
                     self.listening.set()
                     backoff = 0.5
                     while not self._stop.is_set():
@@ -117,7 +129,10 @@ class Hub:
                         self._stop.wait(BATCH_S)
                         notes += conn.notifies(timeout=0.001)  # what arrived meanwhile
                         for note in notes:
-                            self._dispatch(note.payload)
+                            if note.channel == credential_cache.CHANNEL:
+                                credential_cache.credential_cache().clear()
+                            else:
+                                self._dispatch(note.payload)
             except psycopg.Error as exc:
                 self.listening.clear()
                 log.warning("live listener lost the database (%s); retrying in %.1f s", exc, backoff)
@@ -171,6 +186,13 @@ def hub_for(conninfo: str) -> Hub:
             hub = _hubs[conninfo] = Hub(conninfo)
     hub.start()
     return hub
+
+
+def listening_hub(conninfo: str) -> Hub | None:
+    """This process's hub for a database when it is connected and listening; None otherwise
+    (never starts one)."""
+    hub = _hubs.get(conninfo)
+    return hub if hub is not None and hub.listening.is_set() else None
 
 
 def sse_stream(hub: Hub, q: queue.Queue, heartbeat_s: float = HEARTBEAT_S) -> Iterator[str]:

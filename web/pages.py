@@ -31,7 +31,7 @@ from accounts import access
 from accounts.access import ANY_ACCOUNT, PUBLIC, allow
 from accounts.errors import OutOfScope
 from boundaries import repository
-from cases import stats
+from cases import routing, stats
 from cases.deadlines import LOCAL_TZ
 from db.migrate import schema_state
 from geo.layers import cases as case_layers
@@ -295,6 +295,10 @@ def case_page(case_id: str):
         overdue=overdue,
         local=_local,
         case_map=_case_map(case, grid, lang),
+        # the recorded reason is English (codes and coordinates); a Chinese page says it in
+        # Chinese from the same record
+        routing_reason=(routing.reason_zh(case) if lang == "zh" else None)
+        or case.get("routing_reason"),
         actions_config=case_actions.panel_config(session, case, actor, lang),
     )
 

@@ -5,8 +5,8 @@ has no features (Leaflet.VectorGrid reads an empty body as a tile without layers
 answer carries ``Cache-Control: no-cache`` and an ``ETag`` (a hash of the bytes, the same in
 every worker), so a browser revalidates and gets 304 while the tile is unchanged.
 ``X-Tile-Cache: hit|miss`` says whether the app's cache answered. A client that accepts
-gzip gets the tile gzip'ed (``Content-Encoding: gzip``, ETag ``<hash>:gzip``), compressed once
-when the tile was rendered.
+gzip gets the tile gzip'ed (``Content-Encoding: gzip``, ETag ``<hash>:gzip``), compressed once,
+on the first request that accepts it, and kept with the cached tile.
 
 Each app has its own cache (``tile_cache(app)``), of ``TILE_CACHE_BYTES`` in the app's config
 (default 64 MiB; 0 turns it off); the live-update listener invalidates every app's cache in
@@ -69,7 +69,7 @@ def tile(layer: str, z: str, x: str, y: str) -> Response:
     )
     gzip = bool(served.data) and request.accept_encodings.quality("gzip") > 0
     response = Response(
-        (served.gzipped if gzip else served.data) or None,
+        (served.gzipped() if gzip else served.data) or None,
         status=200 if served.data else 204,
         mimetype=MEDIA_TYPE,
     )

@@ -13,7 +13,7 @@ from datetime import date
 from flask import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cases import board, repository
+from cases import board, publication, repository
 from cases import errors as case_errors
 from cases.models import SATISFACTION
 from accounts import access
@@ -103,12 +103,19 @@ def public_cases(query: BoardQueryIn):
     errors={404: "photo_not_found: no such photo, or not marked publishable"},
 )
 def public_photo(photo_id: int):
-    """Only a photo an operator marked publishable, of a closed case; any other is 404."""
+    """Only a photo an operator marked publishable, of a closed case; any other is 404. Served
+    without its metadata (EXIF, XMP: where and when it was taken, the device)."""
     found = board.public_photo(session(), photo_id)
     if found is None:
         raise case_errors.PhotoNotFound(
             f"there is no public photo {photo_id}", {"photo_id": photo_id})
-    response = Response(bytes(found["data"]), mimetype=found["content_type"])
+    try:
+        data = publication.public_image(bytes(found["data"]), found["content_type"])
+    except publication.UnreadableImage as exc:
+        raise case_errors.PhotoNotFound(
+            f"photo {photo_id} cannot be decoded, so its metadata cannot be removed: it is not "
+            "published", {"photo_id": photo_id}) from exc
+    response = Response(data, mimetype=found["content_type"])
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response

@@ -6,13 +6,17 @@ commits. Its errors answer from the one table in web/errors.py.
 The version (optimistic concurrency): the GET answers it in the body and as ``ETag: "<n>"``;
 the POST sends it back as ``If-Match: "<n>"`` (or ``"version"`` in the body). Neither is 428:
 a client that does not say which state it decided on could overwrite another's action.
+
+A phone's queued action (cases/transition_keys.py) comes with ``Idempotency-Key`` (its UUID)
+and ``taken_at`` (when the worker took it); a replay of the key is 409 ``already_applied``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,9 +25,11 @@ from accounts import access
 from accounts.access import allow
 from cases import intake
 from cases import workflow_repository as store
+from cases.transition_keys import MAX_AGE, MAX_KEY, MAX_SKEW
 from cases.transitions import allowed_actions, apply_transition
 from cases.workflow import ACTIONS, MAX_NOTE
-from web.api import field_errors, json_body, operation
+from geo.crs import POINT_CRS, to_wgs84
+from web.api import OPERATIONS, field_errors, json_body, operation
 from web.auth import current_actor
 from web.database import session
 from web.errors import ApiError
@@ -33,7 +39,9 @@ from web.errors import ApiError
 ACTING_ROLES = tuple(sorted({r for a in ACTIONS.values() for r in a.roles} - {"resident"}))
 # If-Match: one strong or weak entity tag holding the version, e.g. "7" (or W/"7", or 7)
 IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
-FORM_FIELDS = ("action", "note", "to", "version", "position")
+FORM_FIELDS = ("action", "note", "to", "version", "position", "crs", "taken_at")
+# An Idempotency-Key: printable ASCII without spaces (a UUID), as for POST /cases
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_KEY)
 
 
 class TransitionIn(BaseModel):
@@ -50,7 +58,17 @@ class TransitionIn(BaseModel):
     version: int | None = Field(default=None, ge=1, description="the case version decided on, "
                                 "when the If-Match header is not sent")
     position: list[float] | None = Field(default=None, min_length=2, max_length=2,
-                                         description="where it was done: [lon, lat], WGS 84")
+                                         description="where it was done: [lon, lat] in `crs`")
+    crs: Literal[POINT_CRS] = Field(  # type: ignore[valid-type]
+        "wgs84", description="the CRS of `position`: wgs84 (default) | cgcs2000 | gcj02 | bd09; "
+                             "converted to WGS 84 as /api/v1/locate does")
+    taken_at: datetime | None = Field(
+        default=None, examples=["2026-12-01T09:30:00+08:00"],
+        description="when the worker took the action on the phone (ISO 8601; without an offset: "
+                    f"the town's local time), possibly offline: at most "
+                    f"{int(MAX_SKEW.total_seconds() // 60)} minutes ahead of the server's clock "
+                    f"(taken_at_in_future) and {MAX_AGE.days} days back (taken_at_too_old); "
+                    "kept on the event")
 
 
 class ActionOut(BaseModel):
@@ -87,6 +105,8 @@ TRANSITION_FORM = {
         "to": {"type": "string", "description": "JSON text (a number, an object) or plain text"},
         "version": {"type": "integer"},
         "position": {"type": "string", "description": "[lon, lat] as JSON text"},
+        "crs": {"type": "string", "enum": list(POINT_CRS)},
+        "taken_at": {"type": "string", "format": "date-time"},
         "photos": {"type": "array", "maxItems": intake.MAX_PHOTOS,
                    "items": {"type": "string", "contentMediaType": "application/octet-stream"},
                    "description": f"JPEG, PNG or WebP, each at most {intake.MAX_PHOTO_BYTES} "
@@ -98,7 +118,7 @@ TRANSITION_FORM = {
 def _form_value(name: str, raw: str) -> Any:
     """A multipart field as the JSON body would carry it: ``to`` and ``position`` are JSON
     text (``to`` may also be plain text, e.g. a void reason); ``version`` a number."""
-    if name in ("note", "action"):
+    if name in ("note", "action", "crs", "taken_at"):
         return raw
     if name == "version":
         return raw.strip()
@@ -163,6 +183,26 @@ def _version(body: TransitionIn) -> int:
     return version
 
 
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError("the Idempotency-Key header is not valid", [
+            {"field": "Idempotency-Key",
+             "message": f"1 to {MAX_KEY} visible ASCII characters, e.g. a UUID"}],
+            code="invalid_idempotency_key", status=422)
+    return key
+
+
+def _position(body: TransitionIn) -> tuple[float, float] | None:
+    """The body's position in WGS 84."""
+    if body.position is None:
+        return None
+    lon, lat = body.position
+    return to_wgs84(lon, lat, body.crs)
+
+
 def _answer(payload: dict, version: int):
     response = current_app.json.response(payload)
     response.headers["ETag"] = f'"{version}"'
@@ -207,26 +247,50 @@ def list_transitions(case_id: int):
             409: "transition_not_allowed (details.allowed lists what the account may do now), "
                  "stale_version (details: the current status and version), case_voided, "
                  "extension_pending, no_extension_pending, reopen_too_late, "
-                 "reopen_not_dissatisfied",
+                 "reopen_not_dissatisfied, already_applied (this account sent this "
+                 "Idempotency-Key before for this action on this case: details.event is the event "
+                 "written then, details.status and details.version the case's now; nothing was "
+                 "written), idempotency_key_reused (the key was used for another action or "
+                 "case)",
             413: "the body is over its limit (or a photo over 5 MB: photo_too_large)",
             422: "invalid_body, unknown_action, reason_required, note_too_long, invalid_target "
                  "(a bad `to`), person_off_duty, unsupported_photo, too_many_photos, "
-                 "invalid_if_match, version_mismatch",
+                 "invalid_if_match, version_mismatch, invalid_idempotency_key, "
+                 "taken_at_in_future, taken_at_too_old",
             428: "version_required: neither If-Match nor a version in the body"},
 )
 def post_transition(case_id: int):
-    """Send JSON `{"action", "note", "to", "version", "position"}`, or multipart/form-data with
-    the same fields (`to` and `position` as JSON text) and up to five `photos`. The version is
-    the `If-Match` header (`"7"`, the ETag of the GET) or `version` in the body. The case's
-    update, its event, its clocks and its photos are one transaction: a refused request
-    writes nothing. Of two requests on the same version exactly one wins; the other is 409
-    `stale_version` with the case's current state."""
+    """Send JSON `{"action", "note", "to", "version", "position", "crs", "taken_at"}`, or
+    multipart/form-data with the same fields (`to` and `position` as JSON text) and up to five
+    `photos`. The version is the `If-Match` header (`"7"`, the ETag of the GET) or `version`
+    in the body; every action moves it by one. The case's update, its event, its clocks and
+    its photos are one transaction: a refused request writes nothing. Of two requests on the
+    same version exactly one wins; the other is 409 `stale_version` with the case's current
+    state. A phone sends each queued action with header `Idempotency-Key` (at most 100
+    visible ASCII characters: its UUID) and `taken_at`: sent again, the action is not applied
+    twice but answered 409 `already_applied` with the first event."""
     body, photos = _read_request()
     version = _version(body)
+    key = _idempotency_key()
     db = session()
     actor = current_actor()
     access.check_case(db, actor, case_id)
     result = apply_transition(db, case_id, body.action, actor, version, note=body.note,
-                              to=body.to, photos=photos, position=body.position)
+                              to=body.to, photos=photos, position=_position(body),
+                              idempotency_key=key, taken_at=body.taken_at)
     db.commit()
     return _answer(result, result["version"])
+
+
+def _declare_idempotency_header() -> None:
+    for op in OPERATIONS:
+        if op.rule == "/cases/<int:case_id>/transitions" and op.method == "POST":
+            op.extra_parameters.append({
+                "name": "Idempotency-Key", "in": "header", "required": False,
+                "description": "a queued action's own id (its UUID): sent again, the action is "
+                               "not applied twice (409 already_applied)",
+                "schema": {"type": "string", "pattern": f"^[\\x21-\\x7e]{{1,{MAX_KEY}}}$"},
+            })
+
+
+_declare_idempotency_header()
