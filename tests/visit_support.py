@@ -26,6 +26,12 @@ def query(url: str, sql: str, **params) -> list[dict]:
         return [dict(r) for r in s.execute(text(sql), params).mappings()]
 
 
+def execute(url: str, sql: str, **params) -> None:
+    """Run a statement that returns no rows (a test's own setup), committed."""
+    with session_scope(url) as s:
+        s.execute(text(sql), params)
+
+
 @pytest.fixture(scope="module")
 def visits_url(pg_server, demo_db_url, demo_tokens):
     """A copy of the demo for one test module, which adds visits to it."""
