@@ -49,19 +49,11 @@ def compliance(session: Session, actor: Actor, level: str, month: date,
     periods = [{"every": p.every, "starts_at": p.starts_at, "ends_at": p.ends_at,
                 "due_by": p.due_by} for p in month_periods(month)]
     todo = [{"type": r.type, "every": r.every} for r in rules().values()]
-    found = repository.obligations(session, case_scope(actor), todo, periods)
-    per_grid: dict[str, list[int]] = {}
-    overdue = []
-    for o in found:
-        tally = per_grid.setdefault(o["grid_code"], [0, 0, 0])
-        tally[0] += 1
-        if o["met"]:
-            tally[1] += 1
-        elif o["due_by"] < today:
-            tally[2] += 1
-            overdue.append({"key": key(o["type"], o["id"]), "grid_code": o["grid_code"],
-                            "every": o["every"], "due_by": o["due_by"].isoformat()})
-    overdue.sort(key=lambda d: (d["grid_code"], d["due_by"], d["key"]))
+    found = repository.obligations(session, case_scope(actor), todo, periods, today)
+    per_grid = {g["grid_code"]: (g["targets"], g["on_time"], g["overdue"]) for g in found}
+    overdue = [{"key": k, "grid_code": g["grid_code"], "every": e, "due_by": d.isoformat()}
+               for g in found if g["overdue_keys"]
+               for k, e, d in zip(g["overdue_keys"], g["overdue_every"], g["overdue_due"])]
     groups: dict[str, tuple[str, list[str]]] = {}  # code -> (name, grid codes)
     if level == "grid":
         names = repository.grid_names(session, sorted(per_grid))

@@ -89,11 +89,12 @@ def due(session: Session, scope: tuple[str, tuple[str, ...]], rules: list[dict],
 
 
 def obligations(session: Session, scope: tuple[str, tuple[str, ...]], rules: list[dict],
-                periods: list[dict]) -> list[dict[str, Any]]:
-    """Every (target, period) due in ``periods`` in ``scope``, with ``met``."""
+                periods: list[dict], today) -> list[dict[str, Any]]:
+    """Per leaf grid of ``scope``: the (target, period) obligations of ``periods`` counted
+    (targets, on_time, overdue), and the overdue ones' keys, rules and last days."""
     kind, codes = scope
     return _rows(session, "obligations", {
-        "scope_kind": kind, "scope_codes": list(codes),
+        "scope_kind": kind, "scope_codes": list(codes), "today": today,
         "rule_type": [r["type"] for r in rules], "rule_every": [r["every"] for r in rules],
         "period_every": [p["every"] for p in periods],
         "period_start": [p["starts_at"] for p in periods],

@@ -100,24 +100,39 @@ SELECT t.type, t.id, t.name, t.address, t.grid_code, ST_X(t.geom) AS lon, ST_Y(t
 -- name: obligations
 -- A month's visit obligations in a scope (field/rules.py: each monthly target once, each
 -- weekly target once per ISO week ending in the month; the period_* arrays, one entry per
--- period) and whether a visit met each: one probe of ix_visits_target per obligation.
+-- period), whether a visit met each (one probe of ix_visits_target per obligation), counted
+-- per leaf grid here rather than shipped row by row: with the overdue ones' keys, rules and
+-- last days, in the order the answer lists them. Overdue: not met, and the period's last day
+-- is before :today.
 WITH rules AS (
     SELECT * FROM unnest(CAST(:rule_type AS text[]), CAST(:rule_every AS text[])) AS r(type, every)
 ), periods AS (
     SELECT * FROM unnest(CAST(:period_every AS text[]), CAST(:period_start AS timestamptz[]),
                          CAST(:period_end AS timestamptz[]), CAST(:period_due AS date[]))
         AS p(every, starts_at, ends_at, due_by)
+), obligations AS MATERIALIZED (
+    SELECT t.type || ':' || t.id AS key, t.grid_code, p.every, p.due_by,
+           EXISTS (SELECT 1 FROM visits v
+                    WHERE v.target_type = t.type AND v.target_id = t.id
+                      AND v.visited_at >= p.starts_at AND v.visited_at < p.ends_at) AS met
+      FROM visit_targets t
+      JOIN rules r ON r.type = t.type
+      JOIN periods p ON p.every = r.every
+     WHERE ((:scope_kind = 'town' AND t.town_code = ANY(:scope_codes))
+         OR (:scope_kind = 'villages' AND left(t.grid_code, 12) = ANY(:scope_codes))
+         OR (:scope_kind = 'grids' AND t.grid_code = ANY(:scope_codes)))
 )
-SELECT t.type, t.id, t.grid_code, p.every, p.due_by, p.ends_at,
-       EXISTS (SELECT 1 FROM visits v
-                WHERE v.target_type = t.type AND v.target_id = t.id
-                  AND v.visited_at >= p.starts_at AND v.visited_at < p.ends_at) AS met
-  FROM visit_targets t
-  JOIN rules r ON r.type = t.type
-  JOIN periods p ON p.every = r.every
- WHERE ((:scope_kind = 'town' AND t.town_code = ANY(:scope_codes))
-     OR (:scope_kind = 'villages' AND left(t.grid_code, 12) = ANY(:scope_codes))
-     OR (:scope_kind = 'grids' AND t.grid_code = ANY(:scope_codes)));
+SELECT grid_code, count(*) AS targets, count(*) FILTER (WHERE met) AS on_time,
+       count(*) FILTER (WHERE NOT met AND due_by < :today) AS overdue,
+       array_agg(key ORDER BY due_by, key) FILTER (WHERE NOT met AND due_by < :today)
+           AS overdue_keys,
+       array_agg(every ORDER BY due_by, key) FILTER (WHERE NOT met AND due_by < :today)
+           AS overdue_every,
+       array_agg(due_by ORDER BY due_by, key) FILTER (WHERE NOT met AND due_by < :today)
+           AS overdue_due
+  FROM obligations
+ GROUP BY grid_code
+ ORDER BY grid_code;
 
 -- name: grid_names
 SELECT g.code, g.name FROM grids g WHERE g.valid_to IS NULL AND g.code = ANY(:codes);
