@@ -29,7 +29,6 @@ from accounts.actor import VILLAGE_CODE_LENGTH, Actor
 from cases.deadlines import LOCAL_TZ
 from field import repository
 from field.rules import month_periods, rules
-from field.visits import key
 
 LEVELS = ("grid", "worker", "village")
 COLUMNS = ("code", "name", "targets", "visited_on_time", "share", "overdue")

@@ -67,7 +67,7 @@ def key(type_: str, id_: int) -> str:
 
 
 def _target_out(type_: str, id_: int, name: str | None, address: str | None,
-                grid_code: str | None, lang: str = "zh") -> dict[str, Any]:
+                grid_code: str | None) -> dict[str, Any]:
     rule = rules().get(type_)
     return {"key": key(type_, id_), "type": type_, "id": id_,
             "type_zh": rule.name_zh if rule else None, "name": name, "address": address,
@@ -148,7 +148,8 @@ def record_visit(session: Session, actor: Actor, req: VisitRequest, request_hash
         "request_hash": request_hash,
     }
     if not repository.insert_visit(session, values):
-        # a concurrent request with this id committed first: undo nothing-yet, answer it
+        # a concurrent request with this id committed first (nothing is written yet): end
+        # this transaction and answer the stored visit, or VisitIdReused
         session.rollback()
         replay = _replay(session, req, request_hash)
         if replay is None:

@@ -8,7 +8,6 @@ import io
 import json
 import threading
 import urllib.request
-import uuid
 from datetime import datetime, timedelta
 
 import pytest

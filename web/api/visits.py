@@ -117,9 +117,13 @@ class VisitOut(BaseModel):
     photo_ids: list[int]
 
 
-class VisitAnswer(BaseModel):
+class VisitCreated(BaseModel):
     visit: VisitOut
-    replayed: bool | None = Field(None, description="true on a replay (status 200)")
+
+
+class VisitReplayed(BaseModel):
+    visit: VisitOut
+    replayed: Literal[True] = Field(description="the check-in was stored before: this is it")
 
 
 class VisitsOut(BaseModel):
@@ -235,9 +239,9 @@ def _validated(payload: Any) -> VisitIn:
 @operation(
     "/visits", "POST", summary="Check in at a target (定期巡访); idempotent on the phone's id",
     tags=["visits"], body=VisitIn, parse_body=False, multipart=VISIT_FORM,
-    responses={201: ("the visit stored", VisitAnswer),
+    responses={201: ("the visit stored", VisitCreated),
                200: ("a replay of a check-in already stored: the stored visit, replayed: true",
-                     VisitAnswer)},
+                     VisitReplayed)},
     errors={400: "malformed JSON",
             403: "target_out_of_scope: the target is outside the account's grids",
             404: "target_not_found",
