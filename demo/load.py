@@ -14,12 +14,14 @@ from tqdm import tqdm
 from db.session import conninfo, session_scope
 from demo import cases as demo_cases
 from cases.deadlines import BusinessCalendar
+from demo import field as demo_field
 from demo import geometry, registry
 from demo.accounts import create_demo_accounts
 
 TZ = ZoneInfo("Asia/Shanghai")
 # everything --replace empties at once (TRUNCATE refuses a table another one not listed refers to)
 TABLES = ("web_sessions", "api_tokens", "accounts", "notifications", "rating_links",
+          "visit_photos", "visits", "key_places", "key_persons", "shops",
           "case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households",
           "addresses", "streets", "grid_assignments", "people", "grids", "zones", "towns")
 
@@ -55,6 +57,7 @@ def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True,
             conn.execute("SET LOCAL gridgov.bulk = 'on'")
             counts = _write_boundaries(conn, geo, reg)
             counts.update(_write_registry(conn, geo, reg))
+            counts.update(demo_field.write(conn, geo, reg, seed, datetime.now(TZ)))
             counts["cases"] = _write_cases(conn, geo, reg, cases, seed, progress)
             conn.execute("SELECT pg_notify('gridgov_cases', json_build_object('op', 'bulk', 'count', %s::int)::text)", (cases,))
         conn.execute("ANALYZE")

@@ -7,6 +7,7 @@ import accounts.models  # noqa: F401  (models register on Base.metadata)
 import boundaries.inventory  # noqa: F401
 import boundaries.models  # noqa: F401
 import cases.models  # noqa: F401
+import field.models  # noqa: F401
 from db.base import Base
 from db.session import database_url
 

@@ -13,10 +13,12 @@ import pytest
 
 import boundaries
 import cases
+import field
 import tiles
 from boundaries.errors import BoundaryError
 from boundaries.errors import OutsideCoverage as NoGridHere
 from cases.errors import CaseError, CaseNotFound, PhotoTooLarge
+from field.errors import FieldError
 from db.errors import GridgovError
 from tiles import TileError, TileOutOfRange
 from accounts.access import PUBLIC, allow
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = sorted(p.name for p in ROOT.iterdir()
                   if (p / "__init__.py").is_file() and p.name not in {"migrations", "tests"})
 # Each package with errors, and its one base error (STYLE.md, "Errors").
-BASES = {boundaries: BoundaryError, cases: CaseError, tiles: TileError}
+BASES = {boundaries: BoundaryError, cases: CaseError, field: FieldError, tiles: TileError}
 
 
 def _modules(package) -> list:

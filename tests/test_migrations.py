@@ -22,7 +22,8 @@ def test_upgrade_creates_every_table_with_gist_indexes_and_seeds_categories(pg_s
         assert migrate.schema_state(engine)["up_to_date"]
         tables = set(inspect(engine).get_table_names())
         assert {"towns", "zones", "grids", "people", "grid_assignments", "addresses", "households",
-                "enterprises", "hazards", "streets", "categories", "cases"} <= tables
+                "enterprises", "hazards", "streets", "categories", "cases", "shops", "key_persons",
+                "key_places", "visits", "visit_photos"} <= tables
         with psycopg.connect(conninfo(url)) as conn:
             gist = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%%USING gist%%'")}
             srids = dict(conn.execute("SELECT f_table_name || '.' || f_geometry_column, srid FROM geometry_columns"))
@@ -64,6 +65,7 @@ def test_every_index_the_models_declare_is_what_the_migrations_built(empty_db_ur
     import accounts.models  # noqa: F401  (every model registers its table)
     import boundaries.models  # noqa: F401
     import cases.models  # noqa: F401
+    import field.models  # noqa: F401
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.schema import CreateIndex
 

@@ -18,6 +18,8 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,  # a multipart body: a case with its photos
     "MAX_JSON_LENGTH": 1024 * 1024,  # any other body (web/limits.py)
     "LANGUAGE": "zh",
+    # a check-in farther than this from its target (geodesic metres) is kept but flagged `far`
+    "VISIT_MAX_DISTANCE_M": 100.0,
     # Flask-Compress: what is worth compressing. Not the live stream (text/event-stream: a
     # compressor would hold events back until its buffer fills) and not vector tiles, which are
     # gzip'ed once when cached (web/tiles.py) rather than on every answer.
@@ -27,8 +29,9 @@ DEFAULTS = {
     ],
 }
 ENV_KEYS = ("DATABASE_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH",
-            "MAX_JSON_LENGTH", "LANGUAGE")
+            "MAX_JSON_LENGTH", "LANGUAGE", "VISIT_MAX_DISTANCE_M")
 INT_KEYS = ("MAX_CONTENT_LENGTH", "MAX_JSON_LENGTH")
+FLOAT_KEYS = ("VISIT_MAX_DISTANCE_M",)
 
 
 def _from_env() -> dict:
@@ -36,7 +39,8 @@ def _from_env() -> dict:
     for key in ENV_KEYS:
         value = os.environ.get(f"GRIDGOV_{key}")
         if value:
-            found[key] = int(value) if key in INT_KEYS else value
+            found[key] = (int(value) if key in INT_KEYS
+                          else float(value) if key in FLOAT_KEYS else value)
     return found
 
 

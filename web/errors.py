@@ -21,6 +21,7 @@ from accounts import errors as account_errors
 from boundaries import errors as boundary_errors
 from cases import errors as case_errors
 from db.cluster import ClusterError
+from field import errors as field_errors
 from db.migrate import SchemaOutOfDate
 
 
@@ -114,6 +115,14 @@ STATUS_FOR = {
     case_errors.RatingFormRefused: (403, "rating_form_refused"),
     case_errors.CaseAlreadyRated: (409, "case_already_rated"),
     case_errors.ScoresWindowError: (422, "invalid_window"),
+    # field (patrol visits and compliance)
+    field_errors.FieldError: (422, "invalid_visit"),
+    field_errors.PositionRequired: (422, "position_required"),
+    field_errors.PositionOutsideTown: (422, "position_outside_town"),
+    field_errors.TargetNotFound: (404, "target_not_found"),
+    field_errors.TargetOutOfScope: (403, "target_out_of_scope"),
+    field_errors.VisitIdReused: (409, "visit_id_reused"),
+    field_errors.InvalidPeriod: (422, "invalid_period"),
     # tiles
     tiles.TileError: (422, "invalid_tile_request"),
     tiles.UnknownLayer: (404, "unknown_layer"),

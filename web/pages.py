@@ -35,6 +35,7 @@ from cases import routing, stats
 from cases.deadlines import LOCAL_TZ
 from db.migrate import schema_state
 from geo.layers import cases as case_layers
+from geo.layers import compliance as compliance_layers
 from geo.layers import grids as layers
 from geo.layers import hotspots as hotspot_layers
 from web import auth, case_actions, database, i18n
@@ -130,6 +131,7 @@ def _operator_map(town: dict, zones: dict, grids: dict, lang: str) -> tuple[foli
     cases = case_layers.CaseTiles(tiles_url + "?open=1", lang).add_to(m)
     hotspots = hotspot_layers.HotspotCells(lang).add_to(m)
     heat = hotspot_layers.HeatLayer(lang).add_to(m)
+    compliance = compliance_layers.ComplianceGrids(lang).add_to(m)
     control = folium.LayerControl(collapsed=False, position="topright").add_to(m)
     m.fit_bounds(bounds)
     _leaflet_only(localise(m))  # type: ignore[arg-type]
@@ -137,6 +139,7 @@ def _operator_map(town: dict, zones: dict, grids: dict, lang: str) -> tuple[foli
         "map": m.get_name(), "control": control.get_name(), "cases": cases.get_name(),
         "hotspots": hotspots.get_name(), "heat": heat.get_name(), "regional": regional.get_name(),
         "service": service.get_name(), "admin": admin.get_name(),
+        "compliance": compliance.get_name(),
     }
     return m, {"names": names, "tiles": tiles_url}
 
@@ -180,6 +183,7 @@ def _operator_config(lang: str, tiles_url: str) -> dict[str, Any]:
         "hotspot": {"cellSize": hotspot_layers.DEFAULT_CELL_SIZE_M,
                     "permutations": hotspot_layers.DEFAULT_PERMUTATIONS},
         "openStates": list(stats.OPEN_STATES),
+        "compliance": compliance_layers.config(lang, url_for("api.get_compliance")),
     }
 
 
@@ -207,6 +211,7 @@ def index():
         "grids": layers.legend_entries(counts, len(zones["features"]), lang, no_duty),
         "cases": case_layers.legend_entries(lang),
         "hotspots": hotspot_layers.legend_entries(lang),
+        "compliance": compliance_layers.legend_entries(lang),
     }
     return _page(
         "operator.html",
@@ -216,6 +221,7 @@ def index():
         config=_operator_config(lang, built["tiles"]),
         layer_names=built["names"],
         method=hotspot_layers.method_text(lang),
+        compliance_words=compliance_layers.labels(lang),
         open_states=stats.OPEN_STATES,
         **parts,
     )
