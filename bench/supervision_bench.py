@@ -106,7 +106,7 @@ def main() -> None:
         "",
         "| pass | seconds | signals issued |",
         "| --- | ---: | ---: |",
-        f"| catch-up (first pass at now: every passed moment) | {spread([s for s, _ in catch_up])} | "
+        f"| catch-up (first pass at now: every passed moment; no due-soon on a clock already overdue) | {spread([s for s, _ in catch_up])} | "
         f"{spread([n for _, n in catch_up], '{:,.0f}')} |",
         f"| steady (one minute after a pass) | {spread([s for s, _ in steady], '{:.3f}')} | "
         f"{spread([n for _, n in steady], '{:,.0f}')} |",

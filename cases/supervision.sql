@@ -8,12 +8,14 @@
 -- ix_case_deadlines_next finds the clocks (the earliest moment of a clock that matters); the
 -- NOT EXISTS probes uq_case_events_signal and skips what earlier passes issued without
 -- attempting the insert; ON CONFLICT still settles two passes racing each other.
--- Each signal draws its event id in `fresh` (in case and moment order, the order the inserts
--- take their locks), so the notifications and the answer find their signal's row by that one
--- id among the ids the INSERT returns (a hash on one bigint), where matching `issued` back to
--- `fresh` on (case, clock, signal) sorted both sides twice: 1.9 of a catch-up pass's 17 s on
--- 1M cases (EXPLAIN ANALYZE, 2026-11-30, a busy machine). A signal skipped on conflict has
--- drawn an id it never uses: a gap in the sequence, nothing more.
+-- Each signal is known by one text key, its clock row and its name (a clock row belongs to one
+-- case), which the INSERT returns: the notifications and the answer find their signal's row
+-- among those the INSERT wrote by that key (a hash on one column), where matching `issued`
+-- back to `fresh` on (case, clock, signal) sorted both sides twice: 1.9 of a catch-up pass's
+-- 17 s on 1M cases (EXPLAIN ANALYZE, 2026-11-30, a busy machine).
+-- A due-soon reminder is not issued for a clock already past its due moment: 即将超期 after
+-- 已超期 would tell the holder something false (a pass after downtime, or two moments between
+-- two passes); the overdue signal says it. Cards are always issued: each counts in the scores.
 WITH due AS (
     SELECT d.id AS deadline_id, d.case_id, d.town_code, d.clock, s.signal, s.moment
     FROM case_deadlines d
@@ -22,8 +24,9 @@ WITH due AS (
     WHERE d.met_at IS NULL AND d.suspended_at IS NULL
       AND LEAST(d.soon_at, d.yellow_at, d.due_at, d.red_at) <= :at
       AND s.moment <= :at
+      AND NOT (s.signal = 'due_soon' AND d.due_at <= :at)
 ),
-unissued AS (
+fresh AS MATERIALIZED (
     SELECT due.deadline_id, due.case_id, due.town_code, due.clock, due.signal, due.moment,
            c.assignee_id, c.status, c.category_code, c.lon, c.lat, c.grid_code, c.admin_code,
            -- the level above the case's holder: a grid's case goes to its village center,
@@ -40,27 +43,24 @@ unissued AS (
           WHERE e.case_id = due.case_id AND e.type IN ('card', 'deadline')
             AND (e.data ->> 'deadline_id') = due.deadline_id::text
             AND (e.data ->> 'signal') = due.signal)
-    ORDER BY due.case_id, due.moment
-),
-fresh AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('case_events', 'id')) AS event_id, u.*
-    FROM unissued u
 ),
 issued AS (
-    INSERT INTO case_events (id, case_id, town_code, at, type, actor, data)
-    SELECT event_id, case_id, town_code, :at,
+    INSERT INTO case_events (case_id, town_code, at, type, actor, data)
+    SELECT case_id, town_code, :at,
            CASE WHEN signal IN ('yellow', 'red') THEN 'card' ELSE 'deadline' END,
            'supervision',
            jsonb_build_object('signal', signal, 'clock', clock, 'deadline_id', deadline_id,
                               'moment', moment)
     FROM fresh
-    ORDER BY event_id
+    ORDER BY case_id, moment
     ON CONFLICT (case_id, (data ->> 'deadline_id'), (data ->> 'signal'))
         WHERE type IN ('card', 'deadline') DO NOTHING
-    RETURNING id
+    RETURNING id, (data ->> 'deadline_id') || ':' || (data ->> 'signal') AS signal_key
 ),
 written AS MATERIALIZED (
-    SELECT f.* FROM fresh f WHERE f.event_id IN (SELECT id FROM issued)
+    SELECT i.id AS event_id, f.*
+    FROM issued i
+    JOIN fresh f ON f.deadline_id::text || ':' || f.signal = i.signal_key
 ),
 told AS (
     INSERT INTO notifications (town_code, case_id, event_id, signal, clock, person_id,

@@ -218,7 +218,10 @@ def test_supervise_command_twice_issues_nothing_the_second_time(demo_copy_url, c
     first = cli(demo_copy_url, "supervise", "--at", "2026-12-11T16:00")
     assert first.exit_code == 0, first.output
     assert f"case {case['id']}: yellow" in first.output
-    assert "issued 3 signals (due_soon 1, overdue 1, yellow 1), 6 notifications" in first.output
+    # due soon and due both passed before this first pass: no 即将超期 for a clock already
+    # overdue (the overdue signal says it); the card is issued
+    assert "issued 2 signals (overdue 1, yellow 1), 4 notifications" in first.output
+    assert "due_soon" not in first.output
     second = cli(demo_copy_url, "supervise", "--at", "2026-12-11T16:00")
     assert second.exit_code == 0
     assert second.output.strip().endswith("issued 0 signals, 0 notifications")
@@ -251,11 +254,13 @@ def test_two_passes_at_once_issue_each_signal_once(demo_copy_url):
         thread.start()
         _wait_for_a_blocked_insert(demo_copy_url)
     thread.join(HANG_S)
-    assert len(report_1.issued) == 80 and second[0].issued == []
+    # 20 clocks, every moment passed: overdue, yellow and red each (no due-soon reminder for a
+    # clock already overdue)
+    assert len(report_1.issued) == 60 and second[0].issued == []
     found = _signals(demo_copy_url)
-    assert len(found) == len(set(found)) == 80
+    assert len(found) == len(set(found)) == 60
     with session_scope(demo_copy_url) as s:
-        assert s.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 160
+        assert s.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 120
         # notifications carry no foreign keys (migration 0016): each must still point at the
         # event it tells of, on its case, for its signal — also for the pass that lost the race
         dangling = s.execute(text(

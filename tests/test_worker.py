@@ -42,7 +42,8 @@ def _request(token: str) -> bytes:
 
 def _clocks(url: str, n_cases: int) -> set[tuple[int, str]]:
     """Start an accept and a handle clock on ``n_cases`` open cases, 30 days ago, so every
-    moment has passed; the (deadline_id, signal) pairs a pass must issue."""
+    moment has passed; the (deadline_id, signal) pairs a pass must issue: overdue and both
+    cards (no due-soon reminder for a clock already overdue: cases/supervision.sql)."""
     started = datetime.now(LOCAL_TZ) - timedelta(days=30)
     expected = set()
     with session_scope(url) as s:
@@ -50,7 +51,7 @@ def _clocks(url: str, n_cases: int) -> set[tuple[int, str]]:
             for clock, due_days in (("accept", 2), ("handle", 3)):
                 clock_id = clock_support.start_clock(s, case["id"], clock, started,
                                                    **_moments(s, clock, started, due_days))
-                expected |= {(clock_id, sig) for sig in ("due_soon", "overdue", "yellow", "red")}
+                expected |= {(clock_id, sig) for sig in ("overdue", "yellow", "red")}
     return expected
 
 
