@@ -187,3 +187,8 @@ class CaseAlreadyRated(RatingError):
 
 class ScoresWindowError(CaseError):
     """The scores' window (``from``/``until``) is empty or reversed."""
+
+
+class UnreadableImage(CaseError):
+    """A stored photo that cannot be decoded, so its metadata cannot be removed for the
+    public board (cases/publication.py public_image); the web layer answers 404."""

@@ -31,6 +31,8 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cases.errors import UnreadableImage
+
 from geo.address import parse
 
 # 0.0005° is 55 m of latitude and, at Bagong (35.6°N), 45 m of longitude.
@@ -154,11 +156,7 @@ def public_case(row: dict[str, Any], photo_ids: list[int] | None = None) -> dict
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 
 
-class UnreadableImage(ValueError):
-    """A stored photo that cannot be decoded: its metadata cannot be removed."""
-
-
-def public_image(data: bytes, content_type: str) -> bytes:
+def public_image(data: bytes, content_type: str, photo_id: int | None = None) -> bytes:
     """The photo as the board may serve it: decoded and encoded again with nothing but its
     pixels and colour profile — no EXIF (GPS position, time, device, owner), XMP, or text
     chunks. A photo turned by its EXIF orientation is turned in its pixels first, so it still
@@ -172,7 +170,9 @@ def public_image(data: bytes, content_type: str) -> bytes:
             image.load()
             upright = ImageOps.exif_transpose(image)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UnreadableImage(f"the photo cannot be decoded ({exc})") from exc
+        raise UnreadableImage(
+            f"photo {photo_id} cannot be decoded, so its metadata cannot be removed: it is not "
+            f"published ({exc})", {"photo_id": photo_id}) from exc
     out = io.BytesIO()
     kind = _FORMATS.get(content_type, "PNG")
     options: dict[str, Any] = {}

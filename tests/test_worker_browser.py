@@ -78,6 +78,15 @@ def phone_page(browser, base: str, url: str, account: str, lonlat, offline_ok=Tr
     return context, page, watch
 
 
+def all_loaded(page) -> None:
+    """Until every module of the page has loaded (main.js sets data-booted) and its service
+    worker is active (data-offline-ready): a phone opened online and taken offline at once
+    would have no case view to open (it loads after the inbox is drawn), and its browser would
+    be fetching the service worker's script."""
+    page.wait_for_function("document.body.dataset.booted === '1' "
+                           "&& document.body.dataset.offlineReady === '1'", timeout=HANG_MS)
+
+
 def card_ids(page) -> list[int]:
     return [int(x) for x in page.eval_on_selector_all(
         "#inbox-list .wk-card", "cards => cards.map(c => c.dataset.caseId)")]
@@ -247,6 +256,7 @@ def test_offline_check_ins_and_a_resolved_case_are_sent_once_with_their_times(
 
     # the phone writes its times to the second
     went_offline = datetime.now(timezone.utc).replace(microsecond=0)
+    all_loaded(page)
     context.set_offline(True)
     page.wait_for_function("document.getElementById('wk-net').dataset.state === 'offline'",
                            timeout=HANG_MS)
@@ -294,6 +304,7 @@ def test_page_reloads_offline_from_its_service_worker(browser, demo_base, demo_c
     context, page, watch = phone_page(browser, demo_base, url, leaf["account"], here)
     first_card_is(page, case_id)
     page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=HANG_MS)
+    all_loaded(page)
     context.set_offline(True)
     page.reload()
     page.wait_for_function("document.body.dataset.ready === '1'", timeout=HANG_MS)
@@ -356,6 +367,7 @@ def test_a_queued_action_on_a_case_moved_on_meanwhile_is_shown_as_a_conflict(
     case_id = new_case(url, here, "占道经营")
     context, page, watch = phone_page(browser, demo_base, url, leaf["account"], here)
     first_card_is(page, case_id)
+    all_loaded(page)
     context.set_offline(True)
     page.wait_for_function("document.getElementById('wk-net').dataset.state === 'offline'",
                            timeout=HANG_MS)
@@ -365,8 +377,10 @@ def test_a_queued_action_on_a_case_moved_on_meanwhile_is_shown_as_a_conflict(
     # meanwhile the same case goes back to the village center from another device
     client = bearer(create_app({"DATABASE_URL": url}).test_client(), demo_tokens[leaf["account"]])
     api_act(client, url, case_id, demo_tokens[leaf["account"]], "return", note="不属于本网格")
-    context.set_offline(False)
+    # back to the list while still offline: once online, the case leaves the inbox (it went
+    # back to the village center) and its sheet closes by itself
     page.locator("#wk-sheet .wk-back").click()
+    context.set_offline(False)
     page.locator(".wk-tabs button[data-tab=sync]").click()
     page.wait_for_function("document.querySelectorAll('.wk-conflicts li').length === 2",
                            timeout=HANG_MS)

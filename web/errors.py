@@ -83,6 +83,8 @@ STATUS_FOR = {
     case_errors.TooManyPhotos: (422, "too_many_photos"),
     case_errors.CaseNotFound: (404, "case_not_found"),
     case_errors.PhotoNotFound: (404, "photo_not_found"),
+    # a marked photo the board cannot strip of its metadata is not published: as if absent
+    case_errors.UnreadableImage: (404, "photo_not_found"),
     case_errors.PersonNotFound: (404, "person_not_found"),
     case_errors.PersonOffDuty: (422, "person_off_duty"),
     case_errors.CaseClosed: (409, "case_closed"),

@@ -109,12 +109,8 @@ def public_photo(photo_id: int):
     if found is None:
         raise case_errors.PhotoNotFound(
             f"there is no public photo {photo_id}", {"photo_id": photo_id})
-    try:
-        data = publication.public_image(bytes(found["data"]), found["content_type"])
-    except publication.UnreadableImage as exc:
-        raise case_errors.PhotoNotFound(
-            f"photo {photo_id} cannot be decoded, so its metadata cannot be removed: it is not "
-            "published", {"photo_id": photo_id}) from exc
+    # UnreadableImage (404 photo_not_found): a photo that cannot be decoded keeps its metadata
+    data = publication.public_image(bytes(found["data"]), found["content_type"], photo_id)
     response = Response(data, mimetype=found["content_type"])
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "public, max-age=3600"

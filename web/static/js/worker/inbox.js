@@ -9,9 +9,15 @@ import { from, distanceNode, onPosition } from './geo.js';
 import { miniMap, leafletMap, showGrids, showPoints, STATUS_COLORS } from './maps.js';
 
 export const state = {data: null, fromCache: false, grids: null, pending: new Map(), map: null};
-let openCase = () => null;
+// A card tapped before the case view's module has loaded (the inbox is drawn first, on a slow
+// phone seconds before the rest) is opened as soon as it has, not lost.
+let tappedEarly = null;
+let openCase = (c) => { tappedEarly = c; };
 
-export function onOpen(fn) { openCase = fn; }
+export function onOpen(fn) {
+  openCase = fn;
+  if (tappedEarly) { const c = tappedEarly; tappedEarly = null; fn(c); }
+}
 
 function gridFeature(code) {
   const features = (state.grids && state.grids.features) || [];

@@ -166,9 +166,18 @@ async function loadRest() {
   await pendingChanged();
 }
 
+let booted = false;
+
 async function boot() {
   tabs();
   setNet();
+  // the network's state from the first moment: going offline while the rest still loads must
+  // show (and an 'online' then must not flush a queue that is not there yet)
+  window.addEventListener('offline', setNet);
+  window.addEventListener('online', () => {
+    setNet();
+    if (booted) { queue.flush(); loadInbox(); loadVisits(); }
+  });
   geo.start();
   // who was signed in last, and what the phone kept for them: drawn at once, even offline
   const kept = await store.get('me');
@@ -215,8 +224,11 @@ async function boot() {
   loadStatic('categories', urls.categories, (c) => { report.setCategories(c); visits.setCategories(c); });
   listen();
   queue.flush();
-  window.addEventListener('online', () => { setNet(); queue.flush(); loadInbox(); loadVisits(); });
-  window.addEventListener('offline', setNet);
+  booted = true;
+  // every module loaded and the listeners on: what a phone needs before it loses the network
+  // (the service worker then holds the page and its scripts)
+  document.body.dataset.booted = '1';
+  setNet();
   setInterval(() => { if (navigator.onLine) { queue.flush(); } }, 20000);
   // the inbox's deadlines tick on the phone
   setInterval(() => inbox.render(), 60000);
@@ -229,6 +241,8 @@ async function boot() {
   });
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register(urls.sw, {scope: '/worker'}).catch(() => null);
+    // the page and its scripts are in the service worker's cache: safe to lose the network
+    navigator.serviceWorker.ready.then(() => { document.body.dataset.offlineReady = '1'; });
   }
 }
 
