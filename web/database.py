@@ -54,6 +54,13 @@ def session(autocommit: bool = False) -> Session:
     return found
 
 
+def release() -> None:
+    """End the request's sessions now, handing their connections back to the pool: for a
+    response that outlives its view (a stream), which would otherwise hold a connection for
+    as long as it is open."""
+    _close(None)
+
+
 def _close(exc: BaseException | None) -> None:
     for key in _KEYS:
         s = g.pop(key, None)

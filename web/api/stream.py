@@ -33,6 +33,9 @@ def stream():
     scope = {"role": actor.role, "name": actor.name, "scope_kind": actor.scope_kind,
              "scope_code": actor.scope_code, "grid_codes": sorted(actor.grid_codes),
              "village_codes": sorted(actor.village_codes)}
+    # the credentials are read: the stream holds no database connection while it is open
+    # (an open map would otherwise keep one checked out for hours)
+    database.release()
     if request.method == "HEAD":
         return Response(status=200, mimetype="text/event-stream", headers=HEADERS)
     if request.environ.get(HANDOFF_KEY):
