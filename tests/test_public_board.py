@@ -168,16 +168,26 @@ def test_no_name_phone_or_door_number_anywhere_in_the_raw_bodies(client, board_u
     assert pattern.search(html) is None and re.search(r"\d+号", html) is None
 
 
+def stored_photo(url: str, case_id: int, filename: str, content_type: str, data: bytes,
+                 publishable: bool = False) -> int:
+    """A photo written straight into case_photos (as intake stores them); its id."""
+    with session_scope(url) as s:
+        photo_id = s.execute(text(
+            "INSERT INTO case_photos "
+            "(case_id, filename, content_type, size_bytes, sha256, data, publishable) "
+            "VALUES (:case_id, :filename, :content_type, :n, 'x', :data, :publishable) "
+            "RETURNING id"),
+            {"case_id": case_id, "filename": filename, "content_type": content_type,
+             "n": len(data), "data": data, "publishable": publishable}).scalar_one()
+        s.commit()
+    return photo_id
+
+
 @pytest.fixture
 def photographed(client, board_url) -> dict:
     """The newest case on the board, with a photo nobody has marked yet."""
     case_id = client.get("/api/v1/public/cases").get_json()["items"][0]["id"]
-    with session_scope(board_url) as s:
-        photo_id = s.execute(text(
-            "INSERT INTO case_photos (case_id, filename, content_type, size_bytes, sha256, data) "
-            "VALUES (:case_id, 'site.png', 'image/png', :n, 'x', :data) RETURNING id"),
-            {"case_id": case_id, "n": len(PNG), "data": PNG}).scalar_one()
-        s.commit()
+    photo_id = stored_photo(board_url, case_id, "site.png", "image/png", PNG)
     return {"case_id": case_id, "photo_id": photo_id}
 
 
@@ -212,13 +222,7 @@ def test_a_photo_reaches_the_board_only_once_an_operator_marks_it(client, photog
 def test_a_marked_photo_of_an_open_case_is_not_served(client, board_url):
     case_id = query(board_url,
                     "SELECT id FROM cases WHERE status = 'handling' ORDER BY id LIMIT 1")[0]["id"]
-    with session_scope(board_url) as s:
-        photo_id = s.execute(text(
-            "INSERT INTO case_photos "
-            "(case_id, filename, content_type, size_bytes, sha256, data, publishable) "
-            "VALUES (:case_id, 'open.png', 'image/png', :n, 'x', :data, true) RETURNING id"),
-            {"case_id": case_id, "n": len(PNG), "data": PNG}).scalar_one()
-        s.commit()
+    photo_id = stored_photo(board_url, case_id, "open.png", "image/png", PNG, publishable=True)
     assert client.get(f"/api/v1/public/photos/{photo_id}").status_code == 404
 
 
@@ -272,13 +276,7 @@ def test_a_public_photo_loses_its_exif_position_and_keeps_its_orientation(client
     Image.new("RGB", (60, 20), (10, 120, 200)).save(out, "JPEG", exif=exif.tobytes())
     jpeg = out.getvalue()
     case_id = client.get("/api/v1/public/cases").get_json()["items"][0]["id"]
-    with session_scope(board_url) as s:
-        photo_id = s.execute(text(
-            "INSERT INTO case_photos "
-            "(case_id, filename, content_type, size_bytes, sha256, data, publishable) "
-            "VALUES (:case_id, 'phone.jpg', 'image/jpeg', :n, 'x', :data, true) RETURNING id"),
-            {"case_id": case_id, "n": len(jpeg), "data": jpeg}).scalar_one()
-        s.commit()
+    photo_id = stored_photo(board_url, case_id, "phone.jpg", "image/jpeg", jpeg, publishable=True)
     served = client.get(f"/api/v1/public/photos/{photo_id}")
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
     assert b"Exif" not in served.data and b"PhoneMaker" not in served.data
@@ -291,13 +289,8 @@ def test_a_public_photo_loses_its_exif_position_and_keeps_its_orientation(client
 def test_a_marked_photo_that_cannot_be_decoded_is_not_published(client, board_url):
     case_id = client.get("/api/v1/public/cases").get_json()["items"][0]["id"]
     broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    with session_scope(board_url) as s:
-        photo_id = s.execute(text(
-            "INSERT INTO case_photos "
-            "(case_id, filename, content_type, size_bytes, sha256, data, publishable) "
-            "VALUES (:case_id, 'broken.png', 'image/png', :n, 'x', :data, true) RETURNING id"),
-            {"case_id": case_id, "n": len(broken), "data": broken}).scalar_one()
-        s.commit()
+    photo_id = stored_photo(board_url, case_id, "broken.png", "image/png", broken,
+                            publishable=True)
     r = client.get(f"/api/v1/public/photos/{photo_id}")
     assert r.status_code == 404 and r.get_json()["error"] == "photo_not_found"
     assert "metadata" in r.get_json()["message"]

@@ -14,35 +14,21 @@ import os
 import struct
 import urllib.request
 import zlib
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 
 from cases import intake
-from db.session import engine_for, session_scope
+from db.session import session_scope
 from tests.accounts_support import sign_in_browser
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
+from tests.test_case_actions_browser import demo_base  # noqa: F401  (the live server on a demo copy)
 from tests.test_intake_api import query
-from tests.test_operator_browser import stop_listener
 from tests.test_transitions_api import demo_leaf, state
 from tests.waits import HANG_MS, wait_for
 
 PHONE = {"width": 390, "height": 844}
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-@pytest.fixture
-def demo_base(demo_copy_url, app_server) -> Iterator[str]:
-    intake.clear_caches()
-    server = app_server(demo_copy_url)
-    try:
-        yield server.base
-    finally:
-        server.stop()
-        stop_listener(demo_copy_url)
-        engine_for(demo_copy_url).dispose()
 
 
 def points_in(url: str, grid_code: str, n: int) -> list[tuple[float, float]]:
