@@ -108,11 +108,11 @@ class ServedTile:
     data: bytes
     etag: str
     cache_hit: bool
-    tile: CachedTile | None = None
+    tile: CachedTile
 
     def gzipped(self) -> bytes:
         """The bytes gzip'ed, made once per cached tile (tiles/cache.py CachedTile)."""
-        return self.tile.gzipped() if self.tile is not None else cached_tile(self.data).gzipped()
+        return self.tile.gzipped()
 
 
 # -- checking a request ------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from flask.sansio.blueprints import BlueprintSetupState
 
 from accounts import access
 from accounts.access import ANY_ACCOUNT, allow
-from db.session import conninfo
 from tiles import mvt
 from tiles.cache import DEFAULT_MAX_BYTES, TileCache, app_cache
 from web import database
@@ -53,7 +52,7 @@ def tile(layer: str, z: str, x: str, y: str) -> Response:
     """One vector tile; the query parameters are the layer's filters."""
     # this process's listener keeps the tile cache true to changes made anywhere (web/live.py);
     # start it with the first tile, not only with the first live-map client
-    hub_for(conninfo(database.engine().url.render_as_string(hide_password=False)))
+    hub_for(database.listen_conninfo())
     served = mvt.serve_tile(
         # a tile is one statement: autocommit saves the BEGIN and ROLLBACK round trips
         lambda: database.session(autocommit=True),

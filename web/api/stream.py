@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response, request, stream_with_context
 
 from accounts.access import ANY_ACCOUNT, allow
-from db.session import conninfo
 from web import database
 from web.api import operation
 from web.live import hub_for, sse_stream
@@ -27,7 +26,7 @@ def stream():
     heartbeat comment every 15 s; browsers reconnect by themselves (`retry: 2000`). An
     account hears the cases of its scope (a village operator its village, a grid worker its
     grids, a department handler its department's cases)."""
-    hub = hub_for(conninfo(database.engine().url.render_as_string(hide_password=False)))
+    hub = hub_for(database.listen_conninfo())
     actor = current_actor()
     # the account's scope goes with its stream: a village operator's map hears its village
     scope = {"role": actor.role, "name": actor.name, "scope_kind": actor.scope_kind,
