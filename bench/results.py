@@ -68,10 +68,19 @@ def write_section(name: str, title: str, lines: list[str], command: str) -> None
         "",
         f"- date: {stamp}",
         f"- machine: {machine()}",
-        f"- command: `{command}`",
+        f"- command: `{masked(command)}`",
         "",
         *lines,
     ])
+
+
+# a password in a database URL given on the command line ("postgresql://user:secret@host")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def masked(command: str) -> str:
+    """``command`` with the password of any database URL in it replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", command)
 
 
 def replace_section(name: str, lines: list[str]) -> None:

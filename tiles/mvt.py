@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
-from sqlalchemy import text
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from cases.categories import categories
@@ -335,20 +336,36 @@ def statement(layer: str, z: int, x: int, y: int, filters: CaseFilters | None) -
     return _sql(f"{check_layer(layer)}.sql"), params
 
 
+# a bound name in the layer SQL (":z"), not a cast ("::int") or a word after a colon
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=256)
+def driver_sql(sql: str) -> str:
+    """``sql`` with its ``:name`` binds in psycopg's ``%(name)s`` style, made once per statement
+    text: the tile is run with ``exec_driver_sql`` (see render)."""
+    return _BIND.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
 def render(
-    session: Session, layer: str, z: int, x: int, y: int, filters: CaseFilters | None
+    connection: Connection, layer: str, z: int, x: int, y: int, filters: CaseFilters | None
 ) -> bytes:
     """One tile of ``layer`` as MVT bytes (empty when nothing is in it)."""
-    # one statement: in an autocommit session (web/tiles.py), one round trip. JIT and parallel
-    # workers are off for every connection (db.session.SERVER_OPTIONS): a tile's query touches
-    # up to a few hundred thousand rows, where both cost more than they save.
+    # One statement, on a Core connection in autocommit (web/tiles.py): one round trip, and none
+    # of a Session's bookkeeping or text()'s compilation, which were most of the Python time of
+    # a cold tile (py-spy --gil over tiles_bench.py's cold pass, 2026-11-30: render 29 % of the
+    # server's GIL time, the driver's execute 6 % of it). psycopg prepares the statement after
+    # its fifth run on a connection. JIT and parallel workers are off for every connection
+    # (db.session.SERVER_OPTIONS): a tile's query touches up to a few hundred thousand rows,
+    # where both cost more than they save.
     sql, params = statement(layer, z, x, y, filters)
-    data = session.execute(text(sql), params).scalar_one()
+    data = connection.exec_driver_sql(driver_sql(sql), params).scalar_one()
     return bytes(data) if data else b""
 
 
 def serve_tile(
     open_session: Callable[[], Session],
+    connect: Callable[[], AbstractContextManager[Connection]],
     source: str,
     layer: str,
     z: str,
@@ -360,7 +377,8 @@ def serve_tile(
 ) -> ServedTile:
     """Check a tile request, then answer it from the cache or render it and store it.
 
-    ``open_session`` is called only when the database is needed; ``source`` names the database
+    ``open_session`` is called only to check a category filter, ``connect`` (a Core connection
+    in autocommit, as a context manager) only to render; ``source`` names the database
     in the cache key; ``args`` maps each query parameter to its values; ``scope`` limits the
     cases layer to the reader's cases (CaseFilters.scope; part of the cache key).
     """
@@ -382,6 +400,7 @@ def serve_tile(
     # the token before the query: each statement reads a fresh snapshot (READ COMMITTED), so a
     # change committed after it may be missing from the tile, and put() then refuses the tile
     token = tile_cache.token()
-    tile = cached_tile(render(open_session(), name, zi, xi, yi, filters))
+    with connect() as connection:
+        tile = cached_tile(render(connection, name, zi, xi, yi, filters))
     tile_cache.put(key, tile, token)
     return ServedTile(tile.data, tile.etag, False, tile)

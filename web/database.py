@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from db.session import conninfo, database_url, engine_for
@@ -52,6 +52,12 @@ def session(autocommit: bool = False) -> Session:
         found = Session(bind, expire_on_commit=False)
         setattr(g, key, found)
     return found
+
+
+def autocommit_connection() -> Connection:
+    """A Core connection of the app's pool in autocommit, to use as a context manager: for one
+    statement that needs no Session (a tile, tiles/mvt.py render)."""
+    return _autocommit(engine()).connect()
 
 
 def release() -> None:

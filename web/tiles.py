@@ -54,8 +54,9 @@ def tile(layer: str, z: str, x: str, y: str) -> Response:
     # start it with the first tile, not only with the first live-map client
     hub_for(database.listen_conninfo())
     served = mvt.serve_tile(
-        # a tile is one statement: autocommit saves the BEGIN and ROLLBACK round trips
         lambda: database.session(autocommit=True),
+        # a tile is one statement: autocommit saves the BEGIN and ROLLBACK round trips
+        database.autocommit_connection,
         str(database.engine().url),
         layer,
         z,
