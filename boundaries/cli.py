@@ -19,6 +19,7 @@ from boundaries.exporter import export_boundaries
 from boundaries.importer import import_boundaries
 from boundaries.reader import LEVELS, MAX_LISTED
 from boundaries.validation import coverage_report
+from boundaries.versions import list_versions
 from db.cli_support import cli_session
 
 
@@ -35,7 +36,7 @@ def _session(write: bool) -> AbstractContextManager[Session]:
 
 @click.group("boundaries")
 def boundaries_group() -> None:
-    """Grid boundaries: import, validate, export.
+    """Grid boundaries: import, validate, export, versions.
 
     \b
     Example:
@@ -120,7 +121,10 @@ def import_command(
 
 @boundaries_group.command("export")
 @click.argument("path", type=click.Path(path_type=Path))
-def export_command(path: Path) -> None:
+@click.option("--version", "version", type=int, metavar="N",
+              help="Write boundary version N (see `gridgov boundaries versions`), not the current "
+                   "boundaries.")
+def export_command(path: Path, version: int | None) -> None:
     """Write every current town, zone and grid to PATH, format from the extension.
 
     One layer `boundaries`, columns code, name, level, parent_code, zone_code, version;
@@ -129,10 +133,32 @@ def export_command(path: Path) -> None:
     \b
     Example:
       gridgov boundaries export bagong.gpkg
+      gridgov boundaries export bagong-v1.gpkg --version 1
     """
     with _session(write=False) as session:
-        counts = export_boundaries(session, path)
+        counts = export_boundaries(session, path, version)
     click.echo(f"wrote {path}: " + ", ".join(f"{n} {level}" for level, n in counts.items()))
+
+
+@boundaries_group.command("versions")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def versions_command(as_json: bool) -> None:
+    """List the versions of the boundaries, oldest first: number, when it took (or takes)
+    effect, how many grids it has and how many grid rows began or ended with it.
+
+    \b
+    Example:
+      gridgov boundaries versions
+    """
+    with _session(write=False) as session:
+        rows = list_versions(session)
+    if as_json:
+        click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        state = "" if r["in_force"] else "  (not yet in force)"
+        click.echo(f"{r['number']:>4}  {r['town_code']}  {r['effective_at']:%Y-%m-%d %H:%M:%S%z}"
+                   f"  {r['grids']} grids, {r['grid_rows_changed']} grid rows changed{state}")
 
 
 @boundaries_group.command("validate")

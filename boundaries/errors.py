@@ -83,3 +83,11 @@ class OutsideCoverage(BoundaryError):
             )
         nearest = {"code": nearest_code, "name": nearest_name, "level": nearest_level}
         super().__init__(message, {"nearest": nearest, "distance_m": distance_m})
+
+
+class VersionNotFound(BoundaryError):
+    """No boundary version has that number."""
+
+
+class VersionsOfDifferentTowns(BoundaryError):
+    """Two versions compared are of different towns."""

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from boundaries.errors import EmptyFile, UnreadableFile, UnsupportedFormat
+from boundaries.versions import version_at
 from geo.crs import WGS84
 
 COLUMNS = ("code", "name", "level", "parent_code", "zone_code", "version")
@@ -55,10 +56,19 @@ def driver_for(path: str | Path) -> str:
     )
 
 
-def boundaries_frame(session: Session) -> gpd.GeoDataFrame:
-    """Every current town, zone and grid as one GeoDataFrame in the export's columns."""
+CURRENT = "valid_to IS NULL"
+VALID_AT = "valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)"
+
+
+def boundaries_frame(session: Session, version: int | None = None) -> gpd.GeoDataFrame:
+    """Every current town, zone and grid (or those of boundary version ``version``, see
+    boundaries/versions.py) as one GeoDataFrame in the export's columns."""
     sql = resources.files("boundaries").joinpath("export.sql").read_text(encoding="utf-8")
-    rows = [dict(r) for r in session.execute(text(sql)).mappings()]
+    params = {}
+    if version is not None:
+        params["at"] = version_at(session, version)
+    sql = sql.replace("{valid}", CURRENT if version is None else VALID_AT)
+    rows = [dict(r) for r in session.execute(text(sql), params).mappings()]
     geoms = [shapely.from_wkb(bytes(r.pop("wkb"))) for r in rows]
     frame = gpd.GeoDataFrame(
         {col: [r[col] for r in rows] for col in COLUMNS}, geometry=geoms, crs=WGS84
@@ -67,8 +77,11 @@ def boundaries_frame(session: Session) -> gpd.GeoDataFrame:
     return frame
 
 
-def export_boundaries(session: Session, path: str | Path) -> dict[str, int]:
-    """Write every current level to `path` (format from the extension); count rows by level.
+def export_boundaries(
+    session: Session, path: str | Path, version: int | None = None
+) -> dict[str, int]:
+    """Write every current level (or those of boundary version ``version``) to `path` (format
+    from the extension); count rows by level.
 
     An existing file at `path` is replaced.
     """
@@ -76,7 +89,7 @@ def export_boundaries(session: Session, path: str | Path) -> dict[str, int]:
     driver = driver_for(path)
     if not path.parent.is_dir():
         raise UnreadableFile(f"cannot write {path}: no directory {path.parent}")
-    frame = boundaries_frame(session)
+    frame = boundaries_frame(session, version)
     if frame.empty:
         raise EmptyFile("nothing to export: the database has no town, zone or grid")
     if driver == "ESRI Shapefile":

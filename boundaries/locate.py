@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
-from importlib import resources
 
 import shapely
 from psycopg.rows import namedtuple_row
@@ -38,6 +37,7 @@ from sqlalchemy.orm import Session
 from boundaries.errors import OutsideCoverage
 from boundaries.models import LEAF_LEVELS
 from db.driver import driver_connection, driver_sql
+from db.statements import named_statements
 
 TIE_RULE = (
     "A point on a boundary shared by several grids goes to the grid with the smallest code; "
@@ -74,12 +74,8 @@ class Location:
 def _statements() -> dict[str, TextClause]:
     """The named statements of locate.sql (each after a ``-- name:`` line), parsed once per
     process: building the TextClause on every call cost 16 % of a lookup's Python time."""
-    raw = resources.files("boundaries").joinpath("locate.sql").read_text(encoding="utf-8")
-    out: dict[str, TextClause] = {}
-    for chunk in raw.split("-- name: ")[1:]:
-        name, _, body = chunk.partition("\n")
-        out[name.strip()] = text(body)
-    return out
+    return {name: text(body)
+            for name, body in named_statements("boundaries", "locate.sql").items()}
 
 
 def locate(session: Session, lon: float, lat: float) -> Location:

@@ -21,10 +21,12 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Identity,
     Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -117,6 +119,26 @@ class GridPart(Base):
     __table_args__ = (
         Index("ix_grid_parts_geom", "geom", postgresql_using="gist"),
         Index("ix_grid_parts_grid_id", "grid_id"),
+    )
+
+
+class BoundaryVersion(Base):
+    """A version of a town's boundaries: a moment at which its grids or zones changed. The
+    grids of version N are the rows valid at its ``effective_at`` (boundaries/versions.py).
+    Recorded by statement triggers on grids and zones (migration 0021), whoever writes them;
+    numbered in the order recorded. The database also refuses two rows of one code valid at
+    the same moment (exclusion constraints ``ex_grids_code_validity``, ``ex_zones_...``)."""
+
+    __tablename__ = "boundary_versions"
+
+    number: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    town_code: Mapped[str] = mapped_column(String(12))
+    effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("town_code", "effective_at", name="uq_boundary_versions_moment"),
     )
 
 

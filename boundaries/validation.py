@@ -115,18 +115,34 @@ def coverage_report(
     Pieces under `min_area_m2` or thinner on average than `min_width_m` are slivers, not
     findings (geo/coverage.py explains why).
     """
-    towns = _rows(session, "SELECT code, name, ST_AsBinary(geom) AS wkb FROM towns")
-    zones = _rows(
+    towns = rows_with_geometry(session, "SELECT code, name, ST_AsBinary(geom) AS wkb FROM towns")
+    zones = rows_with_geometry(
         session,
         "SELECT code, name, town_code, ST_AsBinary(geom) AS wkb FROM zones WHERE valid_to IS NULL",
     )
-    grids = _rows(
+    grids = rows_with_geometry(
         session,
         "SELECT code, name, level, parent_code, zone_code, town_code, "
         "ST_AsBinary(geom) AS wkb FROM grids WHERE valid_to IS NULL",
     )
     posts = {(r.grid_code, r.role) for r in session.execute(text(ASSIGNMENTS_SQL))}
+    return hierarchy_report(towns, zones, grids, posts, min_area_m2=min_area_m2,
+                            min_width_m=min_width_m)
 
+
+def hierarchy_report(
+    towns: list[dict],
+    zones: list[dict],
+    grids: list[dict],
+    posts: set[tuple[str, str]],
+    *,
+    min_area_m2: float = MIN_AREA_M2,
+    min_width_m: float = MIN_WIDTH_M,
+) -> CoverageReport:
+    """The checks of `coverage_report` on given rows (each a dict with code, name, a shapely
+    ``geometry`` and, for grids, level, parent_code, zone_code, town_code; ``posts`` the
+    (grid_code, 'worker' | 'leader') pairs staffed): for a planner's draft as for the
+    current boundaries."""
     report = CoverageReport()
     report.counts = {"towns": len(towns), "zones": len(zones)}
     for level in ("admin", *LEAF_LEVELS):
@@ -283,10 +299,10 @@ def _where(piece: Piece) -> str:
     return f"{piece.area_m2:.1f} m² near {lon:.6f}, {lat:.6f}"
 
 
-def _rows(session: Session, sql: str) -> list[dict]:
+def rows_with_geometry(session: Session, sql: str, params: dict | None = None) -> list[dict]:
     """Rows as dicts with a shapely `geometry` decoded from the `wkb` column (fixed SQL only)."""
     rows = []
-    for r in session.execute(text(sql)).mappings():
+    for r in session.execute(text(sql), params or {}).mappings():
         row = dict(r)
         geom = shapely.from_wkb(bytes(row.pop("wkb")))
         # Our importer stores only valid polygons, but rows written by other means may not be;

@@ -29,8 +29,6 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +40,7 @@ from cases.bulk import BulkError, PointBatch, Routed, load_router, open_points
 from cases.calendar import load_calendar
 from cases.deadlines import LOCAL_TZ, BusinessCalendar, deadline_at
 from cases.models import CHANNELS, SATISFACTION, STATES
+from db.statements import named_statements
 
 REQUIRED = ("category", "created_at")
 SATISFACTION_WORDS = {"非常满意": "very_satisfied", "满意": "satisfied",
@@ -102,11 +101,8 @@ class ImportReport:
                 "unknown_categories": dict(self.unknown_categories), "notes": self.notes}
 
 
-@cache
 def _statements() -> dict[str, str]:
-    raw = resources.files("cases").joinpath("history.sql").read_text(encoding="utf-8")
-    return {chunk.partition("\n")[0].strip(): chunk.partition("\n")[2]
-            for chunk in raw.split("-- name: ")[1:]}
+    return named_statements("cases", "history.sql")
 
 
 def import_cases(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
@@ -37,6 +36,7 @@ from accounts.actor import Actor
 from cases.deadlines import LOCAL_TZ
 from cases.transitions import allowed_actions
 from cases.workflow import CaseState
+from db.statements import named_statements
 
 # the account's role -> which of inbox.sql's predicates says whose cases are its (the
 # allow-list: the statement is put together from these names only)
@@ -48,12 +48,11 @@ ADMIN_SUFFIX = "000"  # a village's administrative grid code: its 12 digits + 00
 
 @cache
 def _statements() -> dict[str, str]:
-    raw = resources.files("cases").joinpath("inbox.sql").read_text(encoding="utf-8")
+    # without their comment lines and final semicolons
     out = {}
-    for chunk in raw.split("-- name: ")[1:]:
-        name, _, body = chunk.partition("\n")
+    for name, body in named_statements("cases", "inbox.sql").items():
         lines = [line for line in body.splitlines() if not line.startswith("--")]
-        out[name.strip()] = "\n".join(lines).strip().rstrip(";")
+        out[name] = "\n".join(lines).strip().rstrip(";")
     return out
 
 

@@ -15,21 +15,17 @@ SQL in cases/notifications.sql; the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from accounts.actor import Actor
+from db.statements import named_statements
 
 
-@cache
 def _statements() -> dict[str, str]:
-    raw = resources.files("cases").joinpath("notifications.sql").read_text(encoding="utf-8")
-    return {chunk.partition("\n")[0].strip(): chunk.partition("\n")[2]
-            for chunk in raw.split("-- name: ")[1:]}
+    return named_statements("cases", "notifications.sql")
 
 
 def _reach(actor: Actor) -> dict[str, Any]:

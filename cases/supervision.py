@@ -31,8 +31,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -42,6 +40,7 @@ from sqlalchemy.orm import Session
 from cases.deadlines import LOCAL_TZ
 from cases.models import SIGNAL_EVENT_TYPES, SIGNALS
 from db.driver import driver_connection, driver_sql
+from db.statements import named_statements
 
 # Past this many signals in one pass (catching up after downtime), open maps get one "bulk"
 # message and refetch, instead of one message per signal.
@@ -86,11 +85,8 @@ class PassReport:
         }
 
 
-@cache
 def _statements() -> dict[str, str]:
-    raw = resources.files("cases").joinpath("supervision.sql").read_text(encoding="utf-8")
-    return {chunk.partition("\n")[0].strip(): chunk.partition("\n")[2]
-            for chunk in raw.split("-- name: ")[1:]}
+    return named_statements("cases", "supervision.sql")
 
 
 def _sql(name: str):

@@ -23,7 +23,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 TABLES = ("web_sessions", "api_tokens", "accounts", "notifications", "rating_links",
           "visit_photos", "visits", "key_places", "key_persons", "shops",
           "case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households",
-          "addresses", "streets", "grid_assignments", "people", "grids", "zones", "towns")
+          "addresses", "streets", "grid_assignments", "people", "draft_changes", "draft_grids",
+          "drafts", "boundary_versions", "grids", "zones", "towns")
 
 
 class DemoError(RuntimeError):

@@ -8,6 +8,7 @@ import boundaries.inventory  # noqa: F401
 import boundaries.models  # noqa: F401
 import cases.models  # noqa: F401
 import field.models  # noqa: F401
+import planning.models  # noqa: F401
 from db.base import Base
 from db.session import database_url
 

@@ -66,6 +66,7 @@ def test_every_index_the_models_declare_is_what_the_migrations_built(empty_db_ur
     import boundaries.models  # noqa: F401
     import cases.models  # noqa: F401
     import field.models  # noqa: F401
+    import planning.models  # noqa: F401
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.schema import CreateIndex
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 from sqlalchemy import Connection
@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from cases.categories import categories
 from cases.deadlines import LOCAL_TZ
 from cases.models import CHANNELS, CLOSED_STATES, OPEN_PREDICATE, STATES
+from db.driver import driver_sql
 from tiles import InvalidFilter, InvalidTileAddress, TileOutOfRange, UnknownLayer, UnknownParameter
 from tiles.cache import CachedTile, TileCache, cached_tile
 
@@ -336,28 +337,18 @@ def statement(layer: str, z: int, x: int, y: int, filters: CaseFilters | None) -
     return _sql(f"{check_layer(layer)}.sql"), params
 
 
-# a bound name in the layer SQL (":z"), not a cast ("::int") or a word after a colon
-_BIND = re.compile(r"(?<![:\w]):(\w+)")
-
-
-@lru_cache(maxsize=256)
-def driver_sql(sql: str) -> str:
-    """``sql`` with its ``:name`` binds in psycopg's ``%(name)s`` style, made once per statement
-    text: the tile is run with ``exec_driver_sql`` (see render)."""
-    return _BIND.sub(r"%(\1)s", sql.replace("%", "%%"))
-
-
 def render(
     connection: Connection, layer: str, z: int, x: int, y: int, filters: CaseFilters | None
 ) -> bytes:
     """One tile of ``layer`` as MVT bytes (empty when nothing is in it)."""
     # One statement, on a Core connection in autocommit (web/tiles.py): one round trip, and none
-    # of a Session's bookkeeping or text()'s compilation, which were most of the Python time of
-    # a cold tile (py-spy --gil over tiles_bench.py's cold pass, 2026-11-30: render 29 % of the
-    # server's GIL time, the driver's execute 6 % of it). psycopg prepares the statement after
-    # its fifth run on a connection. JIT and parallel workers are off for every connection
-    # (db.session.SERVER_OPTIONS): a tile's query touches up to a few hundred thousand rows,
-    # where both cost more than they save.
+    # of a Session's bookkeeping or text()'s compilation (py-spy --gil over tiles_bench.py's cold
+    # pass, 2026-11-30: render was 29 % of the server's GIL time, the driver's execute 6 % of
+    # it). The whole cold pass's CPU did not move measurably with it: PostgreSQL's ST_AsMVT
+    # (about 8 µs a feature) and gunicorn and Flask around the view cost more. psycopg prepares
+    # the statement after its fifth run on a connection. JIT and parallel workers are off for
+    # every connection (db.session.SERVER_OPTIONS): a tile's query touches up to a few hundred
+    # thousand rows, where both cost more than they save.
     sql, params = statement(layer, z, x, y, filters)
     data = connection.exec_driver_sql(driver_sql(sql), params).scalar_one()
     return bytes(data) if data else b""

@@ -22,6 +22,7 @@ from boundaries import errors as boundary_errors
 from cases import errors as case_errors
 from db.cluster import ClusterError
 from field import errors as field_errors
+from planning import errors as planning_errors
 from db.migrate import SchemaOutOfDate
 
 
@@ -61,6 +62,8 @@ STATUS_FOR = {
     account_errors.CsrfFailed: (403, "csrf_failed"),
     # boundaries
     boundary_errors.BoundaryError: (422, "invalid_boundaries"),
+    boundary_errors.VersionNotFound: (404, "version_not_found"),
+    boundary_errors.VersionsOfDifferentTowns: (422, "versions_of_different_towns"),
     boundary_errors.OutsideCoverage: (404, "outside_coverage"),
     boundary_errors.UnreadableFile: (422, "unreadable_file"),
     boundary_errors.UnsupportedFormat: (422, "unsupported_format"),
@@ -125,6 +128,19 @@ STATUS_FOR = {
     field_errors.TargetOutOfScope: (403, "target_out_of_scope"),
     field_errors.VisitIdReused: (409, "visit_id_reused"),
     field_errors.InvalidPeriod: (422, "invalid_period"),
+    # the planner's drafts
+    planning_errors.PlanningError: (422, "invalid_draft_request"),
+    planning_errors.DraftNotFound: (404, "draft_not_found"),
+    planning_errors.DraftClosed: (409, "draft_closed"),
+    planning_errors.InvalidDraftScope: (422, "invalid_scope"),
+    planning_errors.RevisionRequired: (428, "revision_required"),
+    planning_errors.StaleRevision: (409, "stale_revision"),
+    planning_errors.GridNotInDraft: (404, "grid_not_in_draft"),
+    planning_errors.GridExists: (409, "grid_exists"),
+    planning_errors.InvalidGridCode: (422, "invalid_grid_code"),
+    planning_errors.InvalidGridGeometry: (422, "invalid_geometry"),
+    planning_errors.InvalidGridAttributes: (422, "invalid_grid"),
+    planning_errors.InvalidOperation: (422, "invalid_operation"),
     # tiles
     tiles.TileError: (422, "invalid_tile_request"),
     tiles.UnknownLayer: (404, "unknown_layer"),

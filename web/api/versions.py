@@ -1,0 +1,111 @@
+"""``GET /api/v1/versions``: the versions of the town's boundaries; ``/versions/{n}``: one
+version with its grids; ``/versions/{a}/diff/{b}``: what changed between two
+(boundaries/versions.py says what a version is)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from accounts.access import allow
+from boundaries import versions
+from boundaries.errors import VersionNotFound
+from web.api import operation
+from web.auth import current_actor
+from web.database import session
+
+# the planner, and those who answer for the whole town's or a village's grids
+VERSION_ROLES = ("planner", "town_operator", "town_leader", "village_operator", "admin")
+
+
+class VersionOut(BaseModel):
+    number: int
+    town_code: str
+    effective_at: str = Field(description="when the version took (or takes) effect, ISO 8601")
+    recorded_at: str
+    note: str | None
+    grids: int = Field(description="grids valid at effective_at")
+    grid_rows_changed: int = Field(description="grid rows that began or ended at effective_at")
+    in_force: bool = Field(description="effective_at has passed")
+
+
+class VersionsOut(BaseModel):
+    versions: list[VersionOut]
+
+
+VERSION_GRIDS = {
+    "type": "object",
+    "description": "a GeoJSON FeatureCollection of the version's grids (properties code, name, "
+                   "level, parent_code, zone_code, version (the grid's own row version), "
+                   "area_m2, valid_from, valid_to), with the version under `version`",
+    "required": ["type", "version", "features"],
+    "properties": {"type": {"type": "string"}, "version": {"type": "object"},
+                   "features": {"type": "array", "items": {"type": "object"}}},
+}
+DIFF = {
+    "type": "object",
+    "description": "versions a and b, counts by change, and per grid that differs: code, change "
+                   "(added, removed, changed), changed (geometry, name, level, parent, zone), "
+                   "name, level, a and b (each null where the grid is absent: name, level, "
+                   "parent_code, zone_code, row_version, area_m2), area_change_m2, "
+                   "area_change_pct, geometry (at b, or at a if removed) and geometry_a (at a, "
+                   "when the outline changed), GeoJSON in EPSG:4326",
+    "required": ["a", "b", "counts", "grids"],
+    "properties": {"a": {"type": "object"}, "b": {"type": "object"},
+                   "counts": {"type": "object"},
+                   "grids": {"type": "array", "items": {"type": "object"}}},
+}
+
+
+def _town_code() -> str | None:
+    # a village operator's versions are its town's: the grids of every version are the town's
+    actor = current_actor()
+    return actor.scope_code[:9] if actor.scope_code else None
+
+
+def _visible(number: int) -> int:
+    """``number`` when the version is of the account's town; VersionNotFound otherwise (another
+    town's versions are not named to it)."""
+    town = _town_code()
+    if town is not None and versions.get_version(session(), number)["town_code"] != town:
+        raise VersionNotFound(f"there is no boundary version {number}", {"version": number})
+    return number
+
+
+@allow(*VERSION_ROLES)
+@operation(
+    "/versions", summary="The versions of the boundaries, oldest first", tags=["boundaries"],
+    responses={200: ("every version of the account's town", VersionsOut)},
+)
+def list_versions():
+    """Every version of the town's boundaries: a moment at which its grids or zones changed
+    (a committed import, a published draft). Numbers are given in the order versions are
+    recorded; a version whose effective time is still to come is not `in_force`."""
+    rows = versions.list_versions(session(), _town_code())
+    for r in rows:
+        r["effective_at"] = r["effective_at"].isoformat()
+        r["recorded_at"] = r["recorded_at"].isoformat()
+    return {"versions": rows}
+
+
+@allow(*VERSION_ROLES)
+@operation(
+    "/versions/<int:number>", summary="One version of the boundaries with its grids",
+    tags=["boundaries"], responses={200: ("the version's grids as GeoJSON", VERSION_GRIDS)},
+    errors={404: "version_not_found"},
+)
+def get_version(number: int):
+    """The grids valid at the version's effective time, as GeoJSON, to draw on the map."""
+    return versions.version_grids(session(), _visible(number))
+
+
+@allow(*VERSION_ROLES)
+@operation(
+    "/versions/<int:a>/diff/<int:b>", summary="What changed between two versions",
+    tags=["boundaries"], responses={200: ("the grids that differ", DIFF)},
+    errors={404: "version_not_found", 422: "versions_of_different_towns"},
+)
+def diff_versions(a: int, b: int):
+    """Grid by grid, from version `a` to version `b`: grids added, removed and changed (the
+    outline, the name, the level, the parent or the zone), each with its area at both versions
+    in m² (on the spheroid) and the change in m² and %. Swap a and b to read it backwards."""
+    return versions.diff(session(), _visible(a), _visible(b))
