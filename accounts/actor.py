@@ -38,6 +38,7 @@ DEFAULT_SCOPE_KIND = {
     "department_handler": "department",
 }
 VILLAGE_CODE_LENGTH = 12  # a leaf grid's code is its village's 12 digits + 3 (DOMAIN.md "Codes")
+TOWN_CODE_LENGTH = 9  # a village's code is its town's 9 digits + 3
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ class Actor:
     @property
     def is_resident(self) -> bool:
         return self.account_id is None
+
+    @property
+    def town_code(self) -> str | None:
+        """The town of a town, zone, village or grids scope (the first 9 digits of its code);
+        None for a department's scope or no scope."""
+        if self.scope_kind == "department" or not self.scope_code:
+            return None
+        return self.scope_code[:TOWN_CODE_LENGTH]
 
     def covers(self, *, town_code: str | None = None, grid_code: str | None = None,
                department_code: str | None = None) -> bool:

@@ -60,6 +60,15 @@ SELECT a.code, b.code, ST_AsBinary(a.geom), ST_AsBinary(b.geom)
 """
 
 
+def timed_get(client, path: str) -> tuple[float, dict]:
+    """Seconds for ``GET path`` through the app, and its JSON (an error ends the run)."""
+    t0 = time.perf_counter()
+    answer = client.get(path)
+    elapsed = time.perf_counter() - t0
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return elapsed, answer.get_json()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,27 +122,20 @@ def main() -> None:
                                  headers={"If-Match": f'"{revision}"'})
                 assert put.status_code == 200, put.get_data(as_text=True)
                 revision = put.get_json()["revision"]
-            t0 = time.perf_counter()
-            answer = client.get(f"/api/v1/drafts/{draft}/impact")
-            elapsed = time.perf_counter() - t0
-            assert answer.status_code == 200, answer.get_data(as_text=True)
+            elapsed, found = timed_get(client, f"/api/v1/drafts/{draft}/impact")
             if run:
                 impact_runs.append(elapsed)
-                moved.append(answer.get_json()["totals_moving"])
+                moved.append(found["totals_moving"])
         print(f"impact: {spread(impact_runs, '{:.3f}')} s; moved {moved}", flush=True)
         created = client.post("/api/v1/drafts", json={"scope": village[:9]})
         assert created.status_code == 201, created.get_data(as_text=True)
         town_draft = created.get_json()["id"]
         made.append(town_draft)
         validation_runs = []
-        for run in range(args.runs + 1):
-            t0 = time.perf_counter()
-            answer = client.get(f"/api/v1/drafts/{town_draft}/validation")
-            elapsed = time.perf_counter() - t0
-            assert answer.status_code == 200, answer.get_data(as_text=True)
+        for run in range(args.runs + 1):  # the first is a warm-up
+            elapsed, report = timed_get(client, f"/api/v1/drafts/{town_draft}/validation")
             if run:
                 validation_runs.append(elapsed)
-        report = answer.get_json()
         print(f"validation: {spread(validation_runs, '{:.3f}')} s; "
               f"{len(report['errors'])} errors, {len(report['warnings'])} warnings", flush=True)
     finally:

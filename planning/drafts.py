@@ -20,6 +20,7 @@ from shapely.geometry import shape
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from boundaries.importer import ADMIN_CODE, LEAF_CODE
 from boundaries.models import LEVELS
 from boundaries.versions import get_version
 from db.statements import named_statements
@@ -37,13 +38,12 @@ from planning.errors import (
 
 TOWN_CODE = re.compile(r"^\d{9}$")
 VILLAGE_CODE = re.compile(r"^\d{12}$")
-ADMIN_CODE = re.compile(r"^\d{12}000$")
-LEAF_CODE = re.compile(r"^\d{12}(?!000)\d{3}$")
 NAME_MAX = 100
 # a grid drawn farther than this from the town's outline is a mistake (another place, another
 # CRS), not a redrawn boundary
 MAX_OUTSIDE_M = 1_000.0
-# metres per degree of latitude (and of longitude at the equator), for the distance above
+# metres per degree of latitude (and of longitude at the equator): the distance above, and the
+# tolerances of planning/operations.py
 M_PER_DEG = 111_320.0
 MAX_WORKERS = 20
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from geo.coverage import area_m2, polygonal_part
 from planning.drafts import (
     LEAF_CODE,
+    M_PER_DEG,
     bump_revision,
     check_grid,
     check_revision,
@@ -51,7 +52,6 @@ OPS = ("split", "merge", "move_edge", "reshape")
 SNAP_M = 2.0
 # how far (metres) a cutting line's ends are carried on, past the outline
 EXTEND_M = 5.0
-M_PER_DEG_LAT = 111_320.0
 # a piece of a cut smaller than this (m²) is a sliver of the drawing, not a grid
 MIN_PIECE_M2 = 1.0
 
@@ -225,7 +225,7 @@ def _deg(metres: float, near) -> float:
     """``metres`` as degrees of longitude at ``near``'s latitude (the larger of the two degree
     sizes there: a tolerance in metres, at most)."""
     lat = near.centroid.y if not near.is_empty else 0.0
-    return metres / (M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.1))
+    return metres / (M_PER_DEG * max(math.cos(math.radians(lat)), 0.1))
 
 
 def _snapped_line(raw: Any, polygons: list) -> LineString:

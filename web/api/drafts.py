@@ -102,14 +102,9 @@ EDIT_ERRORS = {
 }
 
 
-def _town() -> str | None:
-    actor = current_actor()
-    return actor.scope_code[:9] if actor.scope_code else None
-
-
 def _visible(draft_id: int) -> int:
     """``draft_id`` when the draft is of the account's town; DraftNotFound otherwise."""
-    town = _town()
+    town = current_actor().town_code
     if town is not None and drafts.draft_summary(session(), draft_id)["town_code"] != town:
         raise DraftNotFound(f"there is no draft {draft_id}", {"draft": draft_id})
     return draft_id
@@ -146,7 +141,7 @@ def create_draft(body: DraftIn):
     town or of one village (its village grid and leaf grids), with each grid's leader and
     workers. Nothing of the current boundaries changes until the draft is published."""
     db = session()
-    town = _town()
+    town = current_actor().town_code
     if town is not None and not body.scope.startswith(town):
         raise ApiError(f"scope {body.scope} is not in your town {town}", {"field": "scope"},
                        code="invalid_scope", status=422)
@@ -166,7 +161,7 @@ def create_draft(body: DraftIn):
 def list_drafts(query: DraftsQuery):
     """The open drafts (or those in `state`), with their scope, revision and grid count."""
     state = None if query.state == "all" else query.state
-    return {"drafts": drafts.list_drafts(session(), _town(), state)}
+    return {"drafts": drafts.list_drafts(session(), current_actor().town_code, state)}
 
 
 @allow(*READERS)

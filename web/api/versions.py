@@ -56,16 +56,11 @@ DIFF = {
 }
 
 
-def _town_code() -> str | None:
-    # a village operator's versions are its town's: the grids of every version are the town's
-    actor = current_actor()
-    return actor.scope_code[:9] if actor.scope_code else None
-
-
 def _visible(number: int) -> int:
     """``number`` when the version is of the account's town; VersionNotFound otherwise (another
     town's versions are not named to it)."""
-    town = _town_code()
+    # a village operator's versions are its town's: the grids of every version are the town's
+    town = current_actor().town_code
     if town is not None and versions.get_version(session(), number)["town_code"] != town:
         raise VersionNotFound(f"there is no boundary version {number}", {"version": number})
     return number
@@ -80,7 +75,7 @@ def list_versions():
     """Every version of the town's boundaries: a moment at which its grids or zones changed
     (a committed import, a published draft). Numbers are given in the order versions are
     recorded; a version whose effective time is still to come is not `in_force`."""
-    rows = versions.list_versions(session(), _town_code())
+    rows = versions.list_versions(session(), current_actor().town_code)
     for r in rows:
         r["effective_at"] = r["effective_at"].isoformat()
         r["recorded_at"] = r["recorded_at"].isoformat()
