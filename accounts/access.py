@@ -5,6 +5,8 @@ Every view carries ``@allow(...)`` next to its route::
     @allow("town_operator", "village_operator")   # these roles (and only these)
     @allow(ANY_ACCOUNT)                            # anyone signed in
     @allow(PUBLIC)                                 # anyone, no account needed
+    @allow(SIGNED)                                 # no account: the view checks the request's
+                                                   # signature (a monitoring feed's HMAC)
 
 web/auth.py enforces the declarations in one place (a ``before_request``): 401 without
 credentials, 403 for a role not named. A route without a declaration is refused there, and a
@@ -24,6 +26,10 @@ from accounts.errors import Forbidden, NotAuthenticated, OutOfScope
 
 PUBLIC = "public"
 ANY_ACCOUNT = "any_account"
+# A route that takes no account but authenticates each request itself, by a signature under a
+# secret it knows (web/api/feeds.py: a feed's HMAC, feeds/signature.py). web/auth.py lets it
+# through as it does PUBLIC; the declaration says the view is not open to anyone.
+SIGNED = "signed"
 _ATTRIBUTE = "gridgov_access"
 # Who may report a case on a staff channel (patrol, hotline, sensor, referral); residents and
 # the app report without an account.
@@ -42,11 +48,11 @@ OPERATOR_ROLES = ("town_operator", "village_operator", "admin")
 
 
 def allow(*who: str) -> Callable:
-    """Declare who may use the decorated view (roles of accounts.actor.ROLES, ANY_ACCOUNT or
-    PUBLIC). Place it next to the route decorator, above or below it."""
-    unknown = [w for w in who if w not in ROLES and w not in (PUBLIC, ANY_ACCOUNT)]
+    """Declare who may use the decorated view (roles of accounts.actor.ROLES, ANY_ACCOUNT,
+    PUBLIC or SIGNED). Place it next to the route decorator, above or below it."""
+    unknown = [w for w in who if w not in ROLES and w not in (PUBLIC, ANY_ACCOUNT, SIGNED)]
     if not who or unknown:
-        raise ValueError(f"allow() takes roles, ANY_ACCOUNT or PUBLIC, not {unknown or 'nothing'}")
+        raise ValueError(f"allow() takes roles, ANY_ACCOUNT, PUBLIC or SIGNED, not {unknown or 'nothing'}")
 
     def decorate(view: Callable) -> Callable:
         setattr(view, _ATTRIBUTE, frozenset(who))
@@ -60,8 +66,14 @@ def declaration(view: Callable | None) -> frozenset[str] | None:
     return getattr(view, _ATTRIBUTE, None)
 
 
+def needs_no_account(allowed: frozenset[str]) -> bool:
+    """Whether a route so declared is used without an account (PUBLIC, or SIGNED: the view
+    checks a signature instead)."""
+    return PUBLIC in allowed or SIGNED in allowed
+
+
 def permits(allowed: frozenset[str], actor: Actor) -> bool:
-    if PUBLIC in allowed:
+    if needs_no_account(allowed):
         return True
     if actor.is_resident:
         return False

@@ -45,6 +45,11 @@ class BadCredentials(AccountError):
     """Sign-in with a wrong name or password (one message for both)."""
 
 
+class AccountLocked(AccountError):
+    """Too many failed sign-ins in a row: the account refuses every sign-in for a while;
+    details carry ``retry_after`` (seconds)."""
+
+
 class Forbidden(AccountError):
     """The account's role may not use this route."""
 
@@ -55,3 +60,7 @@ class OutOfScope(AccountError):
 
 class CsrfFailed(AccountError):
     """A cookie-authenticated unsafe request without the session's CSRF token."""
+
+
+class InvalidAccessReason(AccountError):
+    """The reason given to read a person's full record is blank, too short or too long."""

@@ -18,8 +18,8 @@ _ACTOR_COLUMNS = """
        a.id, a.name, a.display_name, a.role, a.scope_kind, a.scope_code, a.person_id,
        CASE WHEN a.scope_kind = 'grids' THEN ARRAY(
             SELECT ga.grid_code FROM grid_assignments ga
-             WHERE ga.person_id = a.person_id AND ga.since <= current_date
-               AND (ga.until IS NULL OR ga.until >= current_date)) END AS grid_codes,
+             WHERE ga.person_id = a.person_id AND ga.since <= town_today()
+               AND (ga.until IS NULL OR ga.until >= town_today())) END AS grid_codes,
        CASE WHEN a.scope_kind = 'zone' THEN ARRAY(
             SELECT DISTINCT left(g.code, 12) FROM grids g
              WHERE g.zone_code = a.scope_code AND g.valid_to IS NULL)
@@ -159,3 +159,30 @@ def villages_with_workers(session: Session) -> list[str]:
         SELECT DISTINCT village_code FROM people
          WHERE role = 'grid_worker' AND village_code IS NOT NULL
          ORDER BY village_code""")).scalars())
+
+
+_FAILED_LOGIN = text("""
+UPDATE accounts
+   SET failed_logins = CASE WHEN failed_logins + 1 >= :lock_after THEN 0
+                            ELSE failed_logins + 1 END,
+       locked_until = CASE WHEN failed_logins + 1 >= :lock_after THEN :until
+                           ELSE locked_until END
+ WHERE id = :id
+RETURNING locked_until
+""")
+
+
+def count_failed_login(session: Session, account_id: int, lock_after: int,
+                       until: datetime) -> datetime | None:
+    """One more failed sign-in; at ``lock_after`` in a row the account is locked until
+    ``until`` (and the count starts again). In one statement: two wrong passwords at once
+    both count. Returns the lock's end when this one set it."""
+    row = session.execute(_FAILED_LOGIN, {"id": account_id, "lock_after": lock_after,
+                                          "until": until}).first()
+    return row[0] if row and row[0] == until else None
+
+
+def clear_failed_logins(session: Session, account_id: int) -> None:
+    session.execute(text("UPDATE accounts SET failed_logins = 0, locked_until = NULL "
+                         "WHERE id = :id AND (failed_logins > 0 OR locked_until IS NOT NULL)"),
+                    {"id": account_id})

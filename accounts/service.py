@@ -9,6 +9,7 @@ Argon2id (accounts/passwords.py).
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,6 +22,7 @@ from accounts.cache import credential_cache
 from accounts.actor import DEFAULT_SCOPE_KIND, ROLES, Actor
 from accounts.errors import (
     AccountExists,
+    AccountLocked,
     AccountNotFound,
     BadCredentials,
     InvalidName,
@@ -31,6 +33,11 @@ from accounts.errors import (
 
 TOKEN_LIFETIME = timedelta(days=90)
 SESSION_LIFETIME = timedelta(hours=12)
+# an account whose password was wrong LOCK_AFTER times in a row refuses every sign-in (the
+# right password too) for LOCK_FOR: a guesser gets 5 tries a quarter of an hour per account,
+# whatever addresses it comes from (the per-address limit is web/throttle.py's)
+LOCK_AFTER = 5
+LOCK_FOR = timedelta(minutes=15)
 NAME_MAX = 50
 # which of a person's posts (people.role) may hold a role's account
 PERSON_ROLES = {
@@ -218,11 +225,22 @@ def list_accounts(session: Session) -> list[dict[str, Any]]:
 
 def sign_in(session: Session, name: str, password: str) -> tuple[str, SignedIn]:
     """Check the password and open a session: (the cookie's value, who signed in).
-    A wrong name and a wrong password are one refusal and cost the same."""
+    A wrong name and a wrong password are one refusal and cost the same.
+
+    The refusal writes the failed try (the caller commits it): at LOCK_AFTER in a row the
+    account is locked for LOCK_FOR (AccountLocked, with ``retry_after`` in seconds)."""
     found = repository.account_by_name(session, name) if name else None
+    now = _now()
+    if found is not None and found["locked_until"] is not None and found["locked_until"] > now:
+        _locked(found["locked_until"], now)
     stored = found["password_hash"] if found and found["disabled_at"] is None else None
     if not passwords.verify(stored, password):
+        if found is not None:
+            until = repository.count_failed_login(session, found["id"], LOCK_AFTER, now + LOCK_FOR)
+            if until is not None:
+                _locked(until, now)
         raise BadCredentials("the account name or the password is wrong")
+    repository.clear_failed_logins(session, found["id"])
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     repository.insert_session(
         session, found["id"], digest(session_id), csrf, _now() + SESSION_LIFETIME
@@ -230,6 +248,13 @@ def sign_in(session: Session, name: str, password: str) -> tuple[str, SignedIn]:
     signed = actor_for_session(session, session_id)
     assert signed is not None  # just written, in this transaction
     return session_id, signed
+
+
+def _locked(until: datetime, now: datetime) -> None:
+    seconds = max(1, math.ceil((until - now).total_seconds()))
+    raise AccountLocked(
+        f"too many wrong passwords in a row: this account is locked for {-(-seconds // 60)} "
+        "minutes", {"retry_after": seconds})
 
 
 def sign_out(session: Session, session_id: str) -> None:

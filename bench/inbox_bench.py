@@ -124,7 +124,7 @@ def prepare_worker(url: str) -> dict:
 def _grid_codes(session, person_id: int) -> list[str]:
     return [r[0] for r in session.execute(text(
         "SELECT grid_code FROM grid_assignments WHERE person_id = :p AND role = 'worker' "
-        "AND (until IS NULL OR until >= current_date)"), {"p": person_id})]
+        "AND (until IS NULL OR until >= town_today())"), {"p": person_id})]
 
 
 def _p95(values: list[float]) -> float:

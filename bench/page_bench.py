@@ -169,10 +169,12 @@ def measure_gridgov(browser, base: str, size: tuple[int, int], cap_s: float, coo
     outside: list[str] = []
     page.on("request", lambda r: None if r.url.startswith((base, "data:")) else outside.append(r.url))
     page.goto(base + "/", wait_until="commit", timeout=cap_s * 1000)
-    page.wait_for_function("document.body && document.body.dataset.ready === '1'", timeout=cap_s * 1000)
+    page.wait_for_function("() => document.body && document.body.dataset.ready === '1'",
+                           timeout=cap_s * 1000)
     ready = page.evaluate("performance.getEntriesByName('gridgov-interactive')[0].startTime")
     responsive = page.evaluate(RESPONSIVE_JS)
-    page.wait_for_function("document.body.dataset.todayLoaded === '1'", timeout=cap_s * 1000)
+    page.wait_for_function("() => document.body.dataset.todayLoaded === '1'",
+                           timeout=cap_s * 1000)
     today = page.evaluate("performance.getEntriesByName('gridgov-today')[0].startTime")
     nav = page.evaluate("performance.getEntriesByType('navigation')[0].toJSON()")
     resources = page.evaluate("performance.getEntriesByType('resource').map(r => [r.name, r.transferSize])")

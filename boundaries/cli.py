@@ -1,12 +1,13 @@
 """``gridgov boundaries``: import, export and validate the grid hierarchy.
 
-Thin: parse, call boundaries.importer / exporter / validation, print. Bad input becomes a
-one-line message and exit 2 (db/cli_support.py); `validate` exits 1 only when the coverage has
-errors.
+Thin: parse, call boundaries.importer / exporter / validation (and, for ``import --draft``,
+planning.import_draft), print. Bad input becomes a one-line message and exit 2
+(db/cli_support.py); `validate` exits 1 only when the coverage has errors.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -20,7 +21,9 @@ from boundaries.importer import import_boundaries
 from boundaries.reader import LEVELS, MAX_LISTED
 from boundaries.validation import coverage_report
 from boundaries.versions import list_versions
-from db.cli_support import cli_session
+from db.cli_support import BadInput, cli_session
+from planning.errors import PlanningError
+from planning.import_draft import import_as_draft
 
 
 def _list_refusals(exc: Exception) -> None:
@@ -32,6 +35,14 @@ def _list_refusals(exc: Exception) -> None:
 
 def _session(write: bool) -> AbstractContextManager[Session]:
     return cli_session(write, refused=BoundaryError, on_refused=_list_refusals)
+
+
+def _actor() -> str:
+    """Who made a draft from the command line, as drafts record it: the system user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "cli"
 
 
 @click.group("boundaries")
@@ -75,6 +86,8 @@ def boundaries_group() -> None:
 )
 @click.option("--town-name", metavar="NAME", help="Name of the town, if the import creates it.")
 @click.option("--commit", is_flag=True, help="Write; without it, only print what would change.")
+@click.option("--draft", is_flag=True,
+              help="Make a new draft for the planner holding the file's grids; write no grids.")
 def import_command(
     path: Path,
     level: str,
@@ -86,6 +99,7 @@ def import_command(
     town_code: str | None,
     town_name: str | None,
     commit: bool,
+    draft: bool,
 ) -> None:
     """Import zones or grids from PATH (GeoJSON, Shapefile or .zip, GeoPackage, KML, ...).
 
@@ -94,13 +108,26 @@ def import_command(
     (kept). A dry run unless --commit. A file with a `level` column (like our export) gives
     only its rows of --level.
 
+    With --draft, nothing of the boundaries is written: a new draft of the village (when every
+    feature is a leaf grid of one village) or of the town gets the file's new and changed grids,
+    and the draft's id, revision, changes and validation are printed (planning/import_draft.py).
+    Grids only: not with --level zone, nor with --commit.
+
     \b
     Example:
       gridgov boundaries import villages.shp --level admin --source-crs EPSG:4547
       gridgov boundaries import grids.gpkg --layer service --level service \\
           --parent-field village_code --commit
+      gridgov boundaries import 140525108201.geojson --level service --draft
     """
-    with _session(write=commit) as session:
+    if draft and commit:
+        raise BadInput("--draft and --commit cannot be used together: --draft makes a draft "
+                       "and writes no grids, --commit writes the grids")
+    if draft and level == "zone":
+        raise BadInput("--draft cannot import zones: drafts hold grids only "
+                       "(import zones with --commit)")
+    refused = (BoundaryError, PlanningError) if draft else BoundaryError
+    with cli_session(commit or draft, refused=refused, on_refused=_list_refusals) as session:
         plan = import_boundaries(
             session,
             path,
@@ -115,7 +142,11 @@ def import_command(
             name_field=name_field,
             parent_field=parent_field,
         )
-    for line in plan.lines():
+        if draft:
+            lines = import_as_draft(session, plan, _actor()).lines()
+        else:
+            lines = plan.lines()
+    for line in lines:
         click.echo(line)
 
 

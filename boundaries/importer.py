@@ -224,6 +224,10 @@ def plan_import(
 
 def apply_plan(session: Session, plan: ImportPlan) -> None:
     """Write `plan` in the session's transaction (the caller commits or rolls back)."""
+    # one writer of a town's boundaries at a time, as a publish takes it (planning/publish.sql
+    # town_lock): versions are numbered in the order they commit
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridgov.boundaries:' || :town))"),
+                    {"town": plan.town_code})
     if plan.new_town:
         t = plan.new_town
         session.execute(

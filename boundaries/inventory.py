@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text, func,
+    Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,7 +56,7 @@ class GridAssignment(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     grid_code: Mapped[str] = mapped_column(String(20))
     role: Mapped[str] = mapped_column(String(20))
-    since: Mapped[date] = mapped_column(Date, server_default=func.current_date())
+    since: Mapped[date] = mapped_column(Date, server_default=text("town_today()"))
     until: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (

@@ -49,16 +49,21 @@ SELECT
        FROM towns t
       WHERE t.code = COALESCE((SELECT town_code FROM admin), (SELECT town_code FROM leaf)))
         AS town,
+    -- the town's latest boundary version this lookup saw: the intake's insert refuses a case
+    -- routed on boundaries a publish has replaced since (cases/queries.sql insert_case)
+    (SELECT max(v.number) FROM boundary_versions v
+      WHERE v.town_code = COALESCE((SELECT town_code FROM admin), (SELECT town_code FROM leaf)))
+        AS boundary_version,
     (SELECT json_agg(json_build_object('id', pe.id, 'name', pe.name, 'phone', pe.phone,
                                        'title', pe.title) ORDER BY pe.id)
        FROM grid_assignments a JOIN people pe ON pe.id = a.person_id
       WHERE a.grid_code = (SELECT code FROM leaf) AND a.role = 'worker' AND pe.on_duty
-        AND a.since <= current_date AND (a.until IS NULL OR a.until >= current_date))
+        AND a.since <= town_today() AND (a.until IS NULL OR a.until >= town_today()))
         AS workers,
     (SELECT json_build_object('id', pe.id, 'name', pe.name, 'phone', pe.phone)
        FROM grid_assignments a JOIN people pe ON pe.id = a.person_id
       WHERE a.grid_code = (SELECT code FROM admin) AND a.role = 'leader'
-        AND a.since <= current_date AND (a.until IS NULL OR a.until >= current_date)
+        AND a.since <= town_today() AND (a.until IS NULL OR a.until >= town_today())
       ORDER BY a.since DESC, pe.id LIMIT 1)
         AS leader
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pyogrio
+import pyogrio.raw
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from boundaries.errors import (
     BadCRS,
+    BoundaryError,
     EmptyFile,
     MissingCRS,
     MissingField,
@@ -103,6 +105,8 @@ def read_source(
         gdf = pyogrio.read_dataframe(path, layer=layer)
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise UnreadableFile(f"cannot read {path} (layer {layer!r}): {_first_line(exc)}") from exc
+    except shapely.errors.GEOSException as exc:  # a geometry GDAL passes and GEOS cannot build
+        raise _unbuildable(path, layer, code_field, exc) from exc
     gdf, town_gdf = _rows_of_level(gdf, level, path)
     if gdf.empty:
         raise EmptyFile(f"{path} (layer {layer!r}) has no features")
@@ -206,6 +210,33 @@ def read_source(
         repairs=repairs,
         notes=notes,
     )
+
+
+def _unbuildable(path: Path, layer: str, code_field: str, exc: Exception) -> BoundaryError:
+    """The features whose geometry GEOS cannot build, as refusals naming their rows.
+
+    GDAL reads a polygon whose ring does not close (its last point is not its first) with a
+    warning, but GEOS refuses to make a ring of it, and so the whole file would fail to read.
+    Read again without building, each feature's geometry is tried alone, so the message names
+    the features to fix, as for any other refused feature.
+    """
+    meta, _, wkbs, fields = pyogrio.raw.read(path, layer=layer)
+    codes = dict(zip(meta["fields"], fields, strict=True)).get(code_field)
+    refusals = []
+    for pos, wkb in enumerate(wkbs):
+        if wkb is not None and shapely.from_wkb(wkb, on_invalid="ignore") is None:
+            code = _text(codes[pos]) if codes is not None else None
+            where = f"feature {code} (row {pos + 1})" if code else f"row {pos + 1}"
+            refusals.append(f"{where}: a ring is not closed (its last point is not its first)"
+                            if "closed linestring" in str(exc) else
+                            f"{where}: its geometry cannot be read ({_first_line(exc)})")
+    if not refusals:
+        return UnreadableFile(f"cannot read {path} (layer {layer!r}): {_first_line(exc)}")
+    listed = "; ".join(refusals[:MAX_LISTED])
+    more = f"; and {len(refusals) - MAX_LISTED} more" if len(refusals) > MAX_LISTED else ""
+    return RefusedFeatures(
+        f"{len(refusals)} feature(s) of {path.name} refused, nothing imported: {listed}{more}",
+        refusals)
 
 
 def _layer(path: Path, wanted: str | None) -> str:

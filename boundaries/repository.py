@@ -71,7 +71,7 @@ _GRIDS_SQL = text(
                array_agg(p.name ORDER BY p.name) FILTER (WHERE a.role = 'worker') AS workers,
                count(*) FILTER (WHERE a.role = 'worker' AND p.on_duty) AS workers_on_duty
         FROM grid_assignments a JOIN people p ON p.id = a.person_id
-        WHERE a.until IS NULL OR a.until >= current_date
+        WHERE a.until IS NULL OR a.until >= town_today()
         GROUP BY a.grid_code
     )
     SELECT g.code, g.name, g.level, g.parent_code, g.zone_code, g.version,
@@ -245,7 +245,7 @@ _GRID_PEOPLE_SQL = text(
     """
     SELECT a.grid_code, a.role AS post, p.id, p.name, p.title, p.phone, p.on_duty
     FROM grid_assignments a JOIN people p ON p.id = a.person_id
-    WHERE (a.until IS NULL OR a.until >= current_date)
+    WHERE (a.until IS NULL OR a.until >= town_today())
       AND (a.grid_code IN (
               SELECT CAST(:code AS text) UNION ALL
               SELECT code FROM grids WHERE parent_code = CAST(:code AS text) AND valid_to IS NULL)
@@ -269,7 +269,7 @@ _WORKER_POSTS_SQL = text(
     """
     SELECT a.grid_code, p.id AS person_id, p.on_duty
     FROM grid_assignments a JOIN people p ON p.id = a.person_id
-    WHERE a.role = 'worker' AND (a.until IS NULL OR a.until >= current_date)
+    WHERE a.role = 'worker' AND (a.until IS NULL OR a.until >= town_today())
       AND (CAST(:town_code AS text) IS NULL OR p.town_code = :town_code)
     ORDER BY a.grid_code, p.id
     """

@@ -43,7 +43,7 @@ LEAF_LEVELS = ("regional", "service")
 ASSIGNMENTS_SQL = """
 SELECT DISTINCT grid_code, role FROM grid_assignments
 WHERE role IN ('worker', 'leader')
-  AND since <= CURRENT_DATE AND (until IS NULL OR until >= CURRENT_DATE)
+  AND since <= town_today() AND (until IS NULL OR until >= town_today())
 """
 
 

@@ -14,22 +14,17 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from boundaries.errors import VersionNotFound, VersionsOfDifferentTowns
-from db.statements import named_statements
+from db.statements import Statements
 
 # which attributes a changed grid is compared on (the geometry apart)
 ATTRIBUTES = ("name", "level", "parent", "zone")
 
 
-def _statements() -> dict[str, str]:
-    return named_statements("boundaries", "versions.sql")
-
-
-def _run(session: Session, name: str, params: dict[str, Any]):
-    return session.execute(text(_statements()[name]), params).mappings()
+_SQL = Statements("boundaries", "versions.sql")
+_run = _SQL.rows
 
 
 def list_versions(session: Session, town_code: str | None = None) -> list[dict[str, Any]]:

@@ -46,6 +46,10 @@ class CaseNotFound(CaseError):
     """No case has this id."""
 
 
+class BoundariesChanging(CaseError):
+    """The town's boundaries were replaced again and again while a case was being routed."""
+
+
 class PhotoNotFound(CaseError):
     """The case has no photo with this id."""
 

@@ -40,6 +40,7 @@ from cases.bulk import BulkError, PointBatch, Routed, load_router, open_points
 from cases.calendar import load_calendar
 from cases.deadlines import LOCAL_TZ, BusinessCalendar, deadline_at
 from cases.models import CHANNELS, SATISFACTION, STATES
+from db import partitions
 from db.statements import named_statements
 
 REQUIRED = ("category", "created_at")
@@ -151,6 +152,10 @@ def import_cases(
             ids = session.execute(text(_statements()["reserve_ids"]), {"n": len(cases)}).scalars()
             for case, event, case_id in zip(cases, events, ids, strict=True):
                 case[0] = event[0] = case_id
+            # the months these cases fill, made first so they land in theirs (db/partitions.py)
+            created = [case[CASE_COLUMNS.index("created_at")] for case in cases]
+            partitions.cover(conn, min(created).astimezone(LOCAL_TZ).date(),
+                             max(created).astimezone(LOCAL_TZ).date())
             with conn.cursor() as cur:
                 with cur.copy(f"COPY cases ({', '.join(CASE_COLUMNS)}) FROM STDIN") as copy:
                     for case in cases:

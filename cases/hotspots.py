@@ -6,6 +6,14 @@ Cells in metres. For cases, the database bins the points itself, from the stored
 cos lat₀, y = Δlat · 110,574 m): over a town of 15 km its scale error is far below 0.1 %,
 and binning a million cases this way needs no per-row reprojection. Files in any CRS are
 projected with pyproj to an azimuthal equidistant frame centred on their points.
+
+Grids. The cells are by position, so they are the same whatever the grids were when the cases
+came. On request (``aggregate``) the answer also says how the cases counted fall into grids,
+and how many of each grid's lie in hot and in cold cells: ``routed``, by the grid each case was
+routed to; ``current``, by today's grid holding its point (cases/stats.py, "History across
+boundary changes"). Without it the binning is the statement it was before (positions and
+filters only, all held by the covering index of migration 0008): the tally costs nothing
+unless asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from cases.errors import HotspotError, TooManyCells
+from cases.stats import check_aggregate, with_current_grid
+from db.statements import named_statements
 from geo.hotspots import DEFAULT_PERMUTATIONS, HotspotGrid, classify, gi_star, hotspots
 
 M_PER_DEG_LAT = 110_574.0
@@ -95,21 +105,12 @@ def check_cell_size(cell_size_m: float) -> float:
 
 
 _TOWN_SQL = text("SELECT ST_AsBinary(geom), ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM towns ORDER BY code LIMIT 1")
+# the binning statement of each `aggregate` (hotspots.sql)
+_BINS = {None: "bin", "routed": "bin_by_grid", "current": "bin_by_current_grid"}
 
-# Binning in SQL: one row per non-empty cell, never a row per case.
-_BIN_SQL = text(
-    """
-    SELECT floor(((lon - :lon0) * :kx - :minx) / :cell)::int AS col,
-           floor(((lat - :lat0) * :ky - :miny) / :cell)::int AS row,
-           count(*) AS n
-    FROM cases
-    WHERE lon IS NOT NULL
-      AND (CAST(:category AS text) IS NULL OR category_code = :category OR category_code LIKE :category_prefix)
-      AND (CAST(:since AS timestamptz) IS NULL OR created_at >= :since)
-      AND (CAST(:until AS timestamptz) IS NULL OR created_at < :until)
-    GROUP BY 1, 2
-    """
-)
+
+def _bin_sql(aggregate: str | None):
+    return text(with_current_grid(named_statements("cases", "hotspots.sql")[_BINS[aggregate]]))
 
 
 @dataclass
@@ -121,16 +122,22 @@ class CaseCells:
     cell_size_m: float
     values: np.ndarray
     mask: np.ndarray
+    # with an `aggregate`: (grid code or None, row, col, cases) of every non-empty cell and grid
+    by_grid: list[tuple[str | None, int, int, int]] | None = None
 
 
 def case_cells(
     session: Session, *, category: str | None = None, since: datetime | date | None = None,
     until: datetime | date | None = None, cell_size_m: float = 250.0,
-    permutations: int = DEFAULT_PERMUTATIONS,
+    permutations: int = DEFAULT_PERMUTATIONS, aggregate: str | None = None,
 ) -> CaseCells:
     """Count the cases matching the filters in square cells over the town (binned in SQL);
     the study area is the cells whose centre lies in the town. TooManyCells, before any
-    counting, when the cells times ``permutations`` would exceed MAX_CELL_PERMUTATIONS."""
+    counting, when the cells times ``permutations`` would exceed MAX_CELL_PERMUTATIONS. With
+    ``aggregate`` (``routed`` or ``current``, see the module docstring), ``by_grid`` splits each
+    cell's cases by grid."""
+    if aggregate is not None:
+        check_aggregate(aggregate)
     cell = check_cell_size(cell_size_m)
     town = session.execute(_TOWN_SQL).first()
     if town is None:
@@ -140,39 +147,67 @@ def case_cells(
     minx, miny = frame.to_xy_m(town[1], town[2])
     maxx, maxy = frame.to_xy_m(town[3], town[4])
     nrows, ncols = check_work(float(maxx - minx), float(maxy - miny), cell, permutations)
-    rows = session.execute(_BIN_SQL, {
+    rows = session.execute(_bin_sql(aggregate), {
         "lon0": frame.lon0, "lat0": frame.lat0, "kx": frame.kx, "ky": M_PER_DEG_LAT,
         "minx": float(minx), "miny": float(miny), "cell": cell,
         "category": category, "category_prefix": f"{category}.%" if category else None,
         "since": since, "until": until,
     }).all()
     values = np.zeros((nrows, ncols))
-    for col, row, n in rows:
+    by_grid: list[tuple[str | None, int, int, int]] = []
+    for col, row, grid_code, n in rows:
         if 0 <= row < nrows and 0 <= col < ncols:
             values[row, col] += n
+            by_grid.append((grid_code, row, col, int(n)))
     cc, rr = np.meshgrid(np.arange(ncols), np.arange(nrows))
     centre_lon, centre_lat = frame.to_lonlat(minx + (cc + 0.5) * cell, miny + (rr + 0.5) * cell)
     shapely.prepare(outline)
     mask = shapely.contains_xy(outline, centre_lon, centre_lat)
-    return CaseCells(frame, (float(minx), float(miny)), cell, values, mask)
+    return CaseCells(frame, (float(minx), float(miny)), cell, values, mask,
+                     by_grid if aggregate is not None else None)
 
 
 def case_hotspots(
     session: Session, *, category: str | None = None, since: datetime | date | None = None,
     until: datetime | date | None = None, cell_size_m: float = 250.0,
-    permutations: int = DEFAULT_PERMUTATIONS, seed: int = 12345,
+    permutations: int = DEFAULT_PERMUTATIONS, seed: int = 12345, aggregate: str | None = None,
 ) -> dict:
     """Gi* hot spots of the cases matching the filters, as a GeoJSON FeatureCollection of
-    cells (EPSG:4326) with count, z, p (FDR-adjusted), p_sim and class."""
+    cells (EPSG:4326) with count, z, p (FDR-adjusted), p_sim and class. With ``aggregate``,
+    its properties also hold ``grids`` and ``none`` (``grid_tally``)."""
     cells = case_cells(session, category=category, since=since, until=until,
-                       cell_size_m=cell_size_m, permutations=permutations)
+                       cell_size_m=cell_size_m, permutations=permutations, aggregate=aggregate)
     value, z, p_sim, p_fdr = gi_star(cells.values, cells.mask, permutations=permutations, seed=seed)
     r, c = np.nonzero(cells.mask)
     grid = HotspotGrid(cells.origin_xy_m, cells.cell_size_m, r, c, value, z, p_sim, p_fdr, classify(z, p_fdr))
-    return _feature_collection(grid, cells.frame.to_lonlat, {
+    meta = {
         "category": category, "since": _iso(since), "until": _iso(until), "cell_size_m": cells.cell_size_m,
         "cases": int(cells.values.sum()), "permutations": permutations, "seed": seed,
-    })
+        "aggregate": aggregate,
+    }
+    if cells.by_grid is not None:
+        cls = np.full(cells.values.shape, "", dtype=object)
+        cls[r, c] = grid.cls
+        meta["grids"], meta["none"] = grid_tally(cells.by_grid, cls)
+    return _feature_collection(grid, cells.frame.to_lonlat, meta)
+
+
+def grid_tally(by_grid: list[tuple[str | None, int, int, int]],
+               cls: np.ndarray) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Per grid code, and for the cases in no grid (``none``): the cases counted, and how many
+    of them lie in hot and in cold cells (any confidence). ``cls``: each cell's class, "" for
+    a cell outside the study area. Pure."""
+    grids: dict[str, dict[str, int]] = {}
+    none = {"cases": 0, "hot": 0, "cold": 0}
+    for code, row, col, n in by_grid:
+        tally = none if code is None else grids.setdefault(code, {"cases": 0, "hot": 0, "cold": 0})
+        tally["cases"] += n
+        kind = str(cls[row, col])
+        if kind.startswith("hot"):
+            tally["hot"] += n
+        elif kind.startswith("cold"):
+            tally["cold"] += n
+    return dict(sorted(grids.items())), none
 
 
 def _iso(value) -> str | None:

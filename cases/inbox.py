@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from accounts.access import case_scope
+from accounts.privacy import masked_text
 from accounts.actor import Actor
 from cases.deadlines import LOCAL_TZ
 from cases.transitions import allowed_actions
@@ -125,7 +126,9 @@ def _case(row: dict[str, Any], actions: list[dict[str, Any]], at: datetime) -> d
     return {
         "id": row["id"], "version": row["version"], "status": row["status"],
         "category_code": row["category_code"], "category_name_zh": row["category_name_zh"],
-        "description": row["description"], "address": row["address"],
+        # phone and ID numbers a resident typed stay masked on the phone (accounts/privacy.py):
+        # the full report is the case's, read with a reason
+        "description": masked_text(row["description"]), "address": row["address"],
         "lon": row["lon"], "lat": row["lat"], "grid_code": row["grid_code"],
         "created_at": _iso(row["created_at"]), "due_at": _iso(due_at),
         "time_left_s": (due_at - at).total_seconds() if due_at is not None else None,

@@ -8,10 +8,10 @@ and the business calendar change rarely, so each process keeps them for a while
 (cases/cache.py) instead of reading them on every request.
 
 Idempotency: a request with an ``Idempotency-Key`` stores the key and a hash of the request
-on the case (unique index). A retry with the same key and body gets the same case back
-(``replayed``); with another body, IdempotencyKeyReused. Concurrent requests with one key are
-serialised by the unique index (INSERT … ON CONFLICT DO NOTHING): the loser inserts nothing
-and replays the winner's case.
+on the case, the key claimed once in ``case_keys`` (migration 0060's trigger). A retry with the
+same key and body gets the same case back (``replayed``); with another body,
+IdempotencyKeyReused. Concurrent requests with one key are serialised by the claim (INSERT …
+ON CONFLICT DO NOTHING): the loser inserts nothing and replays the winner's case.
 """
 
 from __future__ import annotations
@@ -32,11 +32,14 @@ from cases.categories import categories
 from cases.categories import clear_cache as clear_categories
 from cases.deadlines import LOCAL_TZ, BusinessCalendar, deadline_at
 from cases.errors import (
-    CaseNotFound, IdempotencyKeyReused, InvalidPhoto, PhotoTooLarge, TooManyPhotos, UnknownCategory,
+    BoundariesChanging, CaseNotFound, IdempotencyKeyReused, InvalidPhoto, PhotoTooLarge, TooManyPhotos, UnknownCategory,
 )
 from cases.routing import route_address, route_point
 
 MAX_PHOTOS = 5
+# a case routed on boundaries that a publish replaced before its insert is routed again; a
+# publish takes seconds, so a second attempt succeeds unless publishes follow each other
+ROUTING_ATTEMPTS = 5
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 # File and dispatch (DOMAIN.md, Shanxi practice): within 10 minutes for urgent matters,
 # 30 otherwise.
@@ -63,7 +66,8 @@ def clear_caches() -> None:
 
 @dataclass(frozen=True)
 class CaseRequest:
-    """A validated report: exactly one of (lon, lat, crs) or ``address``."""
+    """A validated report: a point (lon, lat, crs), an ``address``, or both (Open311 clients
+    send both: the point routes, the address is kept as written)."""
 
     category: str
     description: str
@@ -158,7 +162,32 @@ def create_case(
             f"the category {req.category!r} does not exist: see GET /api/v1/categories",
             {"valid": sorted(cats)},
         )
-    if req.address is not None:
+    for _attempt in range(ROUTING_ATTEMPTS):
+        routed = route_case(session, req, category, idempotency_key, request_hash, now)
+        result = insert_routed(session, req, routed, photos, idempotency_key, request_hash)
+        if result is not None:
+            return result
+    raise BoundariesChanging(
+        f"the town's boundaries changed {ROUTING_ATTEMPTS} times while this case was routed: "
+        "send it again", {"attempts": ROUTING_ATTEMPTS})
+
+
+@dataclass
+class Routed:
+    """A case routed and assigned, ready to insert: its row, its ``created`` event's data and
+    its first clocks."""
+
+    values: dict[str, Any]
+    event: dict[str, Any]
+    clocks: list[Any]
+
+
+def route_case(
+    session: Session, req: CaseRequest, category: dict[str, Any],
+    idempotency_key: str | None, request_hash: str | None, now: datetime | None,
+) -> Routed:
+    """Route and assign the case, on the boundaries in force now."""
+    if req.address is not None and req.lon is None:
         decision = route_address(session, req.address)
     else:
         decision = route_point(session, req.lon, req.lat, req.crs)
@@ -186,7 +215,8 @@ def create_case(
         "queue": decision.queue, "on_boundary": decision.on_boundary,
         "grid_version": decision.grid_version, "routing_reason": decision.reason,
         "assignment_reason": assignment.reason, "idempotency_key": idempotency_key,
-        "request_hash": request_hash,
+        "request_hash": request_hash, "boundary_version": decision.boundary_version,
+        "routed_town": decision.town["code"],
     }
     event = {
         "routing": decision.record(),
@@ -198,21 +228,28 @@ def create_case(
     # the case's first clocks (cases/clocks.py): a dispatched case's accept and handle, a
     # collected one's dispatch; written by the same statement as the case
     first = ("accept", "handle") if status == "dispatched" else ("dispatch",)
-    inserted = repository.insert_case(
-        session, values, event, actor=f"intake:{req.channel}",
-        clocks=[clocks.started(c, created_at, category, cal) for c in first])
+    return Routed(values, event, [clocks.started(c, created_at, category, cal) for c in first])
+
+
+def insert_routed(
+    session: Session, req: CaseRequest, routed: Routed, photos: list[Photo],
+    idempotency_key: str | None, request_hash: str | None,
+) -> IntakeResult | None:
+    """Insert the routed case with its event, clocks and photos; None when a publish replaced
+    the boundaries it was routed on since (the insert refuses it; the caller routes again)."""
+    values, event = routed.values, routed.event
+    inserted = repository.insert_case(session, values, event, actor=f"intake:{req.channel}",
+                                      clocks=routed.clocks)
     if inserted is None:
-        # a concurrent request with the same key committed first: its case is the answer
-        replay = _replay(session, idempotency_key, request_hash)
-        if replay is None:
-            raise AssertionError(f"idempotency key {idempotency_key!r} conflicted but no case has it")
-        return replay
+        # a concurrent request with the same key committed first: its case is the answer;
+        # else a publish replaced the boundaries the case was routed on: route it again
+        return _replay(session, idempotency_key, request_hash) if idempotency_key else None
     case_id, duplicate_of = inserted
     repository.insert_photos(session, case_id, [
         {"filename": p.filename, "content_type": p.content_type, "size_bytes": len(p.data),
          "sha256": p.sha256, "data": p.data} for p in photos
     ])
-    row = {**values, "id": case_id, "created_event": event, "created_status": status,
+    row = {**values, "id": case_id, "created_event": event, "created_status": values["status"],
            "probable_duplicate_of": duplicate_of, "supporters": 0}
     return IntakeResult(case_summary(row), replayed=False)
 

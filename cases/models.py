@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, ForeignKey, Index, Integer,
+    BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, Index, Integer,
     LargeBinary, String, Text, func, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -78,6 +78,19 @@ class Category(Base):
     )
 
 
+# Migration 0060: cases and case_events are partitioned by month, on created_at and at (the
+# migration explains what that asks of keys). The primary keys hold the month; an id is still
+# one row. The references to a case (``case_id``, ``merged_into``, …) are kept by triggers, not
+# foreign keys (a foreign key must name a unique key, and cases(id) alone no longer is one), and
+# the unique keys without the month are claims in case_keys and case_event_keys.
+# The columns naming a case, each checked by migration 0060's triggers as a foreign key would:
+CASE_REFERENCES = (
+    ("case_events", "case_id"), ("case_deadlines", "case_id"), ("case_photos", "case_id"),
+    ("rating_links", "case_id"), ("visits", "case_id"), ("feed_events", "case_id"),
+    ("cases", "merged_into"), ("cases", "probable_duplicate_of"),
+)
+
+
 class Case(Base):
     __tablename__ = "cases"
 
@@ -94,7 +107,8 @@ class Case(Base):
     reporter_name: Mapped[str | None] = mapped_column(String(50))
     reporter_phone: Mapped[str | None] = mapped_column(String(30))
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True,
+                                                 server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -128,13 +142,11 @@ class Case(Base):
     resume_on: Mapped[date | None] = mapped_column(Date)
     extension_days: Mapped[int | None] = mapped_column(Integer)
     evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    merged_into: Mapped[int | None] = mapped_column(
-        ForeignKey("cases.id", name="fk_cases_merged_into"))
+    merged_into: Mapped[int | None] = mapped_column(BigInteger)  # a case: see CASE_REFERENCES
     # migration 0013: the nearest open case of the same category within DUPLICATE_RADIUS_M and
     # DUPLICATE_WINDOW when this one came in (set by the intake's INSERT, cases/queries.sql),
     # and the reporters of duplicates merged into this one ("+N")
-    probable_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey(
-        "cases.id", name="fk_cases_probable_duplicate_of"))
+    probable_duplicate_of: Mapped[int | None] = mapped_column(BigInteger)  # see CASE_REFERENCES
     supporters: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (
@@ -146,7 +158,8 @@ class Case(Base):
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_grid_code", "grid_code"),
         Index("ix_cases_category", "category_code"),
-        Index("uq_cases_idempotency_key", "idempotency_key", unique=True),
+        # not unique: the key is claimed in case_keys (migration 0060)
+        Index("ix_cases_idempotency_key", "idempotency_key"),
         Index("ix_cases_assignee", "assignee_id"),
         # later migrations (0004-0006); the partial ones repeat the closed states word for word,
         # as the queries that use them must (see tiles/mvt.py _OPEN_SQL)
@@ -171,6 +184,7 @@ class Case(Base):
                         name="ck_cases_closed_level"),
         Index("ix_cases_department", "department_code",
               postgresql_where=text("department_code IS NOT NULL")),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
 
@@ -196,9 +210,10 @@ class CaseEvent(Base):
     __tablename__ = "case_events"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int] = mapped_column(BigInteger)  # a case: see CASE_REFERENCES
     town_code: Mapped[str] = mapped_column(String(12))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True,
+                                         server_default=func.now())
     type: Mapped[str] = mapped_column(String(30))
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
@@ -221,19 +236,49 @@ class CaseEvent(Base):
 
     __table_args__ = (
         Index("ix_case_events_case", "case_id", "at"),
-        # migration 0012: each deadline signal once per clock (cases/supervision.py)
-        Index("uq_case_events_signal", "case_id", text("(data ->> 'deadline_id')"),
-              text("(data ->> 'signal')"), unique=True,
+        # migration 0012: each deadline signal once per clock (cases/supervision.py); since
+        # 0060 the three "once" keys are claims in case_event_keys and these indexes not unique
+        Index("ix_case_events_signal", "case_id", text("(data ->> 'deadline_id')"),
+              text("(data ->> 'signal')"),
               postgresql_where=text(f"type IN {SIGNAL_EVENT_TYPES!r}")),
         # migration 0015: the scores read events of these kinds by time (cases/scores.sql),
         # and the card a 不满意 rating gives is issued once per reopen (cases/rating.py)
         Index("ix_case_events_scores", "at",
               postgresql_where=text("type IN ('feed_back', 'card', 'evaluate')")),
-        Index("uq_case_events_reopen_card", "case_id", text("(data ->> 'reopen_event_id')"),
-              unique=True, postgresql_where=text("type = 'card' AND data ? 'reopen_event_id'")),
-        Index("uq_case_events_account_key", "account_id", "idempotency_key", unique=True,
+        Index("ix_case_events_reopen_card", "case_id", text("(data ->> 'reopen_event_id')"),
+              postgresql_where=text("type = 'card' AND data ? 'reopen_event_id'")),
+        Index("ix_case_events_account_key", "account_id", "idempotency_key",
               postgresql_where=text("idempotency_key IS NOT NULL")),
+        {"postgresql_partition_by": "RANGE (at)"},
     )
+
+
+class CaseKey(Base):
+    """A case's Idempotency-Key, claimed once (migration 0060's trigger ``cases_claim_key``:
+    a case whose key is taken is not inserted)."""
+
+    __tablename__ = "case_keys"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_case_keys_case", "case_id"),)
+
+
+class CaseEventKey(Base):
+    """A key an event may hold once (migration 0060's trigger ``case_events_claim_keys``):
+    ``signal`` (scope: the case; key: clock row and signal, cases/supervision.py), ``reopen``
+    (the case; the reopen event's id, cases/rating.py), ``account`` (the account; a phone's
+    transition key, cases/transition_keys.py)."""
+
+    __tablename__ = "case_event_keys"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    scope: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_case_event_keys_event", "event_id"),)
 
 
 CLOCKS = (
@@ -260,7 +305,7 @@ class CaseDeadline(Base):
     __tablename__ = "case_deadlines"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int] = mapped_column(BigInteger)  # a case: see CASE_REFERENCES
     town_code: Mapped[str] = mapped_column(String(12))
     clock: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -291,7 +336,7 @@ class CasePhoto(Base):
     __tablename__ = "case_photos"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int] = mapped_column(BigInteger)  # a case: see CASE_REFERENCES
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(50))
     size_bytes: Mapped[int] = mapped_column(Integer)
@@ -368,7 +413,7 @@ class RatingLink(Base):
     __tablename__ = "rating_links"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int] = mapped_column(BigInteger)  # a case: see CASE_REFERENCES
     town_code: Mapped[str] = mapped_column(String(12))
     token_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -5,11 +5,8 @@ read by anyone, without an account, so it carries no personal data. A board reco
 here from an allow-list (:func:`public_case`), never by copying a row and deleting fields, so a
 column added later stays private until someone adds it here on purpose. What it shows:
 
-- names as 张* (the first character and one star, whatever the length: the length of a
-  name narrows it down too); a one-character name as *;
-- phone numbers as 138****5678 (mobiles: the operator's prefix and the last four digits);
-  landlines keep their area code and the last three digits (0356-****567), so at least four
-  digits are always hidden; numbers inside free text (the closing note) are masked the same way;
+- names as 张*, phone numbers as 138****5678 or 0356-****567, and phone and ID numbers inside
+  free text (the closing note) masked the same way: accounts/privacy.py's masks;
 - addresses cut to the street (街路巷/小区): group, street, but no door number, building, unit,
   room or floor (geo/address.py parses them);
 - positions snapped to a grid of POSITION_STEP_DEG (about 50 m): a case reported at a door
@@ -25,12 +22,12 @@ Pure functions: no database, no framework (cases/board.py reads the rows).
 from __future__ import annotations
 
 import io
-import re
 from datetime import datetime
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from accounts import privacy
 from cases.errors import UnreadableImage
 
 from geo.address import parse
@@ -39,52 +36,10 @@ from geo.address import parse
 POSITION_STEP_DEG = 0.0005
 STREET_SUFFIXES = ("大街", "街", "路", "巷", "道", "胡同", "弄", "里", "线", "小区")
 
-_MOBILE = re.compile(r"^(?:86)?(1[3-9]\d)(\d{4})(\d{4})$")
-_LANDLINE = re.compile(r"^(0\d{2,3})(\d{7,8})$")
-_LANDLINE_WRITTEN = re.compile(r"^\s*\(?(0\d{2,3})\)?[ -](\d{7,8})\s*$")  # the area code as written
-# A phone number inside text: a mobile (11 digits from 13x-19x) or a landline with its area
-# code, with the spaces or dashes people write in them; not inside a longer run of digits.
-_PHONE_IN_TEXT = re.compile(
-    r"(?<![\d])(?:\+?86[ -]?)?(?:1[3-9]\d(?:[ -]?\d){8}|0\d{2,3}[ -]?\d{7,8})(?![\d])")
-
-
-def redact_name(name: str | None) -> str | None:
-    """张三 → 张*, 欧阳娜娜 → 欧*, 张 → *; None or blank → None."""
-    if name is None or not name.strip():
-        return None
-    name = name.strip()
-    return "*" if len(name) == 1 else name[0] + "*"
-
-
-def redact_phone(phone: str | None) -> str | None:
-    """13812345678 → 138****5678 (also +86 138 1234 5678); 0356-1234567 → 0356-****567;
-    any other number keeps at most its last two digits, and hides at least four. None or no
-    digits → None."""
-    if phone is None:
-        return None
-    digits = re.sub(r"\D", "", phone)
-    if not digits:
-        return None
-    if m := _MOBILE.match(digits):
-        return f"{m.group(1)}****{m.group(3)}"
-    if m := _LANDLINE_WRITTEN.match(phone) or _LANDLINE.match(digits):
-        subscriber = m.group(2)
-        return f"{m.group(1)}-{'*' * (len(subscriber) - 3)}{subscriber[-3:]}"
-    keep = max(0, min(2, len(digits) - 4))  # four digits hidden, whatever the length
-    return "*" * (len(digits) - keep) + digits[len(digits) - keep:]
-
-
-def redact_text(text: str | None, names: tuple[str | None, ...] = ()) -> str | None:
-    """Free text (a closing note) with every phone number masked and each of ``names`` (the
-    reporter's) replaced by its redacted form. Other names a person typed cannot be found
-    reliably: the note is written by staff for publication, this is the safety net."""
-    if text is None:
-        return None
-    out = _PHONE_IN_TEXT.sub(lambda m: redact_phone(m.group()) or "", text)
-    for name in names:
-        if name and len(name.strip()) > 1:
-            out = out.replace(name.strip(), redact_name(name) or "")
-    return out
+# The masks are accounts/privacy.py's, the one place the rule lives; the board's names for them:
+redact_name = privacy.masked_name
+redact_phone = privacy.masked_phone
+redact_text = privacy.masked_text
 
 
 def public_address(address: str | None) -> str | None:
@@ -132,8 +87,8 @@ def public_case(row: dict[str, Any], photo_ids: list[int] | None = None) -> dict
     reporter_name = row.get("reporter_name")
     reporter = None
     if reporter_name or row.get("reporter_phone"):
-        reporter = {"name": redact_name(reporter_name),
-                    "phone": redact_phone(row.get("reporter_phone"))}
+        reporter = {"name": privacy.masked_name(reporter_name),
+                    "phone": privacy.masked_phone(row.get("reporter_phone"))}
     return {
         "id": row["id"],
         "category": {"code": row["category_code"], "name_zh": row.get("category_zh"),
@@ -144,7 +99,7 @@ def public_case(row: dict[str, Any], photo_ids: list[int] | None = None) -> dict
         "reported_at": _iso(row.get("created_at")),
         "closed_at": _iso(row.get("closed_at")),
         "time_taken_h": hours,
-        "what_was_done": redact_text(row.get("closing_note"), (reporter_name,)),
+        "what_was_done": privacy.masked_text(row.get("closing_note"), (reporter_name,)),
         "satisfaction": row.get("satisfaction"),
         "supporters": row.get("supporters") or 0,
         "reporter": reporter,

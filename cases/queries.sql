@@ -17,9 +17,11 @@ SELECT assignee_id, count(*) AS n
  GROUP BY assignee_id;
 
 -- name: insert_case
--- The case, its first clocks and its first event in one statement (one round trip). ON CONFLICT on the unique
--- idempotency key: a concurrent request with the same key waits for the first to commit, then
--- inserts nothing and gets no row back (and so no event either).
+-- The case, its first clocks and its first event in one statement (one round trip). The
+-- idempotency key is claimed by the BEFORE INSERT trigger cases_claim_key (migration 0060: a
+-- partitioned table has no unique index without the month): a concurrent request with the same
+-- key waits for the first to commit, then inserts nothing and gets no row back (and so no event
+-- either).
 --
 -- dup: the probable duplicate (cases.models.DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H): the
 -- nearest OPEN case of the same category within 50 m and 24 h. The box test (&&) is what
@@ -56,14 +58,20 @@ WITH pt AS (
         due_at, dispatch_due_at, geom, input_crs, geocode_precision, geocode_score,
         geocode_match, queue, on_boundary, grid_version, routing_reason, assignment_reason,
         idempotency_key, request_hash, probable_duplicate_of)
-    VALUES (
+    SELECT
         :town_code, :category_code, :description, :status, :channel, :address, :grid_code,
         :admin_code, :assignee_id, :reporter_name, :reporter_phone, :occurred_at, :created_at,
         :created_at, :due_at, :dispatch_due_at, (SELECT geom FROM pt),
         :input_crs, :geocode_precision, :geocode_score, :geocode_match, :queue, :on_boundary,
         :grid_version, :routing_reason, :assignment_reason, :idempotency_key, :request_hash,
-        (SELECT id FROM dup))
-    ON CONFLICT (idempotency_key) DO NOTHING
+        (SELECT id FROM dup)
+    -- routed on the town's boundary version :boundary_version: when a publish has committed a
+    -- newer one since (planning/publish.py), insert nothing and the intake routes again. A
+    -- publish holds cases locked while it switches versions, so this statement's snapshot,
+    -- taken after that lock, sees the new version whenever it missed the publish's re-routing.
+    WHERE NOT EXISTS (SELECT 1 FROM boundary_versions v
+                       WHERE v.town_code = CAST(:routed_town AS text)
+                         AND v.number > CAST(:boundary_version AS integer))
     RETURNING id, town_code, status, created_at, queue, assignee_id, probable_duplicate_of
 ), clock AS (
     -- the case's first clocks (computed by cases/clocks.py, one array element per clock)
@@ -132,9 +140,13 @@ SELECT id, filename, content_type, size_bytes, sha256, created_at, publishable
  ORDER BY id;
 
 -- name: photo
-SELECT id, filename, content_type, data
-  FROM case_photos
- WHERE case_id = :case_id AND id = :photo_id;
+-- A photo with its case's place (the scope check, accounts/access.py) and whether the public
+-- board may show it (publishable, the case closed: cases/board.sql public_photo).
+SELECT p.id, p.filename, p.content_type, p.data, p.publishable, c.status, c.town_code,
+       c.grid_code, c.admin_code, c.department_code
+  FROM case_photos p
+  JOIN cases c ON c.id = p.case_id
+ WHERE p.case_id = :case_id AND p.id = :photo_id;
 
 -- name: set_photo_publishable
 UPDATE case_photos SET publishable = :publishable
@@ -160,7 +172,9 @@ SELECT c.id, c.category_code, c.status, c.channel, c.grid_code, c.admin_code, c.
 SELECT g.code, g.name, g.version, g.valid_from, g.town_code, t.name AS town_name,
        z.code AS zone_code, z.name AS zone_name, z.kind AS zone_kind,
        leader.id AS leader_id, leader.name AS leader_name, leader.phone AS leader_phone,
-       leader.title AS leader_title
+       leader.title AS leader_title,
+       (SELECT max(v.number) FROM boundary_versions v WHERE v.town_code = g.town_code)
+           AS boundary_version
   FROM grids g
   JOIN towns t ON t.code = g.town_code
   LEFT JOIN zones z ON z.code = g.zone_code AND z.valid_to IS NULL
@@ -168,7 +182,7 @@ SELECT g.code, g.name, g.version, g.valid_from, g.town_code, t.name AS town_name
         SELECT p.id, p.name, p.phone, p.title
           FROM grid_assignments a JOIN people p ON p.id = a.person_id
          WHERE a.grid_code = g.code AND a.role = 'leader'
-           AND (a.until IS NULL OR a.until >= current_date)
+           AND (a.until IS NULL OR a.until >= town_today())
          ORDER BY p.id LIMIT 1) leader ON true
  WHERE g.code = :code AND g.level = 'admin' AND g.valid_to IS NULL;
 

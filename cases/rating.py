@@ -6,8 +6,7 @@ one of the four levels of DOMAIN.md and a comment (:func:`rate`). Rating applies
 不满意 given within ``REOPEN_WINDOW`` (7 days) of the close also applies ``reopen`` — the
 case goes back to the center that closed it — and gives the reopened case a yellow supervision
 card (an event of type ``card``, ``data.signal`` ``yellow``, ``data.reason``
-``dissatisfied``), once per reopen (the unique index ``uq_case_events_reopen_card`` on the
-reopen event's id). A later 不满意 is recorded and counts in the scores, but reopens nothing.
+``dissatisfied``), once per reopen (the reopen event's id claimed in ``case_event_keys``, migration 0060). A later 不满意 is recorded and counts in the scores, but reopens nothing.
 
 Refusals: an unknown token (RatingNotFound, 404), a used link (RatingUsed, 409), an expired
 one (RatingExpired, 410), a case rated meanwhile on site (CaseAlreadyRated, 409), a bad level
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session
 from accounts.actor import RESIDENT
 from cases.deadlines import LOCAL_TZ
 from cases.errors import CaseAlreadyRated, RatingExpired, RatingNotFound, RatingUsed
-from cases.publication import redact_text
+from accounts.privacy import masked_text
 from cases.rating_links import digest, queries
 from cases.transitions import apply_transition
 from cases.workflow import RATINGS, REOPEN_DAYS
@@ -70,7 +69,7 @@ def rating_view(session: Session, token: str, at: datetime | None = None) -> dic
         raise CaseAlreadyRated("这件事已经评价过了，感谢您的关注。"
                                " (This case has been rated already.)", {"status": case["status"]})
     reporter = case.pop("reporter_name")
-    case["closing_note"] = redact_text(case["closing_note"], (reporter,))
+    case["closing_note"] = masked_text(case["closing_note"], (reporter,))
     case["expires_at"] = link["expires_at"]
     return case
 

@@ -47,12 +47,11 @@ SELECT id, created_at, expires_at, used_at, rating, account_id
  LIMIT 5;
 
 -- name: insert_reopen_card
--- The yellow card a 不满意 rating gives its reopened case: once per reopen
--- (uq_case_events_reopen_card on the reopen event's id).
+-- The yellow card a 不满意 rating gives its reopened case: once per reopen (the trigger
+-- case_events_claim_keys claims the reopen event's id, migration 0060; no row comes back when
+-- the card was given).
 INSERT INTO case_events (case_id, town_code, at, type, actor, data, note)
 VALUES (:case_id, :town_code, :at, 'card', 'rating', CAST(:data AS jsonb), :note)
-ON CONFLICT (case_id, (data ->> 'reopen_event_id'))
-   WHERE type = 'card' AND data ? 'reopen_event_id' DO NOTHING
 RETURNING id;
 
 -- name: case_town

@@ -169,7 +169,8 @@ def case_photos(session: Session, case_id: int) -> list[dict[str, Any]]:
 
 
 def photo(session: Session, case_id: int, photo_id: int) -> dict[str, Any] | None:
-    """One photo with its bytes."""
+    """One photo with its bytes, whether it is publishable, and its case's status, town_code,
+    grid_code, admin_code and department_code."""
     return _row(session, "photo", {"case_id": case_id, "photo_id": photo_id})
 
 

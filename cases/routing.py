@@ -50,6 +50,9 @@ class RoutingDecision:
     workers_on_duty: list[dict[str, Any]] = field(default_factory=list)
     leader: dict[str, Any] | None = None
     geocode: dict[str, Any] | None = None  # the geocoder's full result, for the record
+    # the town's latest boundary version the routing saw (None: routed to no grid); the
+    # intake's insert refuses the case when a publish has made a newer one since
+    boundary_version: int | None = None
 
     @property
     def grid_code(self) -> str | None:
@@ -122,7 +125,7 @@ def _from_location(loc: locator.Location, where: str, **kw: Any) -> RoutingDecis
         queue=queue, town=loc.town, zone=loc.zone, admin=loc.admin, leaf=loc.leaf,
         on_boundary=bool(loc.on_boundary), reason=reason,
         workers_on_duty=list(loc.workers_on_duty or []) if queue == "grid" else [],
-        leader=loc.leader, **kw,
+        leader=loc.leader, boundary_version=loc.boundary_version, **kw,
     )
 
 
@@ -139,6 +142,14 @@ def _outside(exc: locator.OutsideCoverage, where: str) -> OutsideCoverage:
     )
 
 
+def _where(lon: float, lat: float, wlon: float, wlat: float, crs: str) -> str:
+    """The point as a routing reason names it: as sent, and in WGS 84 when it was converted."""
+    where = f"point {_fmt(lon, lat)}"
+    if crs not in ("wgs84", "cgcs2000"):
+        where += f" in {CRS_WORDS.get(crs, crs)}, {_fmt(wlon, wlat)} in WGS 84,"
+    return where
+
+
 def route_point(session: Session, lon: float, lat: float, crs: str = "wgs84") -> RoutingDecision:
     """Route a point given in ``crs`` (one of geo.crs.POINT_CRS) to the leaf grid covering it.
 
@@ -146,9 +157,7 @@ def route_point(session: Session, lon: float, lat: float, crs: str = "wgs84") ->
     covers the point.
     """
     wlon, wlat = crs_mod.to_wgs84(lon, lat, crs)
-    where = f"point {_fmt(lon, lat)}"
-    if crs not in ("wgs84", "cgcs2000"):
-        where += f" in {CRS_WORDS.get(crs, crs)}, {_fmt(wlon, wlat)} in WGS 84,"
+    where = _where(lon, lat, wlon, wlat, crs)
     try:
         loc = locator.locate(session, wlon, wlat)
     except locator.OutsideCoverage as exc:
@@ -157,6 +166,29 @@ def route_point(session: Session, lon: float, lat: float, crs: str = "wgs84") ->
         loc, where, lon=wlon, lat=wlat, input_crs=crs, precision="point",
         input_lonlat=(lon, lat),
     )
+
+
+def route_points(
+    session: Session, points: list[tuple[float, float, str]],
+) -> list[RoutingDecision | OutsideCoverage]:
+    """Route each ``(lon, lat, crs)`` of ``points`` as :func:`route_point` does, in one round
+    trip for all the points inside the town: its decision, or for a point outside the town the
+    OutsideCoverage route_point raises (returned, not raised, so one point does not spoil the
+    others). ValueError for an unknown crs, as route_point."""
+    wgs84 = [crs_mod.to_wgs84(lon, lat, crs) for lon, lat, crs in points]
+    located = locator.locate_many(session, wgs84)
+    out: list[RoutingDecision | OutsideCoverage] = []
+    for (lon, lat, crs), (wlon, wlat), loc in zip(points, wgs84, located, strict=True):
+        if loc is None:
+            # rare: routed alone, for the nearest grid that route_point's refusal names
+            try:
+                out.append(route_point(session, lon, lat, crs))
+            except OutsideCoverage as exc:
+                out.append(exc)
+            continue
+        out.append(_from_location(loc, _where(lon, lat, wlon, wlat, crs), lon=wlon, lat=wlat,
+                                  input_crs=crs, precision="point", input_lonlat=(lon, lat)))
+    return out
 
 
 def route_address(session: Session, address: str) -> RoutingDecision:
@@ -206,7 +238,8 @@ def _to_village(session: Session, village_code: str, said: str, kw: dict) -> Rou
               "the village center triages it")
     return RoutingDecision(
         queue="village", town={"code": row["town_code"], "name": row["town_name"]}, zone=zone,
-        admin=admin, leaf=None, reason=reason, leader=leader, **kw,
+        admin=admin, leaf=None, reason=reason, leader=leader,
+        boundary_version=row["boundary_version"], **kw,
     )
 
 

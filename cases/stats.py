@@ -11,6 +11,17 @@ each on-duty worker carries, for every grid they serve, that grid's households d
 grid's on-duty workers; a leaf grid shows the mean load of its on-duty workers, a village its
 households divided by the distinct on-duty workers of its leaf grids. A grid with no on-duty
 worker has no figure (None), and is flagged on the map instead.
+
+History across boundary changes. Grids are redrawn (boundaries/models.py, versions), and a
+window of cases may span a change. By default (``aggregate="routed"``) a case counts in the
+grid it was routed to — its stored ``grid_code`` and ``admin_code``, kept for good when it
+closed — so a window before and after a change shows each grid's cases as they were handled.
+``aggregate="current"`` re-aggregates them to today's grids by position instead: each case
+counts in the current grid its point lies in (stats.sql, ``current_grid_joins``, the intake's
+rule), so figures over a long window compare with today's map. Either way a case counted in no
+current grid is not lost: ``unplaced`` counts it under "none" (routed: routed to no grid, or to
+grids that are no longer current; current: no point, matched only to the town, or outside
+today's grids), and, routed, names the grids no longer current that cases were routed to.
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ from sqlalchemy.orm import Session
 from cases.deadlines import LOCAL_TZ
 from cases.models import CLOSED_STATES, SATISFACTION, STATES
 
+AGGREGATES = ("routed", "current")  # see "History across boundary changes" above
+CURRENT_GRID_JOINS = "/* current_grid_joins */"
 OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
 SATISFACTION_DAYS = 30  # the window of the satisfaction share
 DEFAULT_WINDOW_DAYS = 30  # the window of "cases per 1,000 residents" when none is given
@@ -40,10 +53,22 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
 @cache
-def _queries() -> dict[str, TextClause]:
+def _sources() -> dict[str, str]:
     source = resources.files("cases").joinpath("stats.sql").read_text(encoding="utf-8")
     parts = _NAME.split(source)
-    return {name: text(body.strip().rstrip(";")) for name, body in zip(parts[1::2], parts[2::2])}
+    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+
+
+def with_current_grid(sql: str) -> str:
+    """``sql`` with ``/* current_grid_joins */`` replaced by the joins that place a case ``c``
+    in today's grids (stats.sql, ``current_grid_joins``): ``now_leaf`` and ``now_admin``."""
+    return sql.replace(CURRENT_GRID_JOINS, _sources()["current_grid_joins"])
+
+
+@cache
+def _queries() -> dict[str, TextClause]:
+    return {name: text(with_current_grid(body)) for name, body in _sources().items()
+            if name != "current_grid_joins"}
 
 
 def _check_sql_states() -> None:
@@ -122,15 +147,50 @@ def today(session: Session, now: datetime | None = None, town_code: str | None =
     }
 
 
+def check_aggregate(aggregate: str) -> str:
+    """``aggregate`` if it is one of AGGREGATES, else ValueError naming it."""
+    if aggregate not in AGGREGATES:
+        raise ValueError(
+            f"`aggregate` was {aggregate!r} but is expected to be in {list(AGGREGATES)}")
+    return aggregate
+
+
 def case_counts_by_grid(
     session: Session, window: Window, now: datetime | None = None, town_code: str | None = None,
-    grid_codes: list[str] | None = None,
+    grid_codes: list[str] | None = None, aggregate: str = "routed",
 ) -> list[dict[str, Any]]:
     """Rows of (grid_code, admin_code, open, overdue, cases created in the window); only the
-    cases whose grid_code is in ``grid_codes`` when given."""
+    cases whose grid_code is in ``grid_codes`` when given. The codes are those the cases were
+    routed to, or with ``aggregate="current"`` today's grids holding their points (see the
+    module docstring); NULL for a case in no grid."""
+    name = ("case_counts_by_current_grid" if check_aggregate(aggregate) == "current"
+            else "case_counts_by_grid")
     params = {"since": window.since, "until": window.until, "now": now or local_now(),
               "town_code": town_code, "grid_codes": grid_codes}
-    return [dict(r) for r in session.execute(_queries()["case_counts_by_grid"], params).mappings()]
+    return [dict(r) for r in session.execute(_queries()[name], params).mappings()]
+
+
+def unplaced(case_counts: Iterable[Mapping[str, Any]],
+             grid_codes: Iterable[str]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """What no current grid counts (pure): ``none``, the open, overdue and window's cases of
+    the rows whose grid and village are both missing or not in ``grid_codes`` (today's grids),
+    and ``retired``, by code, the rows whose grid is not a current grid (counted in their
+    village when it is current, under ``none`` otherwise). ``case_counts``: rows of
+    case_counts_by_grid."""
+    current = set(grid_codes)
+    keys = ("open", "overdue", "cases")
+    none = dict.fromkeys(keys, 0)
+    retired: dict[str, dict[str, int]] = {}
+    for row in case_counts:
+        grid, village = row["grid_code"], row["admin_code"]
+        if grid is not None and grid not in current:
+            tally = retired.setdefault(grid, dict.fromkeys(keys, 0))
+            for key in keys:
+                tally[key] += int(row[key] or 0)
+        if grid not in current and village not in current:
+            for key in keys:
+                none[key] += int(row[key] or 0)
+    return none, dict(sorted(retired.items()))
 
 
 def grid_cases(

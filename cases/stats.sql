@@ -21,6 +21,61 @@ SELECT grid_code, admin_code,
    AND (CAST(:grid_codes AS text[]) IS NULL OR grid_code = ANY(CAST(:grid_codes AS text[])))
  GROUP BY grid_code, admin_code;
 
+-- name: current_grid_joins
+-- Not a statement: two joins that place a case `c` in today's grids by its point, for
+-- ?aggregate=current (history across boundary changes, cases/stats.py); cases/stats.py splices
+-- them wherever a statement says /* current_grid_joins */, here and in cases/hotspots.sql. They
+-- give `now_leaf` (code, parent_code) and `now_admin` (code), by the intake's rule
+-- (cases/routing.py): a point given as coordinates, or an address matched to a door or a
+-- street, goes to the current leaf grid that covers it (the smallest code on a shared edge, as
+-- boundaries/locate.sql), else to the current village grid that covers it; an address matched
+-- only to a village goes to the village grid covering its point, never guessed down to a leaf
+-- grid; one matched only to the town, a case without a point, or a point outside today's grids
+-- goes to no grid (both NULL). Candidates come from grid_parts (current grids only, GiST-
+-- indexed); ST_Covers runs on the whole grid, as in locate.sql, which says why.
+LEFT JOIN LATERAL (
+    SELECT g.code, g.parent_code
+      FROM grid_parts gp JOIN grids g ON g.id = gp.grid_id
+     WHERE c.geocode_precision IS DISTINCT FROM 'village'
+       AND c.geocode_precision IS DISTINCT FROM 'town'
+       AND gp.level IN ('regional', 'service') AND gp.geom && c.geom
+       AND g.valid_to IS NULL AND ST_Covers(g.geom, c.geom)
+     ORDER BY g.code
+     LIMIT 1
+) now_leaf ON true
+LEFT JOIN LATERAL (
+    SELECT g.code
+      FROM grid_parts gp JOIN grids g ON g.id = gp.grid_id
+     WHERE now_leaf.code IS NULL
+       AND c.geocode_precision IS DISTINCT FROM 'town'
+       AND gp.level = 'admin' AND gp.geom && c.geom
+       AND g.valid_to IS NULL AND ST_Covers(g.geom, c.geom)
+     ORDER BY g.code
+     LIMIT 1
+) now_admin ON true
+
+-- name: case_counts_by_current_grid
+-- As case_counts_by_grid, but each case counted where its point lies in today's grids
+-- (current_grid_joins above) instead of the grid it was routed to: ?aggregate=current. A case
+-- placed in no grid has both codes NULL (the "none" of cases/stats.py unplaced).
+SELECT coalesce(now_leaf.code, now_admin.code) AS grid_code,
+       coalesce(now_leaf.parent_code, now_admin.code) AS admin_code,
+       count(*) FILTER (WHERE c.status IN ('collected', 'filed', 'dispatched', 'handling',
+                                           'escalated', 'fed_back', 'returned', 'parked')) AS open,
+       count(*) FILTER (WHERE c.status IN ('collected', 'filed', 'dispatched', 'handling',
+                                           'escalated', 'fed_back', 'returned')
+                          AND c.due_at < :now) AS overdue,
+       count(*) FILTER (WHERE c.created_at >= :since AND c.created_at < :until) AS cases
+  FROM cases c
+  /* current_grid_joins */
+ WHERE (c.status IN ('collected', 'filed', 'dispatched', 'handling', 'escalated', 'fed_back',
+                     'returned', 'parked')
+        OR (c.created_at >= :since AND c.created_at < :until))
+   AND (CAST(:town_code AS text) IS NULL OR c.town_code = :town_code)
+   AND (CAST(:grid_codes AS text[]) IS NULL
+        OR coalesce(now_leaf.code, now_admin.code) = ANY(CAST(:grid_codes AS text[])))
+ GROUP BY 1, 2;
+
 -- name: new_cases
 SELECT count(*) AS n
   FROM cases

@@ -14,8 +14,8 @@ but no ``due_soon`` for a clock already past its due moment when the pass sees i
 after downtime): 即将超期 would be false by then, and ``overdue`` says what is true;
 
 each event's data says ``signal``, ``clock``, ``deadline_id`` (the clock's row) and
-``moment``. A signal is issued once per clock: the unique index ``uq_case_events_signal``
-(case, clock row, signal) and ``INSERT … ON CONFLICT DO NOTHING`` make two passes, two workers
+``moment``. A signal is issued once per clock: its claim in ``case_event_keys`` (case, clock row,
+signal; migration 0060's trigger, INSERT … ON CONFLICT DO NOTHING) makes two passes, two workers
 or a worker killed mid-pass safe (the pass is one statement: killed, it leaves nothing; run
 again, it issues what was left). With each event go its notifications (the case's assignee,
 and the level above: cases/notifications.py), and, when the pass commits, one live message

@@ -3,11 +3,13 @@
 
 -- name: issue
 -- Every signal whose moment has passed at :at, on every running, unsuspended clock, issued
--- once: an event on the case (ON CONFLICT on uq_case_events_signal) and its notifications
--- (the assignee, and the level above), in one statement, so a killed pass leaves nothing.
+-- once: an event on the case (its signal claimed in case_event_keys by the trigger
+-- case_events_claim_keys, migration 0060) and its notifications (the assignee, and the level
+-- above), in one statement, so a killed pass leaves nothing.
 -- ix_case_deadlines_next finds the clocks (the earliest moment of a clock that matters); the
--- NOT EXISTS probes uq_case_events_signal and skips what earlier passes issued without
--- attempting the insert; ON CONFLICT still settles two passes racing each other.
+-- NOT EXISTS probes the claims (one index, where the events' own index is one per month) and
+-- skips what earlier passes issued without attempting the insert; the claim still settles two
+-- passes racing each other: the loser's event is not inserted and not returned.
 -- Each signal is known by one text key, its clock row and its name (a clock row belongs to one
 -- case), which the INSERT returns: the notifications and the answer find their signal's row
 -- among those the INSERT wrote by that key (a hash on one column), where matching `issued`
@@ -39,10 +41,9 @@ fresh AS MATERIALIZED (
     JOIN cases c ON c.id = due.case_id
     WHERE c.status NOT IN ('closed', 'evaluated', 'voided')
       AND NOT EXISTS (
-          SELECT 1 FROM case_events e
-          WHERE e.case_id = due.case_id AND e.type IN ('card', 'deadline')
-            AND (e.data ->> 'deadline_id') = due.deadline_id::text
-            AND (e.data ->> 'signal') = due.signal)
+          SELECT 1 FROM case_event_keys k
+          WHERE k.kind = 'signal' AND k.scope = due.case_id
+            AND k.key = due.deadline_id::text || ':' || due.signal)
 ),
 issued AS (
     INSERT INTO case_events (case_id, town_code, at, type, actor, data)
@@ -53,8 +54,6 @@ issued AS (
                               'moment', moment)
     FROM fresh
     ORDER BY case_id, moment
-    ON CONFLICT (case_id, (data ->> 'deadline_id'), (data ->> 'signal'))
-        WHERE type IN ('card', 'deadline') DO NOTHING
     RETURNING id, (data ->> 'deadline_id') || ':' || (data ->> 'signal') AS signal_key
 ),
 written AS MATERIALIZED (

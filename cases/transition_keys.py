@@ -8,8 +8,8 @@ the event the action wrote (``case_events.idempotency_key``, unique per account)
 second send into **409 already_applied** with the first event, which the phone takes as
 delivered. The same key for another action or case is a client's bug: 409
 ``idempotency_key_reused``. Two sends racing each other apply once: the second waits on the
-case's row lock and finds the version moved (cases/transitions.py), or on the key's unique
-index, and then finds the first's event.
+case's row lock and finds the version moved (cases/transitions.py), or on the key's claim
+(``case_event_keys``, migration 0060), and then finds the first's event.
 
 A replay is recognised before anything else is checked (the version it names is stale by
 then, the case may have moved on): it writes nothing and answers what was done.
@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from accounts import privacy
 from accounts.actor import Actor
 from cases import workflow_repository as store
 from cases.deadlines import LOCAL_TZ
@@ -68,7 +69,8 @@ def event_view(event: dict[str, Any]) -> dict[str, Any]:
     """An event as a transition's answer shows it."""
     return {"id": event["id"], "type": event["type"], "from_status": event["from_status"],
             "to_status": event["to_status"], "at": _iso(event["at"]), "note": event["note"],
-            "photo_ids": list(event["photo_ids"] or []), "data": event["data"],
+            "photo_ids": list(event["photo_ids"] or []),
+            "data": privacy.event_data(event["data"]),
             "taken_at": _iso(event["taken_at"])}
 
 

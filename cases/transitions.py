@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from accounts import privacy
 from accounts.actor import Actor
 from cases import rating_links, repository
 from cases import workflow_repository as store
@@ -326,7 +327,7 @@ def apply_transition(
     out = {"id": case_id, "status": new.status, "version": new_version,
            "event": {"id": event["id"], "type": action, "from_status": state.status,
                      "to_status": new.status, "at": at.isoformat(), "note": note,
-                     "photo_ids": photo_ids, "data": data,
+                     "photo_ids": photo_ids, "data": privacy.event_data(data),
                      "taken_at": taken_at.isoformat() if taken_at else None}}
     if act.name == "close" and rating_links.reachable(row["reporter_phone"]):
         # 一事一评: the reporter's rating link, its token given out in this result only

@@ -32,8 +32,9 @@ UPDATE cases SET version = version + 1, updated_at = :at, supporters = supporter
 RETURNING version, town_code, status, queue, assignee_id, department_code;
 
 -- name: insert_event
--- ON CONFLICT on uq_case_events_account_key: a concurrent request of the same account with
--- the same Idempotency-Key committed first; nothing is inserted and no row comes back
+-- The account's Idempotency-Key is claimed by the BEFORE INSERT trigger case_events_claim_keys
+-- (migration 0060, once per account and key): when a concurrent request of the same account
+-- with the same key committed first, nothing is inserted and no row comes back
 -- (cases/transition_keys.py then answers with that request's event).
 INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
                          account_id, role, note, lon, lat, photo_ids, queue, assignee_id,
@@ -42,11 +43,10 @@ VALUES (:case_id, :town_code, :at, :type, :from_status, :to_status, :actor,
         CAST(:data AS jsonb), :account_id, :role, :note, :lon, :lat,
         CAST(:photo_ids AS bigint[]), :queue, :assignee_id, :department_code,
         :idempotency_key, :taken_at)
-ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id, at;
 
 -- name: event_by_key
--- uq_case_events_account_key
+-- ix_case_events_account_key
 SELECT id, case_id, type, from_status, to_status, at, note, photo_ids, data, taken_at
   FROM case_events
  WHERE account_id = :account_id AND idempotency_key = :key;

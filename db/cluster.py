@@ -22,7 +22,9 @@ server for anything else.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import os
 import pwd
 import shutil
@@ -85,6 +87,16 @@ def _pg_bindir() -> Path:
     return candidates[-1][2]
 
 
+def pg_tool(tool: str) -> Path:
+    """A PostgreSQL program (pg_dump, pg_restore, psql, …) from the binaries the managed
+    cluster runs on, so a dump is read by the same major version that wrote it."""
+    path = _pg_bindir() / tool
+    if not path.exists():
+        raise ClusterError(f"{path} does not exist: install the PostgreSQL client programs "
+                           "(postgresql-15) or set GRIDGOV_PG_BINDIR")
+    return path
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -103,6 +115,49 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
+def server_user() -> str | None:
+    """The user our servers (PostgreSQL, PgBouncer) run as: None for ourselves, else the system
+    user ``postgres`` (or ``gridgov``, created when missing) when we are root, which both refuse."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "gridgov"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "gridgov"],
+        check=True,
+    )
+    return "gridgov"
+
+
+def prepare_server_dir(root: Path) -> None:
+    """Create ``root`` so that the server's user can write it.
+
+    When that user cannot reach a directory under this checkout (a home directory with
+    mode 700, say), the files live in /var/lib/gridgov/<hash> and ``root`` links there.
+    """
+    user = server_user()
+    if root.is_symlink():
+        return
+    root.parent.mkdir(parents=True, exist_ok=True)
+    if user is None:
+        root.mkdir(parents=True, exist_ok=True)
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.chown(root, user=user)
+    reachable = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(root)]).returncode == 0
+    if not reachable:
+        root.rmdir()
+        digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+        target = Path("/var/lib/gridgov") / digest
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.chown(target, user=user)
+        root.symlink_to(target, target_is_directory=True)
+
+
 @dataclass
 class ClusterStatus:
     running: bool
@@ -114,6 +169,8 @@ class ClusterStatus:
 
 class Cluster:
     """A PostgreSQL cluster kept under ``root`` (normally ``var/pg``)."""
+
+    start_command = "gridgov db start"  # named in messages
 
     def __init__(self, root: Path, *, durable: bool = True, dbname: str = DB_NAME):
         self.root = Path(root).absolute()
@@ -165,7 +222,7 @@ class Cluster:
     def _url(self, role: str, dbname: str) -> str:
         port = self.port
         if port is None:
-            raise ClusterError(f"the cluster in {self.root} has never been started: run `gridgov db start`")
+            raise ClusterError(f"the cluster in {self.root} has never been started: run `{self.start_command}`")
         return f"postgresql+psycopg://{role}:{self._password(role)}@127.0.0.1:{port}/{dbname}"
 
     def url(self, dbname: str | None = None) -> str:
@@ -179,19 +236,7 @@ class Cluster:
     # -- running as an unprivileged user -------------------------------------------------
     def _run_user(self) -> str | None:
         """The user the server runs as: None for ourselves, else a system user name."""
-        if os.geteuid() != 0:
-            return None
-        for name in ("postgres", "gridgov"):
-            try:
-                pwd.getpwnam(name)
-                return name
-            except KeyError:
-                continue
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "gridgov"],
-            check=True,
-        )
-        return "gridgov"
+        return server_user()
 
     def _as_user(self, argv: list[str]) -> list[str]:
         user = self._run_user()
@@ -216,28 +261,10 @@ class Cluster:
             shutil.chown(path, user=user)
 
     def _prepare_root(self) -> None:
-        """Create ``root`` so that the server's user can write it.
-
-        When that user cannot reach a directory under this checkout (a home directory with
-        mode 700, say), the data live in /var/lib/gridgov/<hash> and ``root`` links there.
-        """
-        user = self._run_user()
+        """Create ``root`` so that the server's user can write it (see prepare_server_dir)."""
         if self.root.is_symlink() or (self.root / "data").exists():
             return
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        if user is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        shutil.chown(self.root, user=user)
-        reachable = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(self.root)]).returncode == 0
-        if not reachable:
-            self.root.rmdir()
-            digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
-            target = Path("/var/lib/gridgov") / digest
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.chown(target, user=user)
-            self.root.symlink_to(target, target_is_directory=True)
+        prepare_server_dir(self.root)
 
     # -- lifecycle ------------------------------------------------------------------------
     def initialised(self) -> bool:
@@ -323,10 +350,19 @@ class Cluster:
         if not self._hba_secured():
             self._secure_legacy()
         self._wait_ready()
+        if self.in_recovery():
+            # Recovering (point-in-time recovery, docs/backup.md) or a standby: read-only until
+            # promoted, and the roles and the database come with the WAL it replays.
+            return started
         with self._admin("postgres") as conn:
             _ensure_app_role(conn, self._password(APP_ROLE))
         self.create_database(self.dbname)
         return started
+
+    def in_recovery(self) -> bool:
+        """Whether the running server is still replaying WAL (recovery, or a standby)."""
+        with self._admin("postgres") as conn:
+            return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
 
     def _admin(self, dbname: str) -> psycopg.Connection:
         return psycopg.connect(
@@ -452,4 +488,25 @@ def _ensure_app_role(conn: psycopg.Connection, password: str) -> None:
     conn.execute(
         sql.SQL("{} ROLE {} " + _APP_ROLE_ATTRIBUTES).format(sql.SQL(verb), sql.Identifier(APP_ROLE))
     )
-    _set_password(conn, APP_ROLE, password)
+    # Set again only when it does not verify: a new verifier has a new salt, and PgBouncer
+    # (db/pgbouncer.py) logs in to the server with the verifier it was given at its start.
+    current = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (APP_ROLE,)).fetchone()
+    if not _verifies(current[0] if current else None, password):
+        _set_password(conn, APP_ROLE, password)
+
+
+def _verifies(verifier: str | None, password: str) -> bool:
+    """Whether a SCRAM-SHA-256 verifier as PostgreSQL keeps it (RFC 5803:
+    ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>``) is that of ``password``.
+    Our passwords are ASCII (db/passwords.py), which SASLprep leaves as they are."""
+    try:
+        method, salting, keys = (verifier or "").split("$")
+        iterations, salt = salting.split(":")
+        stored_key = keys.split(":")[0]
+        if method != "SCRAM-SHA-256":
+            return False
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    except ValueError:  # not a SCRAM verifier (none, md5, …)
+        return False
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return hmac.compare_digest(base64.b64encode(hashlib.sha256(client_key).digest()).decode(), stored_key)

@@ -27,6 +27,30 @@ def managed_cluster():
     return Cluster(var_dir() / "pg")
 
 
+def managed_standby():
+    """The managed cluster's hot standby in ``var/pg-replica`` (``gridgov db start --replica``)."""
+    from db.standby import Standby
+
+    return Standby(var_dir() / "pg-replica", managed_cluster())
+
+
+def managed_pgbouncer():
+    """PgBouncer in front of the managed cluster, in ``var/pgbouncer`` (``gridgov db start --pgbouncer``)."""
+    from db.pgbouncer import PgBouncer
+
+    return PgBouncer(var_dir() / "pgbouncer", managed_cluster())
+
+
+def setting_on(name: str, config: dict | None = None) -> bool:
+    """Whether the on/off setting ``name`` (the mapping's, else ``GRIDGOV_<name>``) is on."""
+    value = (config or {}).get(name)
+    if value is None:
+        value = os.environ.get(f"GRIDGOV_{name}", "")
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "on", "true", "yes")
+
+
 def normalise_url(url: str) -> str:
     """Use the psycopg 3 driver whatever flavour of postgres URL was given."""
     for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
@@ -43,6 +67,39 @@ def database_url(config: dict | None = None) -> str:
     return managed_cluster().url()
 
 
+def replica_url(config: dict | None = None) -> str | None:
+    """The hot standby the app's read-only views may read from (web/database.py): the mapping's
+    REPLICA_URL, ``GRIDGOV_REPLICA_URL``, the managed standby when ``GRIDGOV_REPLICA`` is on
+    (and gridgov manages the database), else None."""
+    url = (config or {}).get("REPLICA_URL") or os.environ.get("GRIDGOV_REPLICA_URL")
+    if url:
+        return normalise_url(url)
+    if setting_on("REPLICA", config) and not _external_database(config):
+        return managed_standby().url()
+    return None
+
+
+def pgbouncer_url(config: dict | None = None) -> str | None:
+    """The database through PgBouncer in transaction mode, for the app's requests: the
+    mapping's PGBOUNCER_URL, ``GRIDGOV_PGBOUNCER_URL``, the managed PgBouncer when
+    ``GRIDGOV_PGBOUNCER`` is on (and gridgov manages the database), else None.
+
+    Everything else keeps ``database_url()``, a direct connection: LISTEN/NOTIFY (a listener
+    must stay on one server connection, which transaction pooling does not give), the
+    background worker (procrastinate listens too), migrations, dumps and the CLI.
+    """
+    url = (config or {}).get("PGBOUNCER_URL") or os.environ.get("GRIDGOV_PGBOUNCER_URL")
+    if url:
+        return normalise_url(url)
+    if setting_on("PGBOUNCER", config) and not _external_database(config):
+        return managed_pgbouncer().url()
+    return None
+
+
+def _external_database(config: dict | None) -> bool:
+    return bool((config or {}).get("DATABASE_URL") or os.environ.get("GRIDGOV_DATABASE_URL"))
+
+
 def conninfo(url: str) -> str:
     """A libpq connection URL (for psycopg, LISTEN, COPY) from a SQLAlchemy URL."""
     from sqlalchemy.engine import make_url
@@ -52,6 +109,13 @@ def conninfo(url: str) -> str:
 
 # A pooled connection idle for longer than this is pinged before it is handed out.
 PING_IDLE_S = 10.0
+# Bounds on every wait for the database, so that a request never hangs on one that is gone
+# (web/unavailable.py answers 503 instead): a new connection's handshake, and a connection
+# from a pool whose every connection is busy (SQLAlchemy's default is 30 s; a server thread
+# holds at most one at a time, web/database.py, so the pool runs dry only when statements
+# stall).
+CONNECT_TIMEOUT_S = 5
+POOL_TIMEOUT_S = 5
 
 
 # Every connection's settings, sent when it opens (no round trip later). JIT compilation costs
@@ -63,15 +127,24 @@ SERVER_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0"
 
 
 @cache
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, pooled: bool = False) -> Engine:
+    """The engine of this process for ``url``; ``pooled``: the URL is PgBouncer's, in
+    transaction mode (``pgbouncer_url()``)."""
     # connect_timeout: a health check against a host that does not answer must not hang
-    connect_args: dict = {"connect_timeout": 5}
+    connect_args: dict = {"connect_timeout": CONNECT_TIMEOUT_S}
+    if pooled:
+        # Transaction pooling hands each transaction to whichever server connection is free:
+        # a statement psycopg prepared (it does after 5 executions) on one is unknown on the
+        # next. And PgBouncer refuses startup options: the managed one sets SERVER_OPTIONS
+        # on each server connection instead (db/pgbouncer.py, connect_query).
+        connect_args["prepare_threshold"] = None
     # A URL with its own options= is used as it is, an empty one included: a pooler such as
     # PgBouncer refuses startup options unless told to ignore them (?options= sends none;
     # SQLAlchemy's URL drops an empty value, so the query string is read here).
-    if "options" not in parse_qs(urlsplit(url).query, keep_blank_values=True):
+    elif "options" not in parse_qs(urlsplit(url).query, keep_blank_values=True):
         connect_args["options"] = SERVER_OPTIONS
-    engine = create_engine(url, pool_size=5, max_overflow=10, connect_args=connect_args)
+    engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=POOL_TIMEOUT_S,
+                           connect_args=connect_args)
     _ping_when_idle(engine)
     return engine
 

@@ -11,16 +11,17 @@ import psycopg
 import shapely
 from tqdm import tqdm
 
+from db import partitions
 from db.session import conninfo, session_scope
 from demo import cases as demo_cases
 from cases.deadlines import BusinessCalendar
 from demo import field as demo_field
-from demo import geometry, registry
+from demo import geometry, province, registry
 from demo.accounts import create_demo_accounts
 
 TZ = ZoneInfo("Asia/Shanghai")
 # everything --replace empties at once (TRUNCATE refuses a table another one not listed refers to)
-TABLES = ("web_sessions", "api_tokens", "accounts", "notifications", "rating_links",
+TABLES = ("feed_events", "feed_rejects", "emergency_tasks", "emergencies", "web_sessions", "api_tokens", "accounts", "notifications", "rating_links",
           "visit_photos", "visits", "key_places", "key_persons", "shops",
           "case_deadlines", "case_photos", "case_events", "cases", "hazards", "enterprises", "households",
           "addresses", "streets", "grid_assignments", "people", "draft_changes", "draft_grids",
@@ -40,11 +41,23 @@ def has_town(url: str) -> bool:
         return conn.execute("SELECT EXISTS (SELECT 1 FROM towns)").fetchone()[0]
 
 
-def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True, replace: bool = False) -> dict:
-    """Load the demo for ``seed``; refuse (DemoError) when the database already has data,
-    unless ``replace``. Then its accounts (demo/accounts.py). Returns the counts written."""
+def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True, replace: bool = False,
+              residents: int = registry.RESIDENTS, towns: int = 1, month_partitions: bool = True
+              ) -> dict:
+    """Load the demo for ``seed`` with ``residents`` people in its households (demo/registry.py);
+    refuse (DemoError) when the database already has data, unless ``replace``, or when the demo
+    cannot draw that many residents (before anything is written). Then its accounts
+    (demo/accounts.py). With ``towns`` > 1, a province: Bagong and ``towns - 1`` copies of it
+    (demo/province.py), the ``cases`` spread over them. The months the cases fill get their
+    partitions first (db/partitions.py) unless not ``month_partitions`` (a benchmark's
+    unpartitioned layout). Returns the counts written."""
+    try:
+        registry.check_residents(residents)
+        province.check_towns(towns)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
     geo = geometry.build(seed)
-    reg = registry.build(geo, seed)
+    reg = registry.build(geo, seed, residents)
     with psycopg.connect(conninfo(url)) as conn:
         with conn.transaction():
             occupied = conn.execute(
@@ -59,7 +72,13 @@ def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True,
             counts = _write_boundaries(conn, geo, reg)
             counts.update(_write_registry(conn, geo, reg))
             counts.update(demo_field.write(conn, geo, reg, seed, datetime.now(TZ)))
-            counts["cases"] = _write_cases(conn, geo, reg, cases, seed, progress)
+            # the months the cases are about to fill (a year back), so they land in theirs
+            if month_partitions:
+                today = datetime.now(TZ).date()
+                partitions.cover(conn, today - timedelta(days=366), today)
+            counts["cases"] = _write_cases(conn, geo, reg, province.case_quotas(towns, cases)[0],
+                                           seed, progress)
+            counts.update(province.copy_towns(conn, towns, cases, progress))
             conn.execute("SELECT pg_notify('gridgov_cases', json_build_object('op', 'bulk', 'count', %s::int)::text)", (cases,))
         conn.execute("ANALYZE")
     with session_scope(url) as session:
@@ -127,9 +146,11 @@ def _write_registry(conn, geo: geometry.DemoGeometry, reg: registry.Registry) ->
                                 a["village_code"], a["group_name"], a["street"], a["door_number"], a["building"],
                                 a["unit"], a["room"], a["grid_code"], town, f"SRID=4326;POINT({lon:.8f} {lat:.8f})"))
         cur.execute("SELECT setval(pg_get_serial_sequence('addresses', 'id'), (SELECT max(id) FROM addresses))")
-        with cur.copy("COPY households (address_id, head_name, residents, key_person, grid_code, town_code) FROM STDIN") as copy:
+        with cur.copy("COPY households (address_id, head_name, residents, key_person, grid_code, town_code, "
+                      "elderly_alone, disabled, bedridden, children_unattended) FROM STDIN") as copy:
             for h in reg.households:
-                copy.write_row((h["address"] + 1, h["head_name"], h["residents"], h["key_person"], h["grid_code"], town))
+                copy.write_row((h["address"] + 1, h["head_name"], h["residents"], h["key_person"], h["grid_code"], town,
+                                h["elderly_alone"], h["disabled"], h["bedridden"], h["children_unattended"]))
         ent_ll = _points_lonlat(geo, [e["geom_xy"] for e in reg.enterprises])
         cur.executemany(
             "INSERT INTO enterprises (name, industry, employees, address, grid_code, zone_code, town_code, geom) "
@@ -145,7 +166,10 @@ def _write_registry(conn, geo: geometry.DemoGeometry, reg: registry.Registry) ->
               now - timedelta(days=h["days_ago"]), town, lon, lat) for h, (lon, lat) in zip(reg.hazards, haz_ll)],
         )
     return {"addresses": len(reg.addresses), "households": len(reg.households),
-            "residents": sum(h["residents"] for h in reg.households), "streets": len(reg.streets),
+            "residents": sum(h["residents"] for h in reg.households),
+            "vulnerable": sum(int(h["elderly_alone"]) + h["disabled"] + h["bedridden"] + h["children_unattended"]
+                              for h in reg.households),
+            "streets": len(reg.streets),
             "enterprises": len(reg.enterprises), "hazards": len(reg.hazards)}
 
 

@@ -3,7 +3,10 @@ deterministically from a seed onto the demo geometry (demo.geometry).
 
 Counts are the town's (DOMAIN.md): 316 grid workers, 1,263 auxiliaries, about 20,000
 residents in households with standard addresses, 1,520 enterprises (most in the industrial
-park), 258 hazards (most in regional grids).
+park), 258 hazards (most in regional grids). ``residents`` draws another number of residents
+on the same geometry and the same people (86,000 is the town's whole resident population,
+for the benchmarks): the same rules place more households in each service grid; the default
+draws exactly what it always drew.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from geo import partition
 PROVINCE, CITY, COUNTY = "山西省", "晋城市", "泽州县"
 GRID_WORKERS, AUXILIARIES = 316, 1263
 RESIDENTS, ENTERPRISES, HAZARDS = 20_000, 1520, 258
+# what ``build`` accepts for ``residents``: at least one person in each of the households
+# every service grid keeps at the least (8 each, 1,712 in all), and at most about six times the
+# town's 86,000 (a community's compound numbers 1,404 flats a street; beyond this the demo is
+# no longer a town's)
+RESIDENTS_MIN, RESIDENTS_MAX = 2_000, 500_000
 SURNAMES = "王李张刘陈杨赵郭牛吕崔秦焦靳申常司卫毕贾任宋段史黄马田冯韩程"
 GIVEN = "建国军红伟芳丽强磊洋艳勇杰娟涛明超秀霞平刚桂英华玉兰福贵海燕云鹏志文斌丹晓宇浩然子涵欣怡俊峰"
 STREET_POOL = (
@@ -49,6 +57,7 @@ class Registry:
     streets: list[dict] = field(default_factory=list)  # village_code, name, geom_xy
     addresses: list[dict] = field(default_factory=list)  # parts + geom_xy + grid_code
     households: list[dict] = field(default_factory=list)  # address index, head_name, residents, key_person, grid_code
+    # and the vulnerable among the residents (see _vulnerable)
     enterprises: list[dict] = field(default_factory=list)
     hazards: list[dict] = field(default_factory=list)
 
@@ -154,13 +163,14 @@ def _street_line(interior: BaseGeometry, rng: np.random.Generator, horizontal: b
     return best if best.length >= 40 else None
 
 
-def _households(geo: DemoGeometry, reg: Registry, rng: np.random.Generator) -> None:
+def _households(geo: DemoGeometry, reg: Registry, rng: np.random.Generator,
+                residents: int = RESIDENTS) -> None:
     service = [leaf for leaf in geo.leaves if leaf.level == "service"]
     dense = np.array([2.5 if (l.village.kind == "community" or l.village.name in CENTER_VILLAGES) else 1.0 for l in service])
-    target_households = int(RESIDENTS / 2.9)
+    target_households = int(residents / 2.9)
     per_grid = np.maximum(8, np.round(dense / dense.sum() * target_households)).astype(int)
     names_by_village = {v.code: _street_names(v.name, rng) for v in geo.villages}
-    residents_left = RESIDENTS
+    residents_left = residents
     planned = int(per_grid.sum())
     made = 0
     for leaf, n_h in zip(service, per_grid):
@@ -305,15 +315,52 @@ def _hazards(geo: DemoGeometry, reg: Registry, rng: np.random.Generator, found_b
         )
 
 
-def build(geo: DemoGeometry, seed: int) -> Registry:
-    """Everyone and everything in the demo town, for ``seed`` (deterministic)."""
+# Shares for the vulnerable (migration 0031 defines the columns): an older rural town whose
+# young adults work away. Of the one-person households, 35% are a person over 70 living alone;
+# every resident is disabled with 2% chance, or else bedridden with 0.7%; one household in
+# twenty-five of three or more keeps children whose parents work away (留守儿童).
+ELDERLY_ALONE_SHARE, DISABLED_RATE, BEDRIDDEN_RATE, CHILDREN_SHARE = 0.35, 0.02, 0.007, 0.04
+
+
+def _vulnerable(reg: Registry, seed: int) -> None:
+    """Flag the vulnerable of every household, from a random stream of their own (seed + 4000),
+    so the rest of the demo stays as it was. A person is counted once (``vulnerable`` <=
+    ``residents``), and an elderly person living alone is the whole household."""
+    rng = np.random.default_rng(seed + 4000)
+    for h in reg.households:
+        n = h["residents"]
+        alone = n == 1 and bool(rng.random() < ELDERLY_ALONE_SHARE)
+        others = n - int(alone)
+        disabled = int(rng.binomial(others, DISABLED_RATE))
+        bedridden = int(rng.binomial(others - disabled, BEDRIDDEN_RATE))
+        children = 0
+        if n >= 3 and rng.random() < CHILDREN_SHARE:
+            children = int(min(rng.integers(1, 3), n - 1 - disabled - bedridden))
+        h.update(elderly_alone=alone, disabled=disabled, bedridden=bedridden,
+                 children_unattended=max(0, children))
+
+
+def build(geo: DemoGeometry, seed: int, residents: int = RESIDENTS) -> Registry:
+    """Everyone and everything in the demo town, for ``seed`` (deterministic), with exactly
+    ``residents`` people in its households (ValueError outside RESIDENTS_MIN..RESIDENTS_MAX)."""
+    check_residents(residents)
     rng = np.random.default_rng(seed + 1000)
     reg = Registry()
     _people(geo, reg, rng)
-    _households(geo, reg, rng)
+    _households(geo, reg, rng, residents)
     _enterprises(geo, reg, rng)
     _hazards(geo, reg, rng)
+    _vulnerable(reg, seed)
     return reg
 
 
-__all__ = ["Registry", "build", "full_address", "TOWN_CODE"]
+def check_residents(residents: int) -> None:
+    """ValueError naming ``residents`` when the demo cannot draw that many."""
+    if isinstance(residents, bool) or not isinstance(residents, int) or not (
+            RESIDENTS_MIN <= residents <= RESIDENTS_MAX):
+        raise ValueError(f"residents was {residents!r} but the demo draws between "
+                         f"{RESIDENTS_MIN:,} and {RESIDENTS_MAX:,} (86,000 is the town's "
+                         "resident population)")
+
+
+__all__ = ["Registry", "build", "check_residents", "full_address", "TOWN_CODE"]

@@ -102,7 +102,8 @@ class Visit(Base):
     far: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(10))
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # no foreign key: cases are partitioned by month (migration 0060's triggers keep it)
+    case_id: Mapped[int | None] = mapped_column(BigInteger)
     request_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (

@@ -142,7 +142,7 @@ SELECT g.code, g.name FROM grids g WHERE g.valid_to IS NULL AND g.code = ANY(:co
 SELECT ga.grid_code, p.id AS person_id, p.name
   FROM grid_assignments ga JOIN people p ON p.id = ga.person_id
  WHERE ga.role = 'worker' AND ga.grid_code = ANY(:codes)
-   AND ga.since <= current_date AND (ga.until IS NULL OR ga.until >= current_date);
+   AND ga.since <= town_today() AND (ga.until IS NULL OR ga.until >= town_today());
 
 -- name: first_town
 SELECT code FROM towns ORDER BY code LIMIT 1;

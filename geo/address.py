@@ -52,8 +52,10 @@ ADMIN_LEVELS = ("province", "city", "county", "town")
 _NOT_ADMIN = "村镇乡县区街路巷省市组号社道楼"
 _ADMIN_NAME = rf"[^\W\d{_NOT_ADMIN}A-Za-z_]"
 _ADMIN_PATTERNS = {
-    "province": re.compile(rf"(?:{'|'.join(PROVINCES)})(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)?"
-                           rf"(?![村庄街路巷])|{_ADMIN_NAME}{{2,7}}?(?:省|自治区)"),
+    # a province's name alone may begin a village's or a street's (河南村), not one with its
+    # suffix: 辽宁省庄河市 is in Liaoning
+    "province": re.compile(rf"(?:{'|'.join(PROVINCES)})(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区"
+                           rf"|(?![村庄街路巷]))|{_ADMIN_NAME}{{2,7}}?(?:省|自治区)"),
     "city": re.compile(rf"{_ADMIN_NAME}{{2,7}}?(?:市|自治州|地区|盟)"),
     "county": re.compile(rf"{_ADMIN_NAME}{{1,7}}?(?:县|区|旗|市)"),
     "town": re.compile(rf"{_ADMIN_NAME}{{1,7}}?(?:镇|乡|街道办事处|街道)(?!\d)"),
@@ -69,6 +71,29 @@ _UNIT_RE = re.compile(r"(\d+)单元")
 _ROOM_RE = re.compile(r"(\d+)(?:室|户)")
 _FLOOR_RE = re.compile(r"(\d+)(?:层|楼)")
 _NUMBER_ONLY_RE = re.compile(r"(\d+)号?")
+# The longest number an address part is read as: a group, door, building, unit, room or floor
+# number has a few digits, and nine fit an INTEGER column. A longer run of digits (a phone
+# number, or a paste gone wrong) is left in ``rest``. Numerals of more than _MAX_NUMERAL
+# characters stay as written: Python refuses to turn more than 4,300 digits into an int or
+# back, and such text is no address anyway.
+_MAX_DIGITS = 9
+_MAX_NUMERAL = 12
+
+
+class _NotANumber(ValueError):
+    """A run of digits too long to be a part of an address (see _MAX_DIGITS)."""
+
+
+def _int(digits: str) -> int:
+    if len(digits) > _MAX_DIGITS:
+        raise _NotANumber(digits)
+    return int(digits)
+
+
+def _numeral_digits(m: re.Match[str]) -> str:
+    """A numeral matched in a text, as digits; left as written when too long to be a number."""
+    numeral = m.group()
+    return str(cn_to_int(numeral)) if len(numeral) <= _MAX_NUMERAL else numeral
 
 
 def cn_to_int(numeral: str) -> int:
@@ -112,14 +137,16 @@ def normalise(text: str) -> str:
     committee forms shortened (渠头村委会 → 渠头村), and numbers (not names) in digits."""
     s = unicodedata.normalize("NFKC", text).translate(_DASHES).upper()
     s = re.sub(r"(?<=\d)\s+(?=\d)", "_", s)  # 东大街 26 1号楼: two numbers, not 261
-    s = _DROP_RE.sub("", s)
+    # NFKC again: upper() may decompose (ẖ → H + ̱), and a dropped space may bring a letter and
+    # an accent together; else normalising twice would differ from normalising once
+    s = unicodedata.normalize("NFKC", _DROP_RE.sub("", s))
     s = s.replace("#", "号")
     before = None
     while before != s:  # until stable: 村村委会委会 shortens twice
         before = s
         for long, short in _COMMITTEE:
             s = s.replace(long, short)
-    s = _NUMBER_RE.sub(lambda m: str(cn_to_int(m.group())), s)
+    s = _NUMBER_RE.sub(_numeral_digits, s)
     return re.sub(r"号+", "号", s)
 
 
@@ -127,7 +154,7 @@ def normalise(text: str) -> str:
 def name_key(name: str) -> str:
     """A place name for comparison: normalised, every numeral in digits (巴公一村 → 巴公1村)."""
     s = normalise(name)
-    return _NAME_NUMBER_RE.sub(lambda m: str(cn_to_int(m.group())), s)
+    return _NAME_NUMBER_RE.sub(_numeral_digits, s)
 
 
 def name_stem(key: str) -> str:
@@ -220,7 +247,7 @@ def parse_local(text: str) -> ParsedAddress:
 def _parse_local(s: str, out: ParsedAddress) -> None:
     pos = 0
     m = _GROUP_RE.match(s)
-    if m:
+    if m and len(m.group(1)) <= _MAX_DIGITS:
         out.group = int(m.group(1))
         pos = m.end()
     m = _STREET_RE.match(s, pos)
@@ -233,7 +260,10 @@ def _parse_local(s: str, out: ParsedAddress) -> None:
         if s[pos] == "_":  # the separator normalise left between two numbers
             pos += 1
             continue
-        end = _number_token(s, pos, out)
+        try:
+            end = _number_token(s, pos, out)
+        except _NotANumber:  # raised before anything is set on ``out``
+            break
         if end is None:
             break
         pos = end
@@ -243,10 +273,10 @@ def _parse_local(s: str, out: ParsedAddress) -> None:
 def _number_token(s: str, pos: int, out: ParsedAddress) -> int | None:
     """Read one numbered part at ``pos`` into ``out``; the position after it, or None."""
     if m := _TRIPLE_RE.match(s, pos):  # 1-2-301: building, unit, room
-        out.building, out.unit, out.room = m.group(1), int(m.group(2)), int(m.group(3))
+        out.building, out.unit, out.room = m.group(1), _int(m.group(2)), _int(m.group(3))
         return m.end()
     if m := _PAIR_RE.match(s, pos):
-        a, b = int(m.group(1)), int(m.group(2))
+        a, b = _int(m.group(1)), _int(m.group(2))
         if out.door_number is None and out.building is None and m.group(3) in (None, "号"):
             out.door_number, out.door_sub = a, b  # 12-1号
         elif out.building is None:
@@ -262,16 +292,16 @@ def _number_token(s: str, pos: int, out: ParsedAddress) -> int | None:
         out.building = m.group(1)
         return m.end()
     if m := _UNIT_RE.match(s, pos):
-        out.unit = int(m.group(1))
+        out.unit = _int(m.group(1))
         return m.end()
     if m := _ROOM_RE.match(s, pos):
-        out.room = int(m.group(1))
+        out.room = _int(m.group(1))
         return m.end()
     if m := _FLOOR_RE.match(s, pos):
-        out.floor = int(m.group(1))
+        out.floor = _int(m.group(1))
         return m.end()
     if m := _NUMBER_ONLY_RE.match(s, pos):
-        n = int(m.group(1))
+        n = _int(m.group(1))
         if out.door_number is None and out.building is None and out.unit is None:
             out.door_number = n
         elif out.building is None and _UNIT_RE.match(s, m.end()):
@@ -365,7 +395,7 @@ class NameSet:
 
 
 def _digits_in_names(s: str) -> str:
-    return _NAME_NUMBER_RE.sub(lambda m: str(cn_to_int(m.group())), s)
+    return _NAME_NUMBER_RE.sub(_numeral_digits, s)
 
 
 # Readings of every character, from pypinyin's single-character table. Read as a data file
@@ -390,7 +420,7 @@ def load_sounds() -> dict[str, str]:
 @functools.lru_cache(maxsize=8192)
 def _sounds(ch: str) -> frozenset[str]:
     """A character's readings without tones, with zh/z, ch/c, sh/s, n/l, -ng/-n merged."""
-    if ch.isdigit():
+    if ch.isdecimal():  # not isdigit(): ² and 𐩀 are digits that int() does not read
         ch = "零一二三四五六七八九"[int(ch)]
     raw = load_sounds().get(ch)
     if raw is None:

@@ -25,22 +25,31 @@ def worker_command(concurrency: int) -> None:
     """Run the background worker until stopped (Ctrl-C or SIGTERM let a running job finish).
 
     It runs the periodic supervision pass (every minute; GRIDGOV_SUPERVISION_CRON changes
-    it) and any job deferred to it. Several workers may run at once, on one machine or many:
-    each periodic tick runs once.
+    it), makes the coming months' partitions of cases and case_events (daily), and any job
+    deferred to it. A job whose worker was killed is run again once that worker has been
+    silent for GRIDGOV_WORKER_STALLED_S seconds (30). Several workers may run at once, on one
+    machine or many: each periodic tick runs once.
 
     \b
     Example:
       gridgov worker
     """
-    from jobs.app import QUEUE, make_app, supervision_cron
+    from jobs.app import QUEUE, make_app, supervision_cron, worker_timing
 
     with cli_session(write=False):  # an unreachable database or an old schema: one line, exit 2
         url = database_url()
+    try:
+        heartbeat_s, stalled_s = worker_timing()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = make_app(url)
     click.echo(f"worker: queue {QUEUE}, supervision pass on {supervision_cron()!r}", err=True)
+    # the heartbeat and when a silent worker counts as dead: its jobs are run again
+    # (jobs/app.py, gridgov.retry_stalled_jobs)
     app.run_worker(queues=[QUEUE], concurrency=concurrency, delete_jobs="successful",
-                   name="gridgov-worker")
+                   name="gridgov-worker", update_heartbeat_interval=heartbeat_s,
+                   stalled_worker_timeout=stalled_s)
 
 
 def _moment(value: str | None) -> datetime:

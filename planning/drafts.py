@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from boundaries.importer import ADMIN_CODE, LEAF_CODE
 from boundaries.models import LEVELS
 from boundaries.versions import get_version
-from db.statements import named_statements
+from db.statements import Statements
 from planning.errors import (
     DraftClosed,
     DraftNotFound,
@@ -48,12 +48,8 @@ M_PER_DEG = 111_320.0
 MAX_WORKERS = 20
 
 
-def _statements() -> dict[str, str]:
-    return named_statements("planning", "drafts.sql")
-
-
-def _run(session: Session, name: str, params: dict[str, Any]):
-    return session.execute(text(_statements()[name]), params)
+_SQL = Statements("planning", "drafts.sql")
+_run = _SQL.run
 
 
 # -- drafts ------------------------------------------------------------------------------------
@@ -90,8 +86,10 @@ def create_draft(session: Session, actor: str, scope: str,
         raise InvalidDraftScope(f"version {from_version} is of town {version['town_code']}, "
                                 f"not of {town}", {"scope": scope, "from_version": from_version})
     draft_id = session.execute(text(
-        "INSERT INTO drafts (town_code, scope_code, scope_kind, from_version, created_by) "
-        "VALUES (:town, :scope, :kind, :version, :actor) RETURNING id"),
+        "INSERT INTO drafts (town_code, scope_code, scope_kind, from_version, created_by, "
+        "base_version) VALUES (CAST(:town AS text), :scope, :kind, :version, :actor, "
+        "(SELECT max(number) FROM boundary_versions WHERE town_code = CAST(:town AS text))) "
+        "RETURNING id"),
         {"town": town, "scope": village or town, "kind": kind, "version": from_version,
          "actor": actor}).scalar_one()
     _run(session, "copy_grids", {"draft_id": draft_id, "town_code": town, "at": at,
@@ -134,7 +132,7 @@ def get_draft(session: Session, draft_id: int) -> dict[str, Any]:
 def discard_draft(session: Session, draft_id: int, revision: int | None, actor: str) -> None:
     """Discard an open draft (it stays readable, state ``discarded``). With ``revision``, only
     if the draft is still at it."""
-    draft = lock_open_draft(session, draft_id)
+    draft = lock_open_draft(session, draft_id, also=("scheduled",))
     if revision is not None:
         check_revision(session, draft, revision)
     _run(session, "discard", {"id": draft_id})
@@ -305,11 +303,13 @@ def check_grid(session: Session, draft: dict[str, Any], code: str,
                                         {"field": "workers", "unknown": unknown})
 
 
-def lock_open_draft(session: Session, draft_id: int) -> dict[str, Any]:
+def lock_open_draft(session: Session, draft_id: int, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The draft's row, locked for this transaction; DraftClosed unless it is open (or in one
+    of the states ``also``: a scheduled draft may still be discarded, which cancels it)."""
     row = _run(session, "lock_draft", {"id": draft_id}).mappings().first()
     if row is None:
         raise DraftNotFound(f"there is no draft {draft_id}", {"draft": draft_id})
-    if row["state"] != "open":
+    if row["state"] != "open" and row["state"] not in also:
         raise DraftClosed(f"draft {draft_id} is {row['state']}: it can no longer be edited",
                           {"draft": draft_id, "state": row["state"]})
     return dict(row)
@@ -342,6 +342,7 @@ def bump_revision(session: Session, draft: dict[str, Any], op: str, codes: list[
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("created_at", "updated_at"):
-        row[key] = row[key].isoformat()
+    for key in ("created_at", "updated_at", "effective_at", "published_at"):
+        if row.get(key) is not None:
+            row[key] = row[key].isoformat()
     return row

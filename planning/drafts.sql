@@ -18,11 +18,11 @@ INSERT INTO draft_grids (draft_id, code, name, level, parent_code, zone_code, le
 SELECT :draft_id, g.code, g.name, g.level, g.parent_code, g.zone_code,
        (SELECT min(a.person_id) FROM grid_assignments a
          WHERE a.grid_code = g.code AND a.role = 'leader'
-           AND a.since <= current_date AND (a.until IS NULL OR a.until >= current_date)),
+           AND a.since <= town_today() AND (a.until IS NULL OR a.until >= town_today())),
        coalesce((SELECT array_agg(a.person_id ORDER BY a.person_id) FROM grid_assignments a
                   WHERE a.grid_code = g.code AND a.role = 'worker'
-                    AND a.since <= current_date
-                    AND (a.until IS NULL OR a.until >= current_date)), '{}'),
+                    AND a.since <= town_today()
+                    AND (a.until IS NULL OR a.until >= town_today())), '{}'),
        g.geom, g.id, 1
   FROM grids g
  WHERE g.town_code = :town_code
@@ -31,18 +31,21 @@ SELECT :draft_id, g.code, g.name, g.level, g.parent_code, g.zone_code,
    AND (CAST(:village AS text) IS NULL OR g.code = :village OR g.parent_code = :village);
 
 -- name: draft
-SELECT id, town_code, scope_code, scope_kind, from_version, state, revision, created_by,
-       created_at, updated_at,
+SELECT id, town_code, scope_code, scope_kind, from_version, base_version, state, revision,
+       created_by, created_at, updated_at, effective_at, published_version, published_at,
+       published_by, rerouted, publish_error,
        (SELECT count(*) FROM draft_grids dg WHERE dg.draft_id = d.id AND NOT dg.removed) AS grids
   FROM drafts d WHERE id = :id;
 
 -- name: lock_draft
-SELECT id, town_code, scope_code, scope_kind, state, revision FROM drafts WHERE id = :id
+SELECT id, town_code, scope_code, scope_kind, state, revision, base_version, effective_at
+  FROM drafts WHERE id = :id
    FOR UPDATE;
 
 -- name: drafts
-SELECT id, town_code, scope_code, scope_kind, from_version, state, revision, created_by,
-       created_at, updated_at,
+SELECT id, town_code, scope_code, scope_kind, from_version, base_version, state, revision,
+       created_by, created_at, updated_at, effective_at, published_version, published_at,
+       published_by, rerouted, publish_error,
        (SELECT count(*) FROM draft_grids dg WHERE dg.draft_id = d.id AND NOT dg.removed) AS grids
   FROM drafts d
  WHERE (CAST(:town_code AS text) IS NULL OR town_code = :town_code)

@@ -53,3 +53,32 @@ class InvalidGridAttributes(PlanningError):
 class InvalidOperation(PlanningError):
     """A split, merge, edge move or reshape that cannot be made: a line that does not cross,
     grids in different villages, grids that do not touch, a piece left in two."""
+
+
+class DraftInvalid(PlanningError):
+    """A publish of a draft whose validation has errors; names them."""
+
+
+class DraftOutdated(PlanningError):
+    """The town's boundaries changed since the draft was made: publishing it would undo that
+    change unseen."""
+
+
+class InvalidEffectiveTime(PlanningError):
+    """An effective time in the past (cases received since were routed on the old
+    boundaries) or without a time zone."""
+
+
+class VillageNotFound(PlanningError):
+    """No village grid of that code in the draft (planning/proposals.py)."""
+
+
+class InvalidProposal(PlanningError):
+    """A proposal asked for what cannot be asked: bounds below 1 or the wrong way round, a
+    village with no residential land (no service grid)."""
+
+
+class ProposalImpossible(PlanningError):
+    """No split of the village's households fits the bounds: too few households, no whole
+    number of grids between them, one address holding more than the maximum, more grids than a
+    proposal makes, or none found."""

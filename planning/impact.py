@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from db.statements import named_statements
+from db.statements import Statements
 from planning.drafts import draft_summary
 
 KINDS = ("households", "residents", "enterprises", "hazards", "open_cases")
@@ -25,12 +24,8 @@ _KIND_OF = {"household": "households", "enterprise": "enterprises", "hazard": "h
             "case": "open_cases"}
 
 
-def _statements() -> dict[str, str]:
-    return named_statements("planning", "impact.sql")
-
-
-def _run(session: Session, name: str, params: dict[str, Any]):
-    return session.execute(text(_statements()[name]), params).mappings()
+_SQL = Statements("planning", "impact.sql")
+_run = _SQL.rows
 
 
 def draft_impact(session: Session, draft_id: int) -> dict[str, Any]:
@@ -54,7 +49,7 @@ def draft_impact(session: Session, draft_id: int) -> dict[str, Any]:
                 side[code]["residents"] += r["residents"]
         if kind == "open_cases":
             moving_cases.append({"id": r["id"], "from_grid": old, "to_grid": new,
-                                 "assignee_id": r["assignee_id"]})
+                                 "assignee_id": r["assignee_id"], "held": r["held"]})
     codes = sorted(set(changed) | set(moves_in) | set(moves_out))
     before = {r["grid_code"]: r for r in _run(session, "households", {"codes": codes})}
     workers_today = {r["grid_code"]: r["workers"]
@@ -81,10 +76,19 @@ def draft_impact(session: Session, draft_id: int) -> dict[str, Any]:
             "households_per_worker_before": _per(hh_before, workers_today.get(code, 0)),
             "households_per_worker_after": _per(hh_after, workers_after),
         })
+    # the cases a publish gives to someone else: those held at the grid level that move to a
+    # grid whose workers do not include their holder, and those whose holder the draft takes
+    # off their grid (planning/publish.py)
+    held = {c["id"]: c.pop("held") for c in moving_cases}
     reassigned = [
         {**c, "to_workers": draft_workers.get(c["to_grid"], [])}
         for c in moving_cases
-        if c["to_grid"] is not None and c["assignee_id"] not in draft_workers.get(c["to_grid"], [])
+        if held[c["id"]] and c["to_grid"] is not None
+        and c["assignee_id"] not in draft_workers.get(c["to_grid"], [])
+    ] + [
+        {"id": r["id"], "from_grid": r["grid_code"], "to_grid": r["grid_code"],
+         "assignee_id": r["assignee_id"], "to_workers": list(r["worker_ids"])}
+        for r in _run(session, "restaffed_cases", {"id": draft_id})
     ]
     totals = {kind: sum(g["in"][kind] for g in grids) for kind in KINDS}
     return {"draft": draft_id, "revision": draft["revision"], "grids": grids,

@@ -26,21 +26,27 @@ WITH d AS (
        AND NOT EXISTS (SELECT 1 FROM draft_grids x WHERE x.draft_id = :id AND x.code = g.code)
 ), things AS (
     SELECT 'household' AS kind, h.id::bigint AS id, h.residents AS residents,
-           h.grid_code AS old_code, a.geom, NULL::integer AS assignee_id
+           h.grid_code AS old_code, a.geom, NULL::integer AS assignee_id, NULL::boolean AS held
       FROM households h JOIN addresses a ON a.id = h.address_id, area
      WHERE ST_Intersects(a.geom, area.geom)
     UNION ALL
-    SELECT 'enterprise', e.id, 0, e.grid_code, e.geom, NULL FROM enterprises e, area
+    SELECT 'enterprise', e.id, 0, e.grid_code, e.geom, NULL, NULL FROM enterprises e, area
      WHERE ST_Intersects(e.geom, area.geom)
     UNION ALL
-    SELECT 'hazard', z.id, 0, z.grid_code, z.geom, NULL FROM hazards z, area
+    SELECT 'hazard', z.id, 0, z.grid_code, z.geom, NULL, NULL FROM hazards z, area
      WHERE z.status <> 'resolved' AND ST_Intersects(z.geom, area.geom)
     UNION ALL
-    SELECT 'case', c.id, 0, c.grid_code, c.geom, c.assignee_id FROM cases c, area
+    -- open cases located by a point (a geocode to a village or the town is not moved by a
+    -- redrawn leaf grid); held: held at the grid level, so a publish may give it to another
+    -- person (planning/publish.py says which cases keep their holder)
+    SELECT 'case', c.id, 0, c.grid_code, c.geom, c.assignee_id,
+           c.queue = 'grid' AND c.department_code IS NULL AND c.status <> 'collected'
+      FROM cases c, area
      WHERE c.status NOT IN ('closed', 'evaluated', 'voided') AND c.geom IS NOT NULL
+       AND coalesce(c.geocode_precision, 'point') IN ('point', 'door', 'street')
        AND ST_Intersects(c.geom, area.geom)
 )
-SELECT t.kind, t.id, t.residents, t.old_code, t.assignee_id,
+SELECT t.kind, t.id, t.residents, t.old_code, t.assignee_id, t.held,
        (SELECT l.code FROM leaves l WHERE ST_Intersects(l.geom, t.geom)
          ORDER BY l.code LIMIT 1) AS new_code
   FROM things t;
@@ -58,8 +64,22 @@ SELECT grid_code, count(*) AS households, sum(residents) AS residents
 -- name: workers_today
 SELECT grid_code, count(DISTINCT person_id) AS workers FROM grid_assignments
  WHERE grid_code = ANY(:codes) AND role = 'worker'
-   AND since <= current_date AND (until IS NULL OR until >= current_date)
+   AND since <= town_today() AND (until IS NULL OR until >= town_today())
  GROUP BY grid_code;
 
 -- name: draft_workers
 SELECT code, worker_ids FROM draft_grids WHERE draft_id = :id AND NOT removed AND code = ANY(:codes);
+
+-- name: restaffed_cases
+-- Open cases held at the grid level by a grid worker of their grid today whom the draft no
+-- longer has there: a publish gives them to another person even if they do not move.
+SELECT c.id, c.grid_code, c.assignee_id, dg.worker_ids
+  FROM cases c
+  JOIN draft_grids dg ON dg.draft_id = :id AND dg.code = c.grid_code AND NOT dg.removed
+ WHERE c.status NOT IN ('closed', 'evaluated', 'voided') AND c.status <> 'collected'
+   AND c.queue = 'grid' AND c.department_code IS NULL AND c.assignee_id IS NOT NULL
+   AND NOT c.assignee_id = ANY(dg.worker_ids)
+   AND EXISTS (SELECT 1 FROM grid_assignments a
+                WHERE a.grid_code = c.grid_code AND a.person_id = c.assignee_id
+                  AND a.role = 'worker' AND a.since <= town_today()
+                  AND (a.until IS NULL OR a.until >= town_today()));

@@ -1,4 +1,4 @@
-"""The planner's drafts (migration 0022).
+"""The planner's drafts (migrations 0022, 0023).
 
 A draft is a working copy of the grids of the town, or of one village (its administrative grid
 and its leaf grids), taken from the current boundaries or from a version. Editing it never
@@ -23,13 +23,15 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
 
-DRAFT_STATES = ("open", "published", "discarded")
+DRAFT_STATES = ("open", "scheduled", "published", "discarded")
 
 
 class Draft(Base):
@@ -45,9 +47,18 @@ class Draft(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    effective_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_version: Mapped[int | None] = mapped_column(ForeignKey("boundary_versions.number"))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_by: Mapped[str | None] = mapped_column(String(100))
+    rerouted: Mapped[int | None] = mapped_column(Integer)
+    publish_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint("state IN ('open', 'published', 'discarded')", name="ck_drafts_state"),
+        CheckConstraint("state IN ('open', 'scheduled', 'published', 'discarded')",
+                        name="ck_drafts_state"),
+        Index("ix_drafts_scheduled", "effective_at", postgresql_where=text("state = 'scheduled'")),
         CheckConstraint("scope_kind IN ('town', 'village')", name="ck_drafts_scope_kind"),
     )
 

@@ -15,6 +15,12 @@
 #   chromium                the browser tests (Playwright drives /usr/bin/chromium)
 #   libatomic1              Playwright's own Node.js driver (in its wheel) links to it
 #   fonts-wqy-microhei      a CJK font, or Chromium draws the Chinese interface as boxes
+#   mosquitto               the monitoring feeds' MQTT broker (feeds/broker.py: `make run` when a
+#                           feed exists, and the tests, each on a port of its own)
+#   mosquitto-clients       mosquitto_pub, for sending a feed's event by hand (README)
+#   pgbouncer               connection pooling in front of the managed cluster (db/pgbouncer.py:
+#                           `gridgov db start --pgbouncer`, GRIDGOV_PGBOUNCER=on, and the tests);
+#                           we run our own on a port of our own, never the package's service
 set -euo pipefail
 
 python=${PYTHON:-python3}
@@ -48,6 +54,9 @@ command -v useradd >/dev/null 2>&1 || need passwd
 [ -x /usr/bin/chromium ] || need chromium
 case "$(ldconfig -p 2>/dev/null)" in *libatomic.so.1*) ;; *) need libatomic1 ;; esac
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need fonts-wqy-microhei
+[ -x /usr/sbin/mosquitto ] || need mosquitto
+command -v mosquitto_pub >/dev/null 2>&1 || need mosquitto-clients
+[ -x /usr/sbin/pgbouncer ] || need pgbouncer
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

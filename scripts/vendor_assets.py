@@ -112,6 +112,18 @@ MANIFEST: dict[str, tuple[str, dict[str, str]]] = {
         "dist/images/": "images/",
         "package.json": "package.json",
     }),
+    # The planner's page (/planner, web/static/js/planner.js): drawing and editing the draft's
+    # grids. Leaflet-Geoman (MIT) rather than Leaflet.draw: it is maintained, draws lines as
+    # well as polygons, and snaps what is drawn to the vertices and edges of the grids on the
+    # map, so a split line or a new edge starts and ends on the outline the planner aimed at.
+    # The bundle carries its Turf and polyclip dependencies; its icons are data: URIs.
+    "@geoman-io/leaflet-geoman-free": ("leaflet-geoman", {
+        "dist/leaflet-geoman.min.js": "leaflet-geoman.min.js",
+        "dist/leaflet-geoman.min.js.map": "leaflet-geoman.min.js.map",
+        "dist/leaflet-geoman.css": "leaflet-geoman.css",
+        "dist/leaflet-geoman.css.map": "leaflet-geoman.css.map",
+        "LICENSE": "LICENSE",
+    }),
 }
 
 

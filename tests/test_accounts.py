@@ -328,7 +328,8 @@ def test_a_village_operator_cannot_read_another_villages_case(copy_app, demo_cop
         as_text=True
     )
     assert client.get(f"/cases?grid={other['grid_code']}").status_code == 403
-    assert client.get(f"/api/v1/cases/{other['id']}/photos/1").status_code == 403
+    # a photo outside the scope is 404, as a missing one (tests/test_privacy.py)
+    assert client.get(f"/api/v1/cases/{other['id']}/photos/1").status_code == 404
 
 
 def test_lists_hold_only_the_cases_in_scope(app, demo_db_url, demo_tokens):
@@ -379,9 +380,14 @@ def test_reporters_are_shown_only_inside_the_scope(copy_app, demo_copy_url, demo
     )[0]
     mine = with_reporter(demo_copy_url, mine, "司马上报", "13800001111")
     client = bearer(copy_app.test_client(), demo_tokens["village_operator"])
+    # in scope: masked, and in full with a reason (accounts/privacy.py; tests/test_privacy.py)
     body = client.get(f"/api/v1/cases/{mine['id']}").get_json()
+    assert body["reporter"] == {"name": "司*", "phone": "138****1111"}
+    body = client.get(f"/api/v1/cases/{mine['id']}?reason=回访").get_json()
     assert body["reporter"] == {"name": "司马上报", "phone": "13800001111"}
     page = client.get(f"/cases/{mine['id']}").get_data(as_text=True)
+    assert "司马上报" not in page and "司*" in page
+    page = client.post(f"/cases/{mine['id']}/contact", data={"reason": "回访"}).get_data(as_text=True)
     assert "司马上报" in page
     worker = bearer(copy_app.test_client(), demo_tokens["grid_worker_1"])
     r = worker.get(f"/api/v1/cases/{mine['id']}")

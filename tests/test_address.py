@@ -191,6 +191,12 @@ def test_parse_does_not_read_a_street_named_after_a_province_as_one():
     assert parse("河南村东大街1号").province is None
 
 
+def test_a_province_written_with_its_suffix_is_one_whatever_follows():
+    # found by test_a_generated_standard_address_parses_back_to_its_parts (河北省庄东市…)
+    p = parse("辽宁省庄河市城关街道")
+    assert (p.province, p.city, p.town) == ("辽宁省", "庄河市", "城关街道")
+
+
 # -- comparing names -----------------------------------------------------------------------
 
 
@@ -213,3 +219,74 @@ def test_a_name_shared_by_two_places_is_ambiguous():
     names = NameSet([("东大街", "v1"), ("东大街", "v2"), ("建设路", "v1")])
     assert names.find("东大街", 60).ambiguous
     assert not names.find("建设路", 60).ambiguous
+
+
+# -- properties ----------------------------------------------------------------------------
+
+ADDRESS_CHARS = "山西省晋城市泽州县巴公镇渠头村社区组号楼栋单元室层户东大街巷路一二三十百千零〇两第#-－_ 　１２0123456789"
+LONG_DIGITS = "1" * 5000  # more digits than Python turns into an int (its limit is 4,300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=60) | st.text(alphabet=ADDRESS_CHARS, max_size=60))
+@example(text=f"东大街{LONG_DIGITS}号")
+@example(text="一" * 5000 + "号")
+@example(text=f"渠头村{LONG_DIGITS}组东大街1号")
+@example(text=f"东大街1-{LONG_DIGITS}")
+@example(text=f"东大街12号{LONG_DIGITS}单元")
+@example(text="巴公" + "三" * 5000 + "村")
+def test_parsing_never_raises_and_reads_numbers_that_fit_a_column(text):
+    """Whatever the text, the parser answers, and every number it reads has at most nine
+    digits (a longer run of digits is left in ``rest``)."""
+    for parsed in (parse(text), parse(text, OURS), parse_local(text)):
+        for part in ("group", "door_number", "door_sub", "unit", "room", "floor"):
+            value = getattr(parsed, part)
+            assert value is None or 0 <= value <= 999_999_999, (part, value)
+    assert normalise(normalise(text)) == normalise(text)
+    name_key(text)
+
+
+def test_a_door_number_too_long_to_be_one_is_left_as_the_rest():
+    p = parse(f"渠头村东大街{LONG_DIGITS}号")
+    assert (p.village, p.street, p.door_number) == ("渠头村", "东大街", None)
+    assert p.rest == f"{LONG_DIGITS}号"
+    assert parse("渠头村东大街12号13800138000").door_number == 12  # a phone number after it
+
+
+# Characters of made-up place names: none is a level's suffix (省市县区镇乡村社组号…), a street's
+# (街路巷道里弄线), a numeral, or the start of an exception the parser knows (小区, 园区, 大街).
+NAME = st.text(alphabet="东西南北新华安平阳和兴福金山水桥庄王李张马杨黄高宋赵刘陈田白石龙凤", min_size=2,
+               max_size=3)
+PROVINCES_WITH_SHENG = [p + "省" for p in ("河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江",
+                                           "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南",
+                                           "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃")]
+
+
+@st.composite
+def standard_addresses(draw) -> tuple[str, dict]:
+    """A standard address (DOMAIN.md: 省/市/县/乡镇/村·社区/组/街路巷/门牌号) and its parts, the
+    door number in digits or in Chinese numerals, the group there or not."""
+    parts = {
+        "province": draw(st.sampled_from(PROVINCES_WITH_SHENG)),
+        "city": draw(NAME) + "市",
+        "county": draw(NAME) + draw(st.sampled_from(["县", "区"])),
+        "town": draw(NAME) + draw(st.sampled_from(["镇", "乡"])),
+        "village": draw(NAME) + draw(st.sampled_from(["村", "社区"])),
+        "group": draw(st.none() | st.integers(1, 20)),
+        "street": draw(NAME) + draw(st.sampled_from(["街", "路", "巷", "大街"])),
+        "door_number": draw(st.integers(1, 999)),
+    }
+    door = draw(st.sampled_from([str, int_to_cn]))(parts["door_number"])
+    group = "" if parts["group"] is None else f"{parts['group']}组"
+    text = (f"{parts['province']}{parts['city']}{parts['county']}{parts['town']}"
+            f"{parts['village']}{group}{parts['street']}{door}号")
+    return text, parts
+
+
+@settings(max_examples=100, deadline=None)
+@given(standard_addresses())
+def test_a_generated_standard_address_parses_back_to_its_parts(address):
+    text, parts = address
+    parsed = parse(text)
+    assert {k: getattr(parsed, k) for k in parts} == parts, text
+    assert parsed.rest == ""

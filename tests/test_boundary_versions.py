@@ -14,6 +14,7 @@ import shapely
 from db.session import conninfo
 from tests.accounts_support import token_for
 from tests.boundary_data import TOWN, admin_grids, frame, import_all, query, rect_m, write
+from tests.openapi_support import assert_documented
 
 OLD, NEW = "巴公二村", "巴公二村（扩）"
 DEPARTMENT = "chengguan"
@@ -163,7 +164,9 @@ def test_the_versions_api_lists_shows_and_compares_for_the_planner(cli, empty_db
     listed = requests.get(f"{server.base}/api/v1/versions", headers=planner, timeout=30)
     assert listed.status_code == 200, listed.text
     assert [v["number"] for v in listed.json()["versions"]] == [1, 2, 3, 4, 5]
-    shown = requests.get(f"{server.base}/api/v1/versions/4", headers=planner, timeout=30).json()
+    shown = requests.get(f"{server.base}/api/v1/versions/4", headers=planner, timeout=30)
+    assert_documented("GET", "/api/v1/versions/{number}", shown)  # each grid, and the version
+    shown = shown.json()
     assert shown["version"]["number"] == 4
     assert {f["properties"]["code"] for f in shown["features"]} >= {WEST, EAST}
     west = next(f for f in shown["features"] if f["properties"]["code"] == WEST)

@@ -83,7 +83,7 @@ def test_map_page_draws_grids_from_our_host_only(browser, live_server, empty_db_
                        locale="zh-CN")
     watch = Watcher(page)
     page.goto(live_server + "/", wait_until="networkidle")
-    page.wait_for_function("document.body.dataset.ready === '1'")
+    page.wait_for_function("() => document.body.dataset.ready === '1'")
 
     # Every grid drawn: 2 village outlines + 4 leaf grids, plus the zone outline.
     assert page.locator("path.leaflet-interactive").count() >= len(GRID_CODES)

@@ -65,13 +65,13 @@ def test_grid_worker_accepts_then_escalates_with_a_reason(browser, demo_base,  #
     names = panel.locator(".action-button").all_inner_texts()
     assert "受理" in names and "上报" in names and "结案" not in names
     bell = page.locator("header.topbar .bell")
-    page.wait_for_function("document.querySelector('.topbar .bell').dataset.unread === '1'",
+    page.wait_for_function("() => document.querySelector('.topbar .bell').dataset.unread === '1'",
                            timeout=HANG_MS)
 
     accept.click()
     page.locator("form.action-form[data-action=accept] button[type=submit]").click()
     page.wait_for_function(
-        "document.querySelector('.status-badge') && "
+        "() => document.querySelector('.status-badge') && "
         "document.querySelector('.status-badge').textContent.includes('处置中')", timeout=HANG_MS)
     assert "受理" in history(page)
     after_accept = state(url, case_id)
@@ -92,7 +92,7 @@ def test_grid_worker_accepts_then_escalates_with_a_reason(browser, demo_base,  #
     page.screenshot(path=str(artifacts_dir / "case-actions-form.png"))
     form.locator("button[type=submit]").click()
     page.wait_for_function(
-        "document.querySelector('.status-badge').textContent.includes('已上报')", timeout=HANG_MS)
+        "() => document.querySelector('.status-badge').textContent.includes('已上报')", timeout=HANG_MS)
     assert REASON in history(page)  # the hostile-looking reason shows as text
     assert page.locator(".case-history b").count() == 0
     after = state(url, case_id)

@@ -15,6 +15,7 @@ import json
 import urllib.request
 from datetime import date, timedelta
 
+from cases.board import today as town_today
 from demo.accounts import DEPARTMENT
 from tests.accounts_support import signed_page
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
@@ -85,7 +86,7 @@ def test_the_closed_loop_from_a_residents_report_to_a_second_close(  # noqa: PLR
     base, url = demo_base, demo_copy_url
     leaf = demo_leaf(url)
     worker, village = leaf["account"], leaf["code"][:12]
-    today = date.today()
+    today = town_today()  # the town's date (Beijing), not the machine's
     leader = demo_tokens["town_leader"]
     worker_before = {w["person_id"]: w for w in scores(base, leader, "workers", today)}
     village_before = {v["code"]: v for v in scores(base, leader, "villages", today)}

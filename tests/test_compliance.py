@@ -15,6 +15,7 @@ from pyproj import Geod
 
 from cases.deadlines import LOCAL_TZ
 from field.rules import month_periods, period, rules
+from tests.openapi_support import assert_documented
 from tests.visit_support import (  # noqa: F401  (visits_url is a fixture)
     body, client_for, execute, query, target_in, visits_url, worker_grids,
 )
@@ -232,6 +233,7 @@ def test_compliance_in_csv_has_the_same_rows(operator):
     json_rows = operator.get("/api/v1/compliance?level=village").get_json()["rows"]
     r = operator.get("/api/v1/compliance?level=village&format=csv")
     assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert_documented("GET", "/api/v1/compliance", r)  # the fuzzer found it undocumented
     assert "attachment" in r.headers["Content-Disposition"]
     text = r.get_data(as_text=True)
     assert text.startswith("\ufeff")

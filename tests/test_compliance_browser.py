@@ -35,7 +35,7 @@ def test_the_compliance_layer_colours_each_grid_by_its_share(browser, demo_live,
     open_map(page, base)
     assert page.locator("#legend-compliance").is_hidden()
     switch_on(page)
-    page.wait_for_function("document.body.dataset.compliance === 'drawn'", timeout=HANG_MS)
+    page.wait_for_function("() => document.body.dataset.compliance === 'drawn'", timeout=HANG_MS)
     rows = compliance_rows(base)
     drawn = page.eval_on_selector_all(
         "path[data-grid]", "ps => ps.map(p => [p.dataset.grid, p.dataset.share, "
@@ -62,7 +62,7 @@ def test_the_compliance_layer_colours_each_grid_by_its_share(browser, demo_live,
     assert worst["code"] in text and worst["name"] in text and "按时巡访率" in text
     assert popup.locator("dd[data-overdue]").inner_text() == f"{worst['overdue']}次"
     # the popup fades in: the screenshot waits until it is opaque
-    page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup')).opacity"
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity"
                            " === '1'", timeout=HANG_MS)
     page.screenshot(path=str(artifacts_dir / "operator-compliance.png"))
     assert watch.errors == [] and outside_requests(watch, base) == []
@@ -74,6 +74,6 @@ def test_an_account_without_compliance_is_told_so(browser, demo_live):  # noqa: 
     page = signed_page(browser, base, url, "planner", viewport={"width": 1440, "height": 900})
     open_map(page, base)
     switch_on(page)
-    page.wait_for_function("document.body.dataset.compliance === 'failed'", timeout=HANG_MS)
+    page.wait_for_function("() => document.body.dataset.compliance === 'failed'", timeout=HANG_MS)
     assert "无权查看" in page.locator("#legend-compliance-status").inner_text()
     page.close()

@@ -72,7 +72,7 @@ def test_a_worker_moved_to_another_grid_gets_the_new_scope(app, demo_copy_url):
     assert body.status_code == 200
     _cases(client, token)
     assert len(credential_cache()) > 0
-    _sql(demo_copy_url, "UPDATE grid_assignments SET until = current_date - 1 "
+    _sql(demo_copy_url, "UPDATE grid_assignments SET until = town_today() - 1 "
          "WHERE person_id = (SELECT person_id FROM accounts WHERE name = 'grid_worker_1')")
     wait_for(lambda: len(credential_cache()) == 0, "the cache emptied by the note")
 

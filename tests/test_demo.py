@@ -193,3 +193,91 @@ def test_demo_load_replace_reloads_with_another_seed(demo_copy_url, cli):
     # the accounts are made again, and the command says how to sign in
     assert "bagong-demo" in result.output and "/login" in result.output
     assert _one(demo_copy_url, "SELECT count(DISTINCT role) FROM accounts")[0] == 9
+
+
+# -- a demo at another population (`--residents`, demo/registry.py) -------------------------
+
+def _registry_fingerprint(seed: int, **kwargs) -> str:
+    """Every household (address, point, head, size, vulnerable), person, enterprise and hazard
+    the registry draws."""
+    from demo import registry
+
+    reg = registry.build(geometry.build(seed), seed, **kwargs)
+    h = hashlib.sha256()
+    for a, hh in zip(reg.addresses, reg.households):
+        h.update(repr((a["full_text"], a["grid_code"], round(a["geom_xy"].x, 3),
+                       round(a["geom_xy"].y, 3), hh["head_name"], hh["residents"],
+                       hh["key_person"], hh["elderly_alone"], hh["disabled"], hh["bedridden"],
+                       hh["children_unattended"])).encode())
+    for p in reg.people:
+        h.update(repr(sorted(p.items())).encode())
+    for e in reg.enterprises + reg.hazards:
+        h.update(repr(sorted((k, v) for k, v in e.items() if k != "geom_xy")).encode())
+    return h.hexdigest()
+
+
+def test_the_default_registry_is_the_one_it_always_was():
+    # drawn by the registry before `residents` existed; the other tests' demo depends on it
+    assert _registry_fingerprint(7) == (
+        "04ba8d41504c7efcdb3e3a169a5562ff689e996baa4da260cf662dfed4fd6462")
+    assert _registry_fingerprint(7, residents=20_000) == _registry_fingerprint(7)
+
+
+@pytest.mark.parametrize("residents", [2_000, 86_000])
+def test_the_registry_draws_the_residents_asked_on_the_same_town(residents):
+    from demo import registry
+
+    geo = geometry.build(7)
+    reg = registry.build(geo, 7, residents=residents)
+    default = registry.build(geo, 7)
+    assert sum(h["residents"] for h in reg.households) == residents
+    # the same people (drawn before the households), as many enterprises and hazards (drawn
+    # after them, so elsewhere); households in every service grid, and only there
+    assert reg.people == default.people and reg.assignments == default.assignments
+    assert (len(reg.enterprises), len(reg.hazards)) == (registry.ENTERPRISES, registry.HAZARDS)
+    service = {leaf.code for leaf in geo.leaves if leaf.level == "service"}
+    per_grid: dict[str, int] = {}
+    for h in reg.households:
+        per_grid[h["grid_code"]] = per_grid.get(h["grid_code"], 0) + 1
+    assert set(per_grid) == service and min(per_grid.values()) >= 8
+    # households of 2.9 people on average where there is room for it; the vulnerable flagged
+    # at the same rates, never more than live in the household
+    vulnerable = sum(int(h["elderly_alone"]) + h["disabled"] + h["bedridden"]
+                     + h["children_unattended"] for h in reg.households)
+    assert all(int(h["elderly_alone"]) + h["disabled"] + h["bedridden"] + h["children_unattended"]
+               <= h["residents"] for h in reg.households)
+    if residents == 86_000:
+        assert 2.8 <= residents / len(reg.households) <= 3.0
+        assert 0.04 <= vulnerable / residents <= 0.07
+    # every household on a street has its own standard address (at 2,000 a few service grids
+    # are too small for a street line, as the rules allow: their households have none)
+    on_streets = [a["full_text"] for a in reg.addresses if a["street"] is not None]
+    assert len(set(on_streets)) == len(on_streets)
+    assert len(on_streets) == len(reg.addresses) or residents < registry.RESIDENTS
+
+
+def test_demo_load_with_a_small_population(empty_db_url, cli):
+    result = cli(empty_db_url, "demo", "load", "--residents", "3000", "--cases", "0")
+    assert result.exit_code == 0, result.output
+    assert _one(empty_db_url, "SELECT sum(residents) FROM households")[0] == 3000
+    assert _one(empty_db_url, "SELECT count(*) FROM grids")[0] == 38 + 167 + 214
+    assert _one(empty_db_url, "SELECT count(*) FROM people WHERE role = 'grid_worker'")[0] == 316
+    assert "bagong-demo" in result.output
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1999", "500001", "86000000000", "lots"])
+def test_demo_load_refuses_a_population_it_cannot_draw(empty_db_url, cli, value):
+    result = cli(empty_db_url, "demo", "load", "--residents", value, "--cases", "0")
+    assert result.exit_code == 2, result.output
+    assert "--residents" in result.output or "'--residents'" in result.output
+    if value != "lots":  # click's own refusal of a word says so in its words
+        assert "2,000 and 500,000" in result.output
+    assert _one(empty_db_url, "SELECT count(*) FROM towns")[0] == 0
+    assert _one(empty_db_url, "SELECT count(*) FROM people")[0] == 0
+
+
+def test_load_demo_refuses_a_population_before_writing(demo_copy_url):
+    with pytest.raises(DemoError, match="between 2,000 and 500,000"):
+        load_demo(demo_copy_url, seed=2, cases=0, progress=False, replace=True, residents=0)
+    # --replace did not empty anything
+    assert _one(demo_copy_url, "SELECT count(*) FROM cases")[0] == DEMO_CASES

@@ -175,6 +175,7 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
         "geocode_precision": "point", "geocode_score": None, "geocode_match": None,
         "queue": "grid", "on_boundary": False, "grid_version": 1, "routing_reason": None,
         "assignment_reason": None, "idempotency_key": None, "request_hash": None,
+        "boundary_version": 1, "routed_town": "140525108",
         "actor": "test", "event_data": json.dumps({}),
         **{f"clock_{k}": [] for k in ("names", "started", "due", "soon", "yellow", "red", "units")},
     }
@@ -182,9 +183,25 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
     with session_scope(dup_url) as s:
         (plan,), = driver_connection(s).execute(driver_sql(sql), values).fetchall()
         s.rollback()
+        # cases is partitioned by month (migration 0060): each month's scan names its own
+        # table and its own copy of the index, whose parents are cases and ix_cases_open_geom
+        parent = dict(s.execute(text(
+            "SELECT c.relname, p.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " JOIN pg_class p ON p.oid = i.inhparent"
+            " WHERE p.relname IN ('cases', 'ix_cases_open_geom')")).all())
+        # a month with cases in it: an empty one is read whole (it has nothing to read), and so
+        # may be the first month of the demo's year, which holds its last few days (the
+        # planner reads a handful of rows rather than an index: seen on 1 December, Beijing)
+        populated = set(s.execute(text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'cases'::regclass AND c.reltuples >= 100")).scalars())
     nodes = list(_plan_nodes(plan[0]["Plan"]))
     # (a bitmap scan names its index on the Bitmap Index Scan below the heap scan)
-    indexes = {n["Index Name"] for n in nodes if "Index Name" in n}
+    indexes = {parent.get(n["Index Name"], n["Index Name"]) for n in nodes if "Index Name" in n}
     assert "ix_cases_open_geom" in indexes, nodes
-    scans = [n for n in nodes if n.get("Relation Name") == "cases" and "Scan" in n["Node Type"]]
-    assert scans and not any(n["Node Type"] == "Seq Scan" for n in scans), scans
+    scans = [n for n in nodes if "Scan" in n["Node Type"]
+             and parent.get(n.get("Relation Name")) == "cases"]
+    assert populated and scans
+    assert not any(n["Node Type"] == "Seq Scan" and n["Relation Name"] in populated
+                   for n in scans), [(n["Node Type"], n.get("Relation Name"), n.get("Index Name"),
+                                       n.get("Plan Rows"), n.get("Filter")) for n in scans]

@@ -100,6 +100,14 @@ def test_geocode_refuses_a_missing_blank_or_too_long_q_with_422(client, query, f
     assert words in body["details"][0]["message"]
 
 
+@pytest.mark.parametrize("q", ["渠\U00010a40村东大街1号", "渠头村东大街" + "1" * 190 + "号"],
+                         ids=["digit_int_cannot_read", "long_door_number"])
+def test_geocode_of_odd_digits_answers_without_a_server_error(client, q):
+    # 𐩀 is a digit to str.isdigit() that int() refuses: the homophone matcher raised on it, a 500
+    resp = client.get("/api/v1/geocode", query_string={"q": q})
+    assert resp.status_code in (200, 404), resp.get_json()
+
+
 def test_geocode_accepts_a_q_of_exactly_200_characters(client):
     resp = client.get("/api/v1/geocode", query_string={"q": "巴公镇渠头村" + "东" * 194})
     assert resp.status_code in (200, 404)

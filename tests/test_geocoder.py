@@ -7,7 +7,7 @@ import math
 
 import psycopg
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 from sqlalchemy import text
@@ -394,6 +394,8 @@ def test_villages_named_after_the_town_or_ending_in_cun_twice_are_told_apart(ind
 @settings(max_examples=300, deadline=None)
 @given(written=st.text(alphabet="山西省晋城泽州县巴公镇渠头村一二三十百零两组东大街巷路号楼栋单元室#-－ 　１２0123456789社区居委会附近A_",
                max_size=40) | st.text(max_size=40))
+@example(written="渠\U00010a40村东大街1号")  # a digit to isdigit() that int() cannot read
+@example(written="渠头村东大街" + "1" * 5000 + "号")  # more digits than Python makes an int of
 def test_geocode_never_fails_on_any_text(index, written):
     got = index.geocode(written)
     if got is not None:

@@ -15,6 +15,7 @@ from cases.hotspots import MAX_CELL_PERMUTATIONS, TooManyCells, check_work, min_
 from db.session import conninfo
 from geo.hotspots import DEFAULT_PERMUTATIONS
 from tests.accounts_support import operator_client
+from tests.openapi_support import assert_documented
 
 CENTRE = (112.872, 35.638)
 
@@ -25,8 +26,9 @@ def client(demo_db_url):
 
 
 def test_hotspots_api_counts_every_case_and_classes_cells(client, demo_db_url):
-    res = client.get("/api/v1/hotspots?cell_size=500")
+    res = client.get("/api/v1/hotspots?cell_size=500&aggregate=routed")
     assert res.status_code == 200
+    assert_documented("GET", "/api/v1/hotspots", res)  # the cells, and the tally per grid
     body = res.get_json()
     with psycopg.connect(conninfo(demo_db_url)) as conn:
         total = conn.execute("SELECT count(*) FROM cases").fetchone()[0]

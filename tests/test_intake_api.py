@@ -23,6 +23,7 @@ from cases.deadlines import deadline_at
 from db.session import engine_for, session_scope
 from geo import gcj02
 from tests.accounts_support import bearer
+from tests.openapi_support import assert_documented
 from web import create_app
 from web.api.case_schemas import CaseDetailOut, CaseListOut, CaseOut
 
@@ -263,6 +264,7 @@ def test_get_case_shows_routing_deadlines_history_and_photos(client, intake_url)
     case_id = created.get_json()["id"]
     r = client.get(f"/api/v1/cases/{case_id}")
     assert r.status_code == 200
+    assert_documented("GET", "/api/v1/cases/{case_id}", r)  # its place, reporter, events, …
     detail = r.get_json()
     CaseDetailOut.model_validate(detail)
     assert detail["grid"] == created.get_json()["grid"]
@@ -276,6 +278,7 @@ def test_get_case_shows_routing_deadlines_history_and_photos(client, intake_url)
         assert got.status_code == 200 and got.data == data
         assert got.mimetype == photo["content_type"]
         assert got.headers["X-Content-Type-Options"] == "nosniff"
+        assert_documented("GET", "/api/v1/cases/{case_id}/photos/{photo_id}", got)
 
 
 def test_get_case_of_a_historical_case_without_intake_record(client, intake_url):
@@ -305,7 +308,9 @@ def test_list_cases_filters_by_status_grid_and_bbox_and_pages_by_keyset(client, 
     assert set(ids) <= {c["id"] for c in by_admin["items"]}
     d = 0.00001
     box = f"{leaf['lon'] - d},{leaf['lat'] - d},{leaf['lon'] + d},{leaf['lat'] + d}"
-    in_box = client.get(f"/api/v1/cases?bbox={box}&limit=500").get_json()
+    in_box = client.get(f"/api/v1/cases?bbox={box}&limit=500")
+    assert_documented("GET", "/api/v1/cases", in_box)
+    in_box = in_box.get_json()
     assert set(ids) <= {c["id"] for c in in_box["items"]}
     assert all(abs(c["location"]["lon"] - leaf["lon"]) <= d for c in in_box["items"])
     town = post_case(client, address="山西省晋城市泽州县巴公镇").get_json()["id"]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from boundaries.locate import OutsideCoverage, current_grids, locate, nearest_grid
+from boundaries.locate import OutsideCoverage, current_grids, locate, locate_many, nearest_grid
 from db.session import engine_for
 
 LEAF = "('regional', 'service')"
@@ -156,6 +156,20 @@ def test_a_point_2_km_outside_the_town_names_the_nearest_grid_and_distance(sessi
     assert exc.nearest_code == truth.code
     assert exc.distance_m == pytest.approx(truth.d, abs=0.1)
     assert exc.nearest_code in str(exc) and "m away" in str(exc)
+
+
+def test_locate_many_answers_each_point_as_locate_does_and_none_outside(session):
+    x, y, _, _ = shared_edge_point(session)
+    vx, vy = shared_vertex(session, 3)
+    inside = session.execute(text(
+        f"SELECT ST_X(ST_PointOnSurface(geom)) AS x, ST_Y(ST_PointOnSurface(geom)) AS y FROM grids "
+        f"WHERE level IN {LEAF} AND valid_to IS NULL ORDER BY code LIMIT 3")).all()
+    points = [(x, y), (116.39, 39.91), *[(r.x, r.y) for r in inside], (vx, vy), (x, y)]
+    many = locate_many(session, points)
+    assert many[1] is None
+    assert [m for i, m in enumerate(many) if i != 1] == [locate(session, px, py)
+                                                         for i, (px, py) in enumerate(points) if i != 1]
+    assert locate_many(session, []) == []
 
 
 def test_nearest_grid_of_a_point_far_away(session):

@@ -44,7 +44,7 @@ def test_sign_in_see_the_map_and_sign_out(browser, demo_base, artifacts_dir):  #
     # back to the page first asked for; document.body is null for a moment while it loads
     page.wait_for_url(lambda u: "/login" not in u, timeout=HANG_MS)
     page.wait_for_function(
-        "document.body && document.body.dataset.ready === '1'"
+        "() => document.body && document.body.dataset.ready === '1'"
         " && document.body.dataset.todayLoaded === '1'",
         timeout=HANG_MS,
     )

@@ -59,6 +59,9 @@ class _Module:
     path: str
     tree: ast.Module
     constants: dict[str, float] = field(default_factory=dict)
+    # module-level names bound to a Hypothesis ``settings(..., deadline=None)`` (or to
+    # ``settings(NAME, ...)`` of such a name, not setting another deadline)
+    no_deadline: set[str] = field(default_factory=set)
 
 
 def _number(node: ast.AST | None, constants: dict[str, float]) -> float | None:
@@ -112,6 +115,16 @@ def _modules(sources: dict[str, str]) -> list[_Module]:
                 for target in targets:
                     if isinstance(target, ast.Name) and value is not None:
                         own.setdefault(name, {})[target.id] = value
+    for module in modules.values():
+        for stmt in module.tree.body:
+            if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
+                    and _call_name(stmt.value) == "settings"):
+                k = _keyword(stmt.value, "deadline")
+                inherits = any(isinstance(a, ast.Name) and a.id in module.no_deadline
+                               for a in stmt.value.args)
+                if (k is not None and isinstance(k.value, ast.Constant) and k.value.value is None) \
+                        or (k is None and inherits):
+                    module.no_deadline |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
     for name, module in modules.items():
         module.constants = dict(own.get(name, {}))
         for stmt in module.tree.body:
@@ -150,7 +163,9 @@ class _Scanner(ast.NodeVisitor):
         decorators = [d for d in node.decorator_list if isinstance(d, ast.Call)]
         given = any(_call_name(d) == "given" for d in decorators)
         deadline = [_keyword(d, "deadline") for d in decorators if _call_name(d) == "settings"]
-        if given and not self.hypothesis_profile and not any(
+        named = any(isinstance(d, ast.Name) and d.id in self.module.no_deadline
+                    for d in node.decorator_list)
+        if given and not self.hypothesis_profile and not named and not any(
             k is not None and isinstance(k.value, ast.Constant) and k.value.value is None for k in deadline
         ):
             self.report(node, f"{node.name}: @given without @settings(deadline=None) fails an example after 200 ms")
@@ -260,6 +275,8 @@ CAUGHT = {
     "expect": "from playwright.sync_api import expect\nexpect(page.locator('x')).to_be_visible()",
     "name": "def test_a_case_appears_within_two_seconds():\n    pass",
     "hypothesis": "@given(st.integers())\ndef test_x(n):\n    pass",
+    "hypothesis named": "FEW = settings(max_examples=5)\n@FEW\n@given(st.integers())\n"
+                        "def test_x(n):\n    pass",
     "asyncio": "async def test_x():\n    await asyncio.wait_for(stream(), timeout=2)",
 }
 ALLOWED = {
@@ -269,6 +286,9 @@ ALLOWED = {
     "distance": "assert 400 < metres(a, b) < 700",
     "lower bound": "assert elapsed >= 0",
     "hypothesis": "@settings(max_examples=300, deadline=None)\n@given(st.integers())\ndef test_x(n):\n    pass",
+    "hypothesis named": "EX = settings(max_examples=5, deadline=None)\n"
+                        "MORE = settings(EX, max_examples=9)\n@MORE\n@given(st.integers())\n"
+                        "def test_x(n):\n    pass",
     "expect": "from playwright.sync_api import expect\nexpect(page.locator('x')).to_be_visible(timeout=30_000)",
     "asyncio": "async def test_x():\n    await asyncio.wait_for(stream(), timeout=60)",
     "yield": "async def test_x():\n    await asyncio.sleep(0)",

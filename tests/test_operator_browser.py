@@ -87,8 +87,8 @@ def busy_service_grid(url: str) -> dict:
 
 def open_map(page: Page, base: str) -> None:
     page.goto(base + "/")
-    page.wait_for_function("document.body.dataset.ready === '1' && document.body.dataset.todayLoaded === '1'")
-    page.wait_for_function("document.getElementById('live-state').dataset.state === 'on'")
+    page.wait_for_function("() => document.body.dataset.ready === '1' && document.body.dataset.todayLoaded === '1'")
+    page.wait_for_function("() => document.getElementById('live-state').dataset.state === 'on'")
 
 
 def set_view(page: Page, lat: float, lon: float, zoom: int) -> None:
@@ -151,7 +151,7 @@ def test_grids_and_clusters_draw_and_a_posted_case_appears_on_the_open_map_as_te
     popup = page.locator(f'.case-popup[data-case-id="{case["id"]}"] .description')
     popup.wait_for()
     assert popup.inner_text() == XSS
-    page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
     assert page.locator("img[src='x']").count() == 0
 
     # every link from the map leads to the case page, where the description is text too
@@ -174,13 +174,13 @@ def test_filters_repoint_the_case_tiles(browser, demo_live):  # noqa: F811
     page = signed_page(browser, base, url, viewport={"width": 1280, "height": 800})
     watch = Watcher(page)
     open_map(page, base)
-    page.wait_for_function("document.querySelectorAll('#f-category option').length > 40")
+    page.wait_for_function("() => document.querySelectorAll('#f-category option').length > 40")
     before = len(watch.requests)
     page.select_option("#f-state", "escalated")
     page.select_option("#f-category", "hazard")
     page.select_option("#f-channel", "hotline")
     page.select_option("#f-window", "30")
-    page.wait_for_function("document.body.dataset.ready === '1'")
+    page.wait_for_function("() => document.body.dataset.ready === '1'")
     page.wait_for_load_state("networkidle")
     tiles = [u for u in watch.requests[before:] if "/tiles/cases/" in u]
     last = tiles[-1]
@@ -240,9 +240,9 @@ def test_clicking_a_grid_opens_its_panel_with_the_right_numbers(browser, demo_li
     link = page.locator("#grid-panel a.button")
     assert link.get_attribute("href") == f"/cases?grid={grid['code']}"
     page.locator(".leaflet-control-layers-overlays label", has_text="未结案件").click()  # cases back on
-    page.wait_for_function("document.querySelectorAll('path.case-cluster, path.case-point').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('path.case-cluster, path.case-point').length > 0")
     page.select_option("#f-choropleth", "open")
-    page.wait_for_function("!document.getElementById('legend-choropleth').hidden")
+    page.wait_for_function("() => !document.getElementById('legend-choropleth').hidden")
     page.evaluate(PAINTED)  # the restyled grids on screen before the screenshot
     page.screenshot(path=str(artifacts_dir / "operator-grid-panel.png"))
     link.click()
@@ -258,7 +258,7 @@ def test_hotspot_layer_draws_the_significant_cells_and_a_heat_map(browser, demo_
     watch = Watcher(page)
     open_map(page, base)
     page.locator(".leaflet-control-layers-overlays label", has_text="热点").click()
-    page.wait_for_function("document.body.dataset.hotspots === 'drawn'", timeout=30000)
+    page.wait_for_function("() => document.body.dataset.hotspots === 'drawn'", timeout=30000)
     asked = urllib.request.Request(base + "/api/v1/hotspots?cell_size=250", headers={
         "Authorization": f"Bearer {DEMO_TOKENS['town_operator']}"})
     with urllib.request.urlopen(asked, timeout=60) as response:
@@ -301,9 +301,9 @@ def test_a_case_posted_to_another_server_process_appears_also_after_a_restart(
         # the page's server goes away and comes back: the page notices, reconnects by itself
         # and refetches
         stop_server(a)
-        page.wait_for_function("document.getElementById('live-state').dataset.state === 'lost'")
+        page.wait_for_function("() => document.getElementById('live-state').dataset.state === 'lost'")
         a = start_server(demo_copy_url, port_a)
-        page.wait_for_function("document.getElementById('live-state').dataset.state === 'on'", timeout=HANG_MS)
+        page.wait_for_function("() => document.getElementById('live-state').dataset.state === 'on'", timeout=HANG_MS)
         second = post_case(base_b, grid["lon"], grid["lat"], "重启之后的案件")
         page.locator(f'path.case-point[data-case-id="{second["id"]}"]').wait_for(state="attached", timeout=HANG_MS)
         page.locator(f'#latest-list li[data-case-id="{second["id"]}"]').wait_for(timeout=HANG_MS)

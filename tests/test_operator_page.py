@@ -17,6 +17,7 @@ from cases import stats
 from cases.deadlines import LOCAL_TZ
 from db.session import engine_for, session_scope
 from tests.accounts_support import bearer, operator_client, token_for
+from tests.openapi_support import assert_documented
 from web import create_app
 from web.i18n import COOKIE
 
@@ -68,7 +69,7 @@ def test_operator_page_flags_leaf_grids_without_a_worker_on_duty(client, demo_db
         WHERE g.valid_to IS NULL AND g.level <> 'admin' AND NOT EXISTS (
             SELECT 1 FROM grid_assignments a JOIN people p ON p.id = a.person_id
             WHERE a.grid_code = g.code AND a.role = 'worker' AND p.on_duty
-              AND (a.until IS NULL OR a.until >= current_date))""")[0]["n"]
+              AND (a.until IS NULL OR a.until >= town_today()))""")[0]["n"]
     assert unstaffed > 0  # the demo takes 4 % of its grid workers off duty
     assert html.count('"no_duty": true') == unstaffed
     legend = html[html.index('id="legend"'):]
@@ -131,7 +132,9 @@ def test_empty_database_page_says_how_to_load_data_in_english_too(empty_db_url):
 # -- GET /api/v1/grids ----------------------------------------------------------------------
 
 def test_grids_api_lists_one_level_as_geojson(client):
-    body = client.get("/api/v1/grids?level=admin").get_json()
+    response = client.get("/api/v1/grids?level=admin")
+    assert_documented("GET", "/api/v1/grids", response)  # each feature's properties, its geometry
+    body = response.get_json()
     assert body["type"] == "FeatureCollection" and len(body["features"]) == 38
     assert {f["properties"]["level"] for f in body["features"]} == {"admin"}
     assert len(client.get("/api/v1/grids").get_json()["features"]) == 419
@@ -232,7 +235,9 @@ def test_households_per_worker_is_the_load_of_the_grids_on_duty_workers():
 def test_grid_detail_has_people_with_duty_and_the_grids_numbers(client, demo_db_url):
     leaf = sql(demo_db_url, """SELECT a.grid_code FROM grid_assignments a JOIN people p ON p.id = a.person_id
         WHERE a.role = 'worker' AND NOT p.on_duty ORDER BY a.grid_code LIMIT 1""")[0]["grid_code"]
-    feature = client.get(f"/api/v1/grids/{leaf}").get_json()
+    response = client.get(f"/api/v1/grids/{leaf}")
+    assert_documented("GET", "/api/v1/grids/{code}", response)
+    feature = response.get_json()
     props = feature["properties"]
     assert feature["type"] == "Feature" and feature["geometry"]["type"] == "MultiPolygon"
     assert props["code"] == leaf and props["level"] in ("regional", "service")

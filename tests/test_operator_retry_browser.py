@@ -17,9 +17,9 @@ FAILURES = 2
 
 @pytest.mark.parametrize("lang, endpoint, failure, banner, arrived", [
     ("zh", "/api/v1/stats/today", "503", "数据加载失败，正在重试…",
-     "document.body.dataset.todayLoaded === '1'"),
+     "() => document.body.dataset.todayLoaded === '1'"),
     ("en", "/api/v1/categories", "abort", "Could not load data, retrying…",
-     "document.querySelectorAll('#f-category optgroup').length > 0"),
+     "() => document.querySelectorAll('#f-category optgroup').length > 0"),
 ])
 def test_a_failed_request_is_shown_and_retried_until_the_data_arrives(
         browser, live_server, empty_db_url, artifacts_dir, lang, endpoint, failure, banner,
@@ -66,9 +66,9 @@ def test_a_refused_request_is_not_retried(browser, live_server, empty_db_url):  
 
     page.route("**/api/v1/grids/*", refuse)
     page.goto(f"{live_server}/")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=HANG_MS)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=HANG_MS)
     page.evaluate("gridgov.openGrid('140525108201')")
-    page.wait_for_function("!document.getElementById('grid-panel').hasAttribute('data-loading')",
+    page.wait_for_function("() => !document.getElementById('grid-panel').hasAttribute('data-loading')",
                            timeout=HANG_MS)
     assert "no such grid" in page.locator("#grid-panel-name").inner_text()
     assert page.locator("#load-banner").is_hidden()

@@ -36,7 +36,7 @@ def _png_with_a_note() -> bytes:
 
 PNG = _png_with_a_note()
 URL_RE = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}|https?://", re.IGNORECASE)
-WINDOW = "c.status IN ('closed', 'evaluated') AND c.closed_at >= (current_date - 90)"
+WINDOW = "c.status IN ('closed', 'evaluated') AND c.closed_at >= (town_today() - 90)::timestamp AT TIME ZONE 'Asia/Shanghai'"
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,8 @@ def in_window(url: str) -> int:
     return query(url, """
         SELECT count(*) AS n FROM cases c
          WHERE c.status IN ('closed', 'evaluated')
-           AND c.closed_at >= (current_date - 90)::timestamp AT TIME ZONE 'Asia/Shanghai'
-           AND c.closed_at < (current_date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'""")[0]["n"]
+           AND c.closed_at >= (town_today() - 90)::timestamp AT TIME ZONE 'Asia/Shanghai'
+           AND c.closed_at < (town_today() + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'""")[0]["n"]
 
 
 def test_the_board_lists_closed_cases_of_90_days_newest_first_in_pages(client, board_url):
@@ -137,7 +137,7 @@ def test_bad_queries_are_refused_with_their_code(client, params, status, code):
 
 
 def test_a_window_ending_before_it_starts_is_refused(client):
-    today = date.today()
+    today = board.today()  # the town's date (Beijing), not the machine's
     since, until = today - timedelta(days=3), today - timedelta(days=5)
     r = client.get(f"/api/v1/public/cases?from={since}&until={until}")
     assert r.status_code == 422 and r.get_json()["error"] == "outside_public_window"

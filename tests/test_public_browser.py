@@ -46,7 +46,7 @@ def test_the_board_shows_its_list_and_map_as_text_from_our_host_only(
         page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
         watch = Watcher(page)
         page.goto(server.base + "/public?lang=zh", wait_until="networkidle", timeout=HANG_MS)
-        page.wait_for_function("document.body.dataset.pinsSpread === '1'", timeout=HANG_MS)
+        page.wait_for_function("() => document.body.dataset.pinsSpread === '1'", timeout=HANG_MS)
         assert page.locator(".board-item").count() == board.PER_PAGE
         assert page.locator(".board-pin").count() == board.PER_PAGE
         assert page.locator(".leaflet-overlay-pane path").count() >= 1  # the town's outline

@@ -20,6 +20,7 @@ from cases import workflow_repository as store
 from cases.transitions import apply_transition
 from db.session import engine_for, session_scope
 from tests.accounts_support import headers, token_for
+from tests.openapi_support import assert_documented
 from tests.test_intake_api import leaf_with_one_worker
 from tests.test_rating import actors
 from web import create_app
@@ -153,6 +154,9 @@ def test_the_api_answers_json_and_csv_in_the_callers_scope(history):
     village = leaf["parent_code"][:12]
     client = create_app({"DATABASE_URL": url}).test_client()
     town = headers(token_for(url, "scores_town_operator", "town_operator"))
+    for kind in scores.KINDS:  # each row's fields and their types, as documented
+        assert_documented("GET", f"/api/v1/stats/{kind}",
+                          client.get(f"/api/v1/stats/{kind}", query_string=WINDOW, headers=town))
     body = client.get("/api/v1/stats/workers", query_string=WINDOW, headers=town).get_json()
     assert body["kind"] == "workers" and body["formulas"] == scores.formulas()
     [me] = body["items"]
@@ -161,6 +165,7 @@ def test_the_api_answers_json_and_csv_in_the_callers_scope(history):
     got = client.get("/api/v1/stats/villages", query_string={**WINDOW, "format": "csv"},
                      headers=town)
     assert got.status_code == 200 and got.mimetype == "text/csv"
+    assert_documented("GET", "/api/v1/stats/villages", got)  # the fuzzer found it undocumented
     raw = got.get_data()
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))

@@ -17,6 +17,7 @@ from accounts import repository as accounts_repository
 from cases import intake
 from db.session import engine_for, session_scope
 from tests.accounts_support import token_for
+from tests.openapi_support import assert_documented
 from tests.test_intake_api import leaf_with_one_worker, query
 from tests.waits import HANG_S
 from web import create_app
@@ -152,6 +153,7 @@ def test_each_role_acts_in_scope_and_is_403_out_of_scope(url, client, demo_token
     assert listed.headers["ETag"] == f'"{version}"'
     done = post(client, inside_case, token, {"action": action, **body}, version)
     assert done.status_code == 200, done.get_json()
+    assert_documented("POST", "/api/v1/cases/{case_id}/transitions", done)  # the event, typed
     out = done.get_json()
     assert out["version"] == version + 1 and done.headers["ETag"] == f'"{version + 1}"'
     assert out["event"]["type"] == action

@@ -92,6 +92,10 @@ def test_a_running_worker_issues_each_signal_once_and_open_maps_hear_the_cards(
         expected = _clocks(demo_copy_url, 5)
         worker = gridgov_worker(demo_copy_url, env=EVERY_SECOND)
         wait_for(what="every signal issued", predicate=lambda: len(_signals(demo_copy_url)) >= len(expected))
+        # the pass commits before it logs its line: wait until the log accounts for every
+        # signal, so that the passes counted next are later ones
+        wait_for(what="the issuing passes logged",
+                 predicate=lambda: sum(_passes(worker)) >= len(expected))
         # two passes more: they find everything issued already
         after = len(_passes(worker))
         wait_for(what="two more passes", predicate=lambda: len(_passes(worker)) >= after + 2)

@@ -60,7 +60,7 @@ def phone_page(browser, base: str, url: str, account: str, lonlat, offline_ok=Tr
     page = context.new_page()
     watch = Watcher(page)
     page.goto(f"{base}/worker")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=HANG_MS)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=HANG_MS)
     return context, page, watch
 
 
@@ -69,7 +69,7 @@ def all_loaded(page) -> None:
     worker is active (data-offline-ready): a phone opened online and taken offline at once
     would have no case view to open (it loads after the inbox is drawn), and its browser would
     be fetching the service worker's script."""
-    page.wait_for_function("document.body.dataset.booted === '1' "
+    page.wait_for_function("() => document.body.dataset.booted === '1' "
                            "&& document.body.dataset.offlineReady === '1'", timeout=HANG_MS)
 
 
@@ -244,7 +244,7 @@ def test_offline_check_ins_and_a_resolved_case_are_sent_once_with_their_times(
     went_offline = datetime.now(timezone.utc).replace(microsecond=0)
     all_loaded(page)
     context.set_offline(True)
-    page.wait_for_function("document.getElementById('wk-net').dataset.state === 'offline'",
+    page.wait_for_function("() => document.getElementById('wk-net').dataset.state === 'offline'",
                            timeout=HANG_MS)
     keys = []
     for _ in range(3):
@@ -259,7 +259,7 @@ def test_offline_check_ins_and_a_resolved_case_are_sent_once_with_their_times(
     page.locator(f".wk-card[data-case-id='{case_id}']").click()
     act(page, "feed_back", note="已清运")
     page.locator(".wk-tabs button[data-tab=sync]").click()
-    page.wait_for_function("document.querySelectorAll('.wk-queue li').length === 4", timeout=HANG_MS)
+    page.wait_for_function("() => document.querySelectorAll('.wk-queue li').length === 4", timeout=HANG_MS)
     page.screenshot(path=str(artifacts_dir / "worker-offline-queue.png"))
     assert visit_rows(url, leaf["account"]) == []
     assert state(url, case_id)["status"] == "handling"
@@ -268,7 +268,7 @@ def test_offline_check_ins_and_a_resolved_case_are_sent_once_with_their_times(
     context.set_offline(False)
     wait_for(lambda: state(url, case_id)["status"] == "fed_back", "the resolved case sent")
     wait_for(lambda: len(visit_rows(url, leaf["account"])) == 3, "the three check-ins sent")
-    page.wait_for_function("document.querySelectorAll('.wk-queue li').length === 0", timeout=HANG_MS)
+    page.wait_for_function("() => document.querySelectorAll('.wk-queue li').length === 0", timeout=HANG_MS)
     visits = visit_rows(url, leaf["account"])
     assert sorted(f"{v['target_type']}:{v['target_id']}" for v in visits) == sorted(keys)
     for v in visits:  # when they were done (offline), not when they arrived
@@ -289,11 +289,11 @@ def test_page_reloads_offline_from_its_service_worker(browser, demo_base, demo_c
     case_id = new_case(url, here, "路灯不亮")
     context, page, watch = phone_page(browser, demo_base, url, leaf["account"], here)
     first_card_is(page, case_id)
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=HANG_MS)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=HANG_MS)
     all_loaded(page)
     context.set_offline(True)
     page.reload()
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=HANG_MS)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=HANG_MS)
     first_card_is(page, case_id)
     assert "离线数据" in page.locator("#inbox-summary").inner_text()
     assert page.locator("#wk-net").get_attribute("data-state") == "offline"
@@ -316,7 +316,7 @@ def test_refused_geolocation_sorts_by_a_typed_position_gcj02_converted(
     page = context.new_page()
     watch = Watcher(page)
     page.goto(f"{demo_base}/worker")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=HANG_MS)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=HANG_MS)
     form = page.locator("#wk-position .wk-pos-form")
     form.wait_for(state="visible", timeout=HANG_MS)  # refused: the form opens by itself
     assert "无法获取定位" in page.locator("#wk-position .wk-pos-text").inner_text()
@@ -355,7 +355,7 @@ def test_a_queued_action_on_a_case_moved_on_meanwhile_is_shown_as_a_conflict(
     first_card_is(page, case_id)
     all_loaded(page)
     context.set_offline(True)
-    page.wait_for_function("document.getElementById('wk-net').dataset.state === 'offline'",
+    page.wait_for_function("() => document.getElementById('wk-net').dataset.state === 'offline'",
                            timeout=HANG_MS)
     page.locator(f".wk-card[data-case-id='{case_id}']").click()
     act(page, "accept")
@@ -368,7 +368,7 @@ def test_a_queued_action_on_a_case_moved_on_meanwhile_is_shown_as_a_conflict(
     page.locator("#wk-sheet .wk-back").click()
     context.set_offline(False)
     page.locator(".wk-tabs button[data-tab=sync]").click()
-    page.wait_for_function("document.querySelectorAll('.wk-conflicts li').length === 2",
+    page.wait_for_function("() => document.querySelectorAll('.wk-conflicts li').length === 2",
                            timeout=HANG_MS)
     conflicts = page.locator(".wk-conflicts li").all_inner_texts()
     assert "受理" in conflicts[0] and "记录" in conflicts[1]
@@ -379,7 +379,7 @@ def test_a_queued_action_on_a_case_moved_on_meanwhile_is_shown_as_a_conflict(
     assert "accept" not in events and "note" not in events
     # dismissed by the worker, not before
     page.locator(".wk-conflicts li button").first.click()
-    page.wait_for_function("document.querySelectorAll('.wk-conflicts li').length === 1",
+    page.wait_for_function("() => document.querySelectorAll('.wk-conflicts li').length === 1",
                            timeout=HANG_MS)
     context.close()
     # the browser notes the refusal it was meant to get

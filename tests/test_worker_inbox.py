@@ -16,6 +16,7 @@ from cases import inbox as inbox_service
 from cases import intake
 from db.session import session_scope
 from geo.gcj02 import wgs84_to_gcj02
+from tests.openapi_support import assert_documented
 from tests.test_intake_api import leaf_with_one_worker, query
 from tests.test_transitions_api import (  # noqa: F401  (fixtures)
     act, auth, client, demo_leaf, new_case, url,
@@ -223,6 +224,7 @@ def test_the_worker_grids_are_its_own_and_a_leaders_its_village(client, url, wor
                                                                  demo_tokens):
     got = client.get("/api/v1/worker/grids", headers=auth(worker["token"]))
     assert got.status_code == 200
+    assert_documented("GET", "/api/v1/worker/grids", got)
     body = got.get_json()
     assert body["type"] == "FeatureCollection"
     assert sorted(f["properties"]["code"] for f in body["features"]) == worker["grid_codes"]

@@ -13,6 +13,10 @@ from flask_compress import Compress
 
 DEFAULTS = {
     "DATABASE_URL": None,  # None: GRIDGOV_DATABASE_URL, else the managed cluster in var/pg
+    # a hot standby for the read-only views; the primary through PgBouncer for the requests
+    # (db/session.py replica_url, pgbouncer_url; web/database.py)
+    "REPLICA_URL": None,
+    "PGBOUNCER_URL": None,
     "BASEMAP_URL": None,  # a tile URL template; None draws our own outlines on a plain background
     "BASEMAP_ATTRIBUTION": "",
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,  # a multipart body: a case with its photos
@@ -28,8 +32,9 @@ DEFAULTS = {
         "application/json", "application/geo+json", "image/svg+xml",
     ],
 }
-ENV_KEYS = ("DATABASE_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH",
-            "MAX_JSON_LENGTH", "LANGUAGE", "VISIT_MAX_DISTANCE_M")
+ENV_KEYS = ("DATABASE_URL", "REPLICA_URL", "PGBOUNCER_URL", "BASEMAP_URL", "BASEMAP_ATTRIBUTION", "MAX_CONTENT_LENGTH",
+            "MAX_JSON_LENGTH", "LANGUAGE", "VISIT_MAX_DISTANCE_M", "RATELIMIT_ENABLED",
+            "RATELIMIT_INTAKE", "RATELIMIT_LOGIN", "RATELIMIT_RATING")  # web/throttle.py
 INT_KEYS = ("MAX_CONTENT_LENGTH", "MAX_JSON_LENGTH")
 FLOAT_KEYS = ("VISIT_MAX_DISTANCE_M",)
 
@@ -40,7 +45,9 @@ def _from_env() -> dict:
         value = os.environ.get(f"GRIDGOV_{key}")
         if value:
             found[key] = (int(value) if key in INT_KEYS
-                          else float(value) if key in FLOAT_KEYS else value)
+                          else float(value) if key in FLOAT_KEYS
+                          else value.lower() not in ("0", "false", "no", "off")
+                          if key == "RATELIMIT_ENABLED" else value)
     return found
 
 
@@ -54,9 +61,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     from web import (
-        api, auth, database, errors, limits, login, pages, public, rating, scores, tiles,
-        worker,
+        api, auth, database, errors, limits, login, ogc, open311, pages, planner, public,
+        rating, scores, security, throttle, tiles, unavailable, worker,
     )
+    from web import emergencies as emergency_pages
 
     Compress(app)
 
@@ -72,8 +80,13 @@ def create_app(config: dict | None = None) -> Flask:
             response.make_sequence()
         return response
 
+    # before throttle: its Retry-After on a 503 or 507 replaces Flask-Limiter's
+    # (web/unavailable.py)
+    unavailable.init_app(app)
+    throttle.init_app(app)
     database.init_app(app)
     errors.init_app(app)
+    security.init_app(app)  # before auth: a refused page has its nonce too
     auth.init_app(app)  # after errors: its handlers answer refusals on pages with a page
     limits.init_app(app)
     app.register_blueprint(pages.bp)
@@ -83,5 +96,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(login.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(worker.bp)
+    app.register_blueprint(planner.bp)
+    app.register_blueprint(open311.bp)  # Open311 GeoReport v2, /open311/v2/
+    app.register_blueprint(ogc.bp)
+    app.register_blueprint(emergency_pages.bp)  # /emergencies/{id}, the live board
     api.init_app(app)
+    throttle.limit_routes(app)  # after every route: it finds the views it limits by endpoint
     return app

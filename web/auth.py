@@ -67,12 +67,14 @@ def _lookup() -> Credentials:
 
 
 def _by_token(token: str) -> Credentials | None:
-    actor = service.actor_for_token(database.session(autocommit=True), token)
+    with database.lookup_session() as session:
+        actor = service.actor_for_token(session, token)
     return Credentials(actor, "token") if actor is not None else None
 
 
 def _by_session(cookie: str) -> Credentials | None:
-    signed = service.actor_for_session(database.session(autocommit=True), cookie)
+    with database.lookup_session() as session:
+        signed = service.actor_for_session(session, cookie)
     if signed is None:
         return None
     return Credentials(signed.actor, "session", signed.display_name, signed.csrf_token)
@@ -94,6 +96,14 @@ def _remembered(kind: str, secret: str, look_up) -> Credentials | None:
         if found is not None:
             cache.put(key, found, generation, epoch)
     return found
+
+
+def actor_for_token(token: str) -> Actor | None:
+    """The account an API token belongs to, found as a Bearer token is (this process's
+    credential cache included); None for an unknown, expired or revoked token or a disabled
+    account. Open311 sends its token as the ``api_key`` parameter (web/open311.py)."""
+    found = _remembered("token", token, _by_token)
+    return found.actor if found is not None else None
 
 
 def credentials() -> Credentials:
@@ -152,7 +162,7 @@ def _enforce():
     if allowed is None:
         log.error("route %s declares no access (accounts/access.py allow): refused", endpoint)
         raise Forbidden("this route declares nobody who may use it")
-    if PUBLIC in allowed:
+    if access.needs_no_account(allowed):  # PUBLIC, or SIGNED (the view checks a signature)
         return None
     actor = current_actor()
     if actor.is_resident:

@@ -17,6 +17,13 @@ notes go to no stream.
 
 The listener reconnects by itself when the database restarts; SSE clients reconnect by
 themselves (EventSource) when the server restarts, and the page refetches what it shows.
+
+With a read replica (web/database.py), tiles are rendered on the standby, which replays a
+change a moment after the primary notifies it: a tile rendered there between the notification
+and the replay would be cached without the change, and kept until the next change near it. So
+the listener notes the primary's WAL position with each batch of notifications and drops the
+same tiles again once the standby has replayed that far (``_drop_replayed``), checked at every
+pass of its loop (at least once a second).
 """
 
 from __future__ import annotations
@@ -31,12 +38,15 @@ from collections.abc import Callable, Iterator
 import psycopg
 
 from accounts import cache as credential_cache
+from db import replication
 
 CHANNEL = "gridgov_cases"
 HEARTBEAT_S = 15.0
 CLIENT_QUEUE_SIZE = 1000
 RETRY_MS = 2000
 BATCH_S = 0.05
+# batches of notifications waiting for the standby's replay, at most (then every tile is dropped)
+MAX_PENDING_REPLAY = 10_000
 PREAMBLE = f"retry: {RETRY_MS}\n\n: connected\n\n"
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,11 @@ class Hub:
         # counts the connections made: what was cached under an earlier one may have missed a
         # notification while the listener was away (accounts/cache.py)
         self.generation = 0
+        # the standby the app renders tiles on (set by hub_for), and the tile invalidations
+        # waiting for it to replay: (primary WAL position, events)
+        self.replica_conninfo: str | None = None
+        self._replayed_pending: list[tuple[int, list[dict]]] = []
+        self._replica: psycopg.Connection | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -123,49 +138,95 @@ class Hub:
                         # the first notification, then BATCH_S for the others to gather, then
                         # all of them: at 300 cases/s the thread takes the GIL 20 times a
                         # second, not 300 times, from the threads serving requests
+                        self._drop_replayed()
                         notes = list(conn.notifies(timeout=1.0, stop_after=1))
                         if not notes:
                             continue
                         self._stop.wait(BATCH_S)
                         notes += conn.notifies(timeout=0.001)  # what arrived meanwhile
+                        events = []
                         for note in notes:
                             if note.channel == credential_cache.CHANNEL:
                                 credential_cache.credential_cache().clear()
                             else:
-                                self._dispatch(note.payload)
+                                event = self._dispatch(note.payload)
+                                if event is not None:
+                                    events.append(event)
+                        if events and self.invalidates_tiles and self.replica_conninfo:
+                            lsn = replication.written_lsn_psycopg(conn)
+                            self._replayed_pending.append((replication.lsn_number(lsn), events))
+                            if len(self._replayed_pending) > MAX_PENDING_REPLAY:
+                                # the standby has been away long: drop every tile instead
+                                self._replayed_pending.clear()
+                                self._invalidate_tiles({"op": "boundaries", "bbox": [-180, -90, 180, 90]})
             except psycopg.Error as exc:
                 self.listening.clear()
                 log.warning("live listener lost the database (%s); retrying in %.1f s", exc, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+        if self._replica is not None:
+            self._replica.close()
+            self._replica = None
 
-    def _dispatch(self, payload: str) -> None:
+    def _dispatch(self, payload: str) -> dict | None:
         self.received += 1
         try:
             event = json.loads(payload)
         except ValueError:
             log.warning("ignoring a malformed notification: %r", payload[:200])
+            return None
+        self._invalidate_tiles(event)
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
+        return event
+
+    def _drop_replayed(self) -> None:
+        """Drop again the tiles of the changes the standby has replayed by now (module doc)."""
+        if not self._replayed_pending:
             return
-        if self.invalidates_tiles and event.get("lon") is not None and event.get("lat") is not None:
+        try:
+            if self._replica is None or self._replica.closed:
+                self._replica = psycopg.connect(self.replica_conninfo, autocommit=True, connect_timeout=5)
+            replayed = replication.replayed_lsn(self._replica)
+        except psycopg.Error as exc:  # the standby is away: its tiles are not read either
+            log.warning("cannot ask the standby how far it has replayed: %s", exc)
+            self._replica = None
+            return
+        if replayed is None:  # not a standby (promoted): nothing more will come from replay
+            replayed_at = 1 << 64
+        else:
+            replayed_at = replication.lsn_number(replayed)
+        while self._replayed_pending and self._replayed_pending[0][0] <= replayed_at:
+            _, events = self._replayed_pending.pop(0)
+            for event in events:
+                self._invalidate_tiles(event)
+
+    def _invalidate_tiles(self, event: dict) -> None:
+        if self.invalidates_tiles and event.get("op") == "boundaries" and event.get("bbox"):
+            # a publish (planning/publish.py): its grids, zones and re-routed cases
+            from tiles import cache as tile_cache
+
+            tile_cache.invalidate_bbox(*map(float, event["bbox"]),
+                                       layers=("grids", "zones", "cases"))
+        elif self.invalidates_tiles and event.get("lon") is not None and event.get("lat") is not None:
             from tiles import cache as tile_cache
 
             tile_cache.invalidate_point(float(event["lon"]), float(event["lat"]))
             if event.get("old_lon") is not None:
                 tile_cache.invalidate_point(float(event["old_lon"]), float(event["old_lat"]))
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(event)
 
 
 def event_text(event: dict) -> str:
     """One case event as Server-Sent Events: compact JSON without the fields that are null
     (a thousand streams receive every event: each byte is sent a thousand times). A deadline
     signal or card of the supervision pass (``op`` ``card``, cases/supervision.py) is sent as
-    ``event: card``; everything else as ``event: case``."""
+    ``event: card``, an emergency's mobilisation or confirmation (``op`` ``emergency``,
+    emergencies/) as ``event: emergency``; everything else as ``event: case``."""
     data = json.dumps({k: v for k, v in event.items() if v is not None}, ensure_ascii=False,
                       separators=(",", ":"))
-    name = "card" if event.get("op") == "card" else "case"
+    name = {"card": "card", "emergency": "emergency"}.get(event.get("op"), "case")
     return f"event: {name}\ndata: {data}\n\n"
 
 
@@ -178,12 +239,15 @@ _hubs: dict[str, Hub] = {}
 _hubs_lock = threading.Lock()
 
 
-def hub_for(conninfo: str) -> Hub:
-    """The running hub of this process for a database (started on first use)."""
+def hub_for(conninfo: str, replica_conninfo: str | None = None) -> Hub:
+    """The running hub of this process for a database (started on first use); with
+    ``replica_conninfo``, the standby its tiles are rendered on (module doc)."""
     with _hubs_lock:
         hub = _hubs.get(conninfo)
         if hub is None:
             hub = _hubs[conninfo] = Hub(conninfo)
+        if replica_conninfo is not None:
+            hub.replica_conninfo = replica_conninfo
     hub.start()
     return hub
 

@@ -13,7 +13,7 @@ from flask import Blueprint, make_response, redirect, render_template, request
 
 from accounts import service
 from accounts.access import ANY_ACCOUNT, PUBLIC, allow
-from accounts.errors import BadCredentials
+from accounts.errors import AccountLocked, BadCredentials
 from web import auth, database, i18n
 
 bp = Blueprint("login", __name__)
@@ -64,8 +64,15 @@ def login():
     try:
         session_id, _signed = service.sign_in(db, name, password)
     except BadCredentials:
-        db.rollback()
+        db.commit()  # the failed try counts towards the account's lock
         return _form(401, i18n.words(i18n.language())["login_failed"], name)
+    except AccountLocked as exc:
+        db.commit()
+        seconds = exc.details["retry_after"]
+        words = i18n.words(i18n.language())
+        response = _form(429, words["login_locked"].format(minutes=-(-seconds // 60)), name)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     db.commit()
     response = redirect(safe_next(request.form.get("next")), code=303)
     response.set_cookie(

@@ -27,7 +27,6 @@ import folium
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from sqlalchemy.exc import DBAPIError
 
-from accounts import access
 from accounts.access import ANY_ACCOUNT, PUBLIC, allow
 from accounts.errors import OutOfScope
 from boundaries import repository
@@ -40,6 +39,7 @@ from geo.layers import grids as layers
 from geo.layers import hotspots as hotspot_layers
 from web import auth, case_actions, database, i18n
 from web.assets import localise
+from web.database import replica_reads
 
 bp = Blueprint("pages", __name__)
 
@@ -187,6 +187,7 @@ def _operator_config(lang: str, tiles_url: str) -> dict[str, Any]:
     }
 
 
+@replica_reads
 @allow(ANY_ACCOUNT)
 @bp.get("/")
 def index():
@@ -269,20 +270,45 @@ def _local(value: str | None) -> str:
 @allow(ANY_ACCOUNT)
 @bp.get("/cases/<case_id>")
 def case_page(case_id: str):
-    """One case: details, photos, a small map, routing decision, assignee, deadlines, history."""
-    from cases import intake
+    """One case: details, photos, a small map, routing decision, assignee, deadlines, history.
+    The reporter's contact is masked; a form asks for a reason before showing it in full
+    (:func:`case_contact_page`)."""
+    return _case_page(case_id, None)
+
+
+@allow(ANY_ACCOUNT)
+@bp.post("/cases/<case_id>/contact")
+def case_contact_page(case_id: str):
+    """The case page with the reporter's contact in full, for the reason sent in the form
+    (field ``reason``; the session's CSRF token too): the read is written to the audit log
+    before the page is rendered. A POST, not a link: each showing is a deliberate, logged act,
+    and reloading the page asks before it logs another. A missing or unusable reason renders
+    the masked page again with the form's message (422)."""
+    return _case_page(case_id, request.form.get("reason", ""))
+
+
+def _case_page(case_id: str, reason: str | None):
+    from accounts.errors import InvalidAccessReason
+    from accounts.privacy import REASON_MAX_CHARS, REASON_MIN_CHARS
     from cases.errors import CaseNotFound
+    from web.disclosure import case_for_reader
 
     lang = i18n.language()
     words = i18n.words(lang)
     if not case_id.isdigit() or len(case_id) > 18:
         return _not_found(words["case_not_found"].format(id=case_id))
     session = database.session()
+    status, reveal_error, logged = 200, None, None
+    actor = auth.current_actor()
     try:
-        actor = auth.current_actor()
-        access.check_case(session, actor, int(case_id))  # OutOfScope: a 403 page
-        case = intake.case_view(session, int(case_id))
-    except CaseNotFound:
+        try:
+            case, logged = case_for_reader(session, actor, int(case_id), reason)
+        except InvalidAccessReason:
+            status = 422
+            reveal_error = words["reveal_bad_reason"].format(min=REASON_MIN_CHARS,
+                                                             max=REASON_MAX_CHARS)
+            case, _ = case_for_reader(session, actor, int(case_id), None)
+    except CaseNotFound:  # OutOfScope: a 403 page
         return _not_found(words["case_not_found"].format(id=case_id))
     grid = None
     if case.get("grid_code"):
@@ -294,7 +320,12 @@ def case_page(case_id: str):
     category = case.get("category") or {}
     return _page(
         "case.html",
+        status,
         lang=lang,
+        logged=logged,
+        reveal_error=reveal_error,
+        reveal_reason=reason if reveal_error is None else None,
+        reveal_limits=(REASON_MIN_CHARS, REASON_MAX_CHARS),
         title=f"{words['case']} #{case['id']}",
         case=case,
         category_name=category.get(f"name_{lang}") or category.get("code"),

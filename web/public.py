@@ -28,6 +28,7 @@ from web.api import field_errors
 from web.api.public import BoardQueryIn, board_query
 from web.assets import localise
 from web.pages import _base_map, _leaflet_only, _map_parts
+from web.database import replica_reads
 
 bp = Blueprint("public", __name__)
 
@@ -107,6 +108,7 @@ def _board_map(town: dict, items: list[dict], lang: str, first: int, cats: dict,
     return {**_map_parts(m), "pins_name": pins_layer.get_name()}
 
 
+@replica_reads
 @bp.get("/public")
 @allow(PUBLIC)
 def public_board():

@@ -12,6 +12,7 @@ from cases import scores
 from cases.errors import ScoresWindowError
 from web import database, i18n
 from web.api.scores import SCORE_ROLES, scope_of_caller
+from web.database import replica_reads
 
 bp = Blueprint("scores", __name__)
 MAX_PARTY_ROWS = 30
@@ -45,6 +46,7 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+@replica_reads
 @bp.get("/scores")
 @allow(*SCORE_ROLES)
 def scores_page():

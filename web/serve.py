@@ -43,6 +43,14 @@ class StreamingWorker(ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        # The process's live listener from the start, not from its first map or stream: the
+        # credential cache (web/auth.py) answers only while it listens, so until then every
+        # request with a token or a cookie looked its account up in the database.
+        from web import database
+        from web.live import hub_for
+
+        with self.wsgi.app_context():
+            hub_for(database.listen_conninfo(), database.replica_conninfo())
         # Everything the app imported (Flask, SQLAlchemy, pandas, shapely, pyproj, …: 180,000
         # objects) lives as long as the process. Left to the collector, each full collection
         # walks them all, 110 ms with the GIL held on a 2.1 GHz core: every request of the

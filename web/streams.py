@@ -193,7 +193,8 @@ def scope_filter(scope: dict | None) -> Accepts | None:
         return None
 
     def accepts(event: dict) -> bool:
-        if event.get("op") == "bulk":  # many cases at once: every page refetches what it shows
+        # many cases at once (an import, a publish): every page refetches what it shows
+        if event.get("op") in ("bulk", "boundaries"):
             return True
         return actor.covers(grid_code=event.get("grid_code") or event.get("admin_code"),
                             department_code=event.get("department_code"))

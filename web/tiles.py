@@ -28,6 +28,7 @@ from tiles.cache import DEFAULT_MAX_BYTES, TileCache, app_cache
 from web import database
 from web.auth import current_actor
 from web.live import hub_for
+from web.database import replica_reads
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 
@@ -46,13 +47,14 @@ def tile_cache(app: Flask) -> TileCache:
     return app.extensions[_EXTENSION]
 
 
+@replica_reads
 @allow(ANY_ACCOUNT)
 @bp.get("/<layer>/<z>/<x>/<y>.pbf")
 def tile(layer: str, z: str, x: str, y: str) -> Response:
     """One vector tile; the query parameters are the layer's filters."""
     # this process's listener keeps the tile cache true to changes made anywhere (web/live.py);
     # start it with the first tile, not only with the first live-map client
-    hub_for(database.listen_conninfo())
+    hub_for(database.listen_conninfo(), database.replica_conninfo())
     served = mvt.serve_tile(
         lambda: database.session(autocommit=True),
         # a tile is one statement: autocommit saves the BEGIN and ROLLBACK round trips

@@ -1,8 +1,8 @@
 """``/worker``: the grid worker's phone page, and what makes it work offline.
 
 - ``/worker`` — the page (web/templates/worker.html, scripts in web/static/js/worker/): the
-  worker's inbox by distance, a case's actions, a new report, today's patrol visits, and the
-  queue of what was done without a network. It is the same for every account of a language
+  worker's inbox by distance, a case's actions, a new report, today's patrol visits, the tasks
+  of an emergency (应急, emergencies/), and the queue of what was done without a network. It is the same for every account of a language
   (who is signed in comes from ``/worker/me``), so the service worker may answer it from its
   cache at once and refresh it behind.
 - ``/worker/me`` — the signed-in account and its CSRF token, as JSON (the page keeps the last
@@ -44,7 +44,8 @@ SCRIPTS = ("js/worker/main.js", "js/worker/ui.js", "js/worker/store.js", "js/wor
            "js/worker/geo.js", "js/worker/inbox.js", "js/worker/maps.js", "vendor/idb/index.js")
 # These the page loads once its inbox is drawn (and the service worker keeps for offline).
 LATER = ("js/worker/case.js", "js/worker/photos.js", "js/worker/report.js",
-         "js/worker/visits.js", "js/worker/sync.js", "vendor/gcoord/gcoord.esm.js",
+         "js/worker/visits.js", "js/worker/sync.js", "js/worker/emergency.js",
+         "vendor/gcoord/gcoord.esm.js",
          "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css")
 CLASSIC = ("vendor/geographiclib-geodesic/geographiclib-geodesic.min.js",)
 STYLES = ("css/worker.css",)
@@ -106,6 +107,7 @@ def _config(lang: str) -> dict[str, Any]:
             "inbox": "/api/v1/worker/inbox", "grids": "/api/v1/worker/grids",
             "visitsDue": "/api/v1/visits/due", "visits": "/api/v1/visits",
             "cases": "/api/v1/cases", "categories": "/api/v1/categories",
+            "emergencyTasks": "/api/v1/emergencies/tasks",
             "stream": "/api/v1/stream", "login": url_for("login.login_page", next="/worker"),
             "casePage": "/cases/",
             "leaflet": _static("vendor/leaflet/leaflet.js"),

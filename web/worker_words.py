@@ -121,3 +121,28 @@ WORDS: dict[str, dict[str, str]] = {
         "loading": "Loading…", "load_failed": "Could not load; showing the offline copy",
     },
 }
+
+
+# The emergency tab (web/static/js/worker/emergency.js, emergencies/).
+WORDS["zh"].update({
+    "tab_emergency": "应急", "kind_emergency": "应急任务", "confirm_safe": "确认安全",
+    "relocated": "已转移", "unreachable": "联系不上", "relocated_to": "转移到",
+    "relocated_to_hint": "如：村委会大院", "people_count": "人数",
+    "need_relocated_to": "请填写转移去处", "need_people": "请填写人数",
+    "emergency_queued": "已记录，联网后自动发送", "emergency_sent": "已确认",
+    "emergency_count": "{n} 个应急任务，重点人员优先、再按距离", "emergency_empty": "没有应急任务",
+    "emergency_new": "新的应急任务", "vulnerable_n": "重点人员 {n}", "residents_n": "{n} 人",
+    "target_household": "住户", "target_enterprise": "企业", "target_hazard": "隐患",
+})
+WORDS["en"].update({
+    "tab_emergency": "Emergency", "kind_emergency": "Emergency task", "confirm_safe": "Safe",
+    "relocated": "Relocated", "unreachable": "Not reachable", "relocated_to": "Relocated to",
+    "relocated_to_hint": "e.g. the village committee's yard", "people_count": "People",
+    "need_relocated_to": "Say where to", "need_people": "Give the number of people",
+    "emergency_queued": "Kept; sent when the network is back", "emergency_sent": "Confirmed",
+    "emergency_count": "{n} emergency tasks, the vulnerable first, then nearest",
+    "emergency_empty": "No emergency task", "emergency_new": "New emergency tasks",
+    "vulnerable_n": "{n} vulnerable", "residents_n": "{n} people",
+    "target_household": "household", "target_enterprise": "enterprise",
+    "target_hazard": "hazard",
+})

@@ -15,6 +15,7 @@ documentation pages.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from pydantic import BaseModel, ValidationError
 
-from accounts.access import PUBLIC, allow, declaration
+from accounts.access import PUBLIC, SIGNED, allow, declaration
 from web import limits
 from web.errors import ApiError
 
@@ -40,14 +41,31 @@ class Operation:
     tags: list[str]
     query: type[BaseModel] | None
     body: type[BaseModel] | None
-    responses: dict[int, tuple[str, type[BaseModel] | dict | None]]
+    responses: dict[int, tuple[str, type[BaseModel] | dict | Media | None]]
     errors: dict[int, str]
     multipart: dict | None = None
     extra_parameters: list[dict] = field(default_factory=list)
+    # OpenAPI links by status: how an answer's values feed another operation (name -> link)
+    links: dict[int, dict[str, dict]] = field(default_factory=dict)
     view: Callable | None = None  # who may use it: its accounts.access declaration
 
 
+@dataclass(frozen=True)
+class Media:
+    """An answer in media types other than JSON, or in several (a ``format=csv`` beside the
+    JSON): media type -> its schema (a JSON schema, or a pydantic model for JSON). Given in
+    place of the model in ``responses``, so the document lists every type the view sends."""
+
+    types: dict[str, type[BaseModel] | dict]
+
+
 OPERATIONS: list[Operation] = []
+# a CSV answer (scores, an emergency's tasks): UTF-8 with a byte-order mark, so that Excel,
+# which the town's offices open it with, reads the Chinese as UTF-8
+CSV = {"type": "string", "description": "CSV, UTF-8 with a byte-order mark, a header row first"}
+# a case's photo as stored (the types intake accepts, cases/intake.py)
+IMAGE = Media({kind: {"type": "string", "contentMediaType": kind}
+               for kind in ("image/jpeg", "image/png", "image/webp")})
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -123,16 +141,18 @@ def operation(
     tags: list[str],
     query: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
-    responses: dict[int, tuple[str, type[BaseModel] | dict | None]] | None = None,
+    responses: dict[int, tuple[str, type[BaseModel] | dict | Media | None]] | None = None,
     errors: dict[int, str] | None = None,
     multipart: dict | None = None,
     parse_body: bool = True,
+    links: dict[int, dict[str, dict]] | None = None,
 ) -> Callable:
     """Declare an API view: route it on ``bp``, validate its input, describe it in OpenAPI.
 
     The view receives ``query=`` and ``body=`` (parsed models) when declared. With
     ``parse_body=False`` the view parses the body itself (multipart uploads) and the model
-    only documents it.
+    only documents it. ``links``: OpenAPI links by status, for what the document cannot
+    infer (a revision in the body that another operation wants in If-Match).
     """
 
     def decorate(view: Callable) -> Callable:
@@ -140,11 +160,15 @@ def operation(
         if query is not None:
             declared_errors.setdefault(422, "a query parameter missing, repeated or not valid")
         if body is not None:
+            declared_errors.setdefault(400, "malformed_json: no body, or one that is not JSON")
+            declared_errors.setdefault(422, "invalid_body: not an object, or fields that do not fit "
+                                            "(a message per field)")
             declared_errors.setdefault(413, "the body is over its limit (web/limits.py)")
         op = Operation(
             rule=rule, method=method.upper(), summary=summary,
             description=(view.__doc__ or "").strip(), tags=tags, query=query, body=body,
             responses=responses or {200: ("OK", None)}, errors=declared_errors, multipart=multipart,
+            links=links or {},
         )
         OPERATIONS.append(op)
 
@@ -202,6 +226,12 @@ def _schema_ref(model: type[BaseModel], components: dict, mode: str = "validatio
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _response_schema(model: type[BaseModel] | dict, components: dict) -> dict:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return _schema_ref(model, components, "serialization")
+    return model
+
+
 def _query_parameters(model: type[BaseModel], components: dict) -> list[dict]:
     schema = _model_schema(model, components, "validation")
     required = set(schema.get("required", []))
@@ -244,14 +274,18 @@ def openapi_document() -> dict:
         responses: dict[str, Any] = {}
         for status, (text, model) in op.responses.items():
             resp: dict[str, Any] = {"description": text}
-            if isinstance(model, type) and issubclass(model, BaseModel):
-                schema = _schema_ref(model, components, "serialization")
-                resp["content"] = {"application/json": {"schema": schema}}
-            elif isinstance(model, dict):
-                resp["content"] = {"application/json": {"schema": model}}
+            media = model.types if isinstance(model, Media) else (
+                {"application/json": model} if model is not None else {})
+            if media:
+                resp["content"] = {kind: {"schema": _response_schema(schema, components)}
+                                   for kind, schema in media.items()}
+            if status in op.links:
+                resp["links"] = op.links[status]
             responses[str(status)] = resp
         allowed = declaration(op.view) or frozenset()
-        if PUBLIC not in allowed:
+        if SIGNED in allowed:
+            entry["security"] = [{"feed_signature": [], "feed_timestamp": []}]
+        elif PUBLIC not in allowed:
             entry["security"] = [{"bearer": []}]
             roles = ", ".join(sorted(allowed))
             who = f"\n\nWho may use it: {roles}."
@@ -266,7 +300,10 @@ def openapi_document() -> dict:
             }
         entry["responses"] = responses
         paths.setdefault(_openapi_path(op.rule), {})[op.method.lower()] = entry
-    return {
+    # a copy: the operations' links and schemas are shared module objects, and a reader of the
+    # document may change what it was given (schemathesis adds to the links it follows; after
+    # tests/test_fuzz_api.py, test_openapi read links that no operation declares)
+    return copy.deepcopy({
         "openapi": "3.1.0",
         "info": {
             "title": "gridgov API",
@@ -278,8 +315,15 @@ def openapi_document() -> dict:
         "components": {"schemas": components, "securitySchemes": {"bearer": {
             "type": "http", "scheme": "bearer",
             "description": "an API token from `gridgov users add` or `gridgov users token`; pages "
-                           "use the session cookie of /login"}}},
-    }
+                           "use the session cookie of /login"},
+            "feed_signature": {
+                "type": "apiKey", "in": "header", "name": "X-Gridgov-Signature",
+                "description": "a monitoring feed's signature: sha256=<hex HMAC-SHA256 under the "
+                               "feed's secret of the timestamp, '.', and the body>"},
+            "feed_timestamp": {
+                "type": "apiKey", "in": "header", "name": "X-Gridgov-Timestamp",
+                "description": "the Unix seconds the feed signed (5 minutes either way)"}}},
+    })
 
 
 @allow(PUBLIC)

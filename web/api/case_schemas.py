@@ -200,15 +200,26 @@ class CardOut(BaseModel):
     event_id: int
 
 
+class LonLatOut(BaseModel):
+    lon: float = Field(description="WGS 84")
+    lat: float
+
+
+class ReporterOut(BaseModel):
+    name: str | None
+    phone: str | None
+
+
 class CaseDetailOut(CaseOut):
     description: str
     channel: str
     address: str | None
-    location: dict | None
+    location: LonLatOut | None
     grid_code: str | None
     admin_code: str | None
     grid_version: int | None
-    reporter: dict
+    reporter: ReporterOut = Field(description="{name, phone}: masked (张*, 138****5678) unless the "
+                                              "request gave a `reason` (accounts/privacy.py)")
     occurred_at: str | None
     updated_at: str | None
     closed_at: str | None
@@ -216,6 +227,20 @@ class CaseDetailOut(CaseOut):
     photos: list[PhotoOut]
     cards: list[CardOut]
     worst_card: Literal["due_soon", "overdue", "yellow", "red"] | None
+    personal_data: Literal["masked", "full"] = Field(
+        description="masked: the reporter's contact, the supporters' and the numbers in the "
+                    "description are masked; full: shown in full, this read written to the "
+                    "audit log (audit_id)")
+    audit_id: int | None = Field(description="the audit log's row of this read, when full")
+
+
+class CaseReadQuery(BaseModel):
+    reason: str | None = Field(
+        None, description="why the reporter's full contact is needed (2 to 200 characters, e.g. "
+                          "回访核实诉求): with it the answer shows the reporter's name and phone in "
+                          "full and the read is written to the audit log (who, when, from where, "
+                          "why); without it they are masked",
+        examples=["回访核实诉求"])
 
 
 class CaseListItem(BaseModel):
@@ -228,7 +253,7 @@ class CaseListItem(BaseModel):
     queue: str | None
     assignee: dict | None
     geocode_precision: str | None
-    location: dict | None
+    location: LonLatOut | None
     created_at: str
     dispatch_due_at: str | None
     due_at: str | None

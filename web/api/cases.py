@@ -14,15 +14,17 @@ from typing import Any
 from flask import Response, current_app, request
 from pydantic import ValidationError
 
-from accounts import access
+from accounts import access, privacy
 from accounts.access import ANY_ACCOUNT, PUBLIC, allow
 from cases import errors as case_errors
-from cases import intake, repository
+from cases import intake, publication, repository
 from cases.deadlines import LOCAL_TZ
-from web.api import OPERATIONS, field_errors, json_body, operation
+from web.api import IMAGE, OPERATIONS, field_errors, json_body, operation
 from web.auth import current_actor
-from web.api.case_schemas import CaseDetailOut, CaseIn, CaseListOut, CaseListQuery, CaseOut, bbox_4326
-from web.database import session
+from web.api.case_schemas import (CaseDetailOut, CaseIn, CaseListOut, CaseListQuery, CaseOut,
+                                  CaseReadQuery, bbox_4326)
+from web.database import replica_reads, session, use_primary
+from web.disclosure import case_for_reader
 from web.errors import ApiError
 
 # An Idempotency-Key: printable ASCII without spaces, as UUIDs and most client libraries make.
@@ -120,7 +122,13 @@ PHOTO_FORM = {
             413: "the body is over the limit (or a photo over 5 MB: photo_too_large)",
             422: "invalid_body (a message per field), unknown_category (details.valid lists the "
                  "codes), outside_coverage (details: nearest grid, distance_m), address_not_found, "
-                 "unsupported_photo, too_many_photos, invalid_idempotency_key"},
+                 "unsupported_photo, too_many_photos, invalid_idempotency_key",
+            429: "too_many_requests: this address sent more anonymous reports than its limit "
+                 "(web/throttle.py); header Retry-After in seconds",
+            503: "database_unavailable: the database is stopped or restarting; send the report "
+                 "again after the header Retry-After's seconds, with the same Idempotency-Key "
+                 "(boundaries_changing: a publish kept re-routing it)",
+            507: "insufficient_storage: the storage is full; nothing of the report was saved"},
 )
 def create_case():
     """Send JSON, or multipart/form-data with the JSON in a `case` field and up to five
@@ -156,12 +164,24 @@ def create_case():
     result = intake.create_case(db, req, photos, key, fingerprint)
     if photos:  # without, each statement committed itself
         db.commit()
-    response = current_app.json.response(result.case)
+    # the reporter sent their own contact; the holder's work phone is for staff in its scope
+    reporter = current_actor()
+    in_scope = not reporter.is_resident and access.case_in_scope(reporter, _place(result.case))
+    response = current_app.json.response(
+        privacy.case_answer(result.case, reader_in_scope=in_scope))
     response.status_code = 201
     response.headers["Location"] = result.case["links"]["self"]
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _place(case: dict[str, Any]) -> dict[str, Any]:
+    """Where a new case (intake's answer) is, as access.case_in_scope reads it."""
+    grid = case.get("grid") or {}
+    return {"town_code": (grid.get("town") or {}).get("code"),
+            "grid_code": (grid.get("leaf") or {}).get("code"),
+            "admin_code": (grid.get("admin") or {}).get("code")}
 
 
 def _declare_idempotency_header() -> None:
@@ -181,6 +201,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(LOCAL_TZ).isoformat() if moment is not None else None
 
 
+@replica_reads
 @allow(ANY_ACCOUNT)
 @operation(
     "/cases", summary="List cases, newest first", tags=["cases"], query=CaseListQuery,
@@ -210,36 +231,65 @@ def list_cases(query: CaseListQuery):
     return {"items": items, "next_cursor": items[-1]["id"] if more else None}
 
 
+@replica_reads
 @allow(ANY_ACCOUNT)
 @operation(
     "/cases/<int:case_id>", summary="One case: routing, assignee, deadlines, history, photos",
-    tags=["cases"], responses={200: ("the case as it is now", CaseDetailOut)},
-    errors={401: "not_authenticated", 403: "out_of_scope", 404: "case_not_found"},
+    tags=["cases"], query=CaseReadQuery,
+    responses={200: ("the case as it is now", CaseDetailOut)},
+    errors={401: "not_authenticated", 403: "out_of_scope", 404: "case_not_found",
+            422: "invalid_reason: a `reason` blank, shorter than 2 or longer than 200 characters"},
 )
-def get_case(case_id: int):
+def get_case(case_id: int, query: CaseReadQuery):
     """The case with its current status and assignee, the routing decision recorded at
     intake, its deadlines, every event of its history and its photos. A case outside the
-    account's scope is 403 `out_of_scope`."""
-    db = session()
-    access.check_case(db, current_actor(), case_id)
-    return intake.case_view(db, case_id)
+    account's scope is 403 `out_of_scope`.
+
+    Personal data: the reporter's name and phone (and those of the reporters merged into it,
+    and phone or ID numbers typed into the description) are masked, `personal_data: masked`.
+    With `?reason=…` they are shown in full, `personal_data: full`, and the read is written to
+    the audit log first (`audit_id`; administrators read it at `GET /api/v1/audit`)."""
+    if query.reason is not None:
+        use_primary()  # the audit row is written before the answer: not on a standby
+    case, logged = case_for_reader(session(), current_actor(), case_id, query.reason)
+    return {**case, "personal_data": "full" if logged else "masked",
+            "audit_id": logged["id"] if logged else None}
 
 
-@allow(ANY_ACCOUNT)
+# a case's photos the public board may show: marked publishable, of a closed case (board.sql)
+PUBLIC_STATES = ("closed", "evaluated")
+
+
+@allow(PUBLIC)
 @operation(
-    "/cases/<int:case_id>/photos/<int:photo_id>", summary="One photo of a case, as sent",
-    tags=["cases"], responses={200: ("the image (image/jpeg, image/png or image/webp)", None)},
-    errors={401: "not_authenticated", 403: "out_of_scope",
-            404: "case_not_found or photo_not_found"},
+    "/cases/<int:case_id>/photos/<int:photo_id>", summary="One photo of a case",
+    tags=["cases"], responses={200: ("the image, in the type it was sent in", IMAGE)},
+    errors={404: "photo_not_found: no such photo, or one the asker may not see (anonymous "
+                 "or outside the case's scope, and not publishable)"},
 )
 def get_photo(case_id: int, photo_id: int):
-    """The photo's bytes, with the content type its first bytes showed at upload."""
-    access.check_case(session(), current_actor(), case_id)
+    """To an account whose scope holds the case: the photo as sent, with the content type its
+    first bytes showed at upload. To anyone else (no account, or another scope): only a photo
+    an operator marked publishable of a closed case, as the public board serves it (without
+    its EXIF: where and when it was taken, the device). Any other photo is 404
+    `photo_not_found`, the same answer as for no photo at all: a 403 would tell a stranger
+    that the case has a photo."""
+    actor = current_actor()
     found = repository.photo(session(), case_id, photo_id)
-    if found is None:
+    in_scope = found is not None and not actor.is_resident and access.case_in_scope(actor, found)
+    public = (found is not None and found["publishable"] and found["status"] in PUBLIC_STATES)
+    if not in_scope and not public:
         raise case_errors.PhotoNotFound(
-            f"case {case_id} has no photo {photo_id}", {"case_id": case_id, "photo_id": photo_id})
-    response = Response(bytes(found["data"]), mimetype=found["content_type"])
+            f"case {case_id} has no photo {photo_id} that this request may see",
+            {"case_id": case_id, "photo_id": photo_id})
+    if in_scope:
+        data, cache = bytes(found["data"]), "private, max-age=86400"
+    else:  # UnreadableImage (404 photo_not_found): an undecodable photo keeps its metadata
+        data = publication.public_image(bytes(found["data"]), found["content_type"], photo_id)
+        cache = "public, max-age=3600"
+    response = Response(data, mimetype=found["content_type"])
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["Cache-Control"] = cache
+    # the same URL answers differently by who asks: a shared cache must not mix the two
+    response.headers["Vary"] = "Authorization, Cookie"
     return response

@@ -13,7 +13,7 @@ from accounts.access import allow
 from cases.deadlines import LOCAL_TZ
 from field import compliance
 from field.rules import parse_month
-from web.api import operation
+from web.api import CSV, Media, operation
 from web.auth import current_actor
 from web.database import session
 
@@ -56,7 +56,8 @@ class ComplianceOut(BaseModel):
 @operation(
     "/compliance", summary="Visit compliance (巡访合规) for a month, with the overdue visits",
     tags=["visits"], query=ComplianceQuery,
-    responses={200: ("the figures (or CSV with the columns of `rows`)", ComplianceOut)},
+    responses={200: ("the figures (or with `format=csv`, the `rows` as CSV)",
+                     Media({"application/json": ComplianceOut, "text/csv": CSV}))},
     errors={422: "invalid_query or invalid_period"},
 )
 def get_compliance(query: ComplianceQuery):

@@ -11,10 +11,10 @@ import re
 from typing import Any, Literal
 
 from flask import jsonify, request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from accounts.access import allow
-from planning import drafts, impact, operations, validation
+from planning import drafts, impact, operations, publish, validation
 from planning.errors import DraftNotFound, RevisionRequired
 from web.api import OPERATIONS, operation
 from web.auth import current_actor
@@ -24,6 +24,8 @@ from web.errors import ApiError
 # the planner draws; the administrator may too; the town's operators and leaders read
 WRITERS = ("planner", "admin")
 READERS = ("planner", "admin", "town_operator", "town_leader")
+# publishing changes where every case goes: the planner's act alone (issue 11)
+PUBLISHERS = ("planner",)
 # If-Match: the revision, as the ETag of GET /drafts/{id} spells it ("3", W/"3", 3, and "3:gzip"
 # when the response was compressed: Flask-Compress marks the ETag of each encoding)
 IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})(?::[a-z0-9-]+)?"?\s*$')
@@ -39,7 +41,7 @@ class DraftIn(BaseModel):
 
 
 class DraftsQuery(BaseModel):
-    state: Literal["open", "published", "discarded", "all"] = Field(
+    state: Literal["open", "scheduled", "published", "discarded", "all"] = Field(
         "open", description="which drafts; default the open ones")
 
 
@@ -72,6 +74,13 @@ class DraftOut(BaseModel):
     created_at: str
     updated_at: str
     grids: int
+    base_version: int | None = None
+    effective_at: str | None = None
+    published_version: int | None = None
+    published_at: str | None = None
+    published_by: str | None = None
+    rerouted: int | None = None
+    publish_error: str | None = None
 
 
 class DraftsOut(BaseModel):
@@ -93,6 +102,17 @@ DRAFT_GRIDS = {
     "properties": {"type": {"type": "string"}, "draft": {"type": "object"},
                    "revision": {"type": "integer"},
                    "features": {"type": "array", "items": {"type": "object"}}},
+}
+# the draft's revision, read, sent back as If-Match by the operations that change it
+REVISION_LINKS = {
+    name: {"operationId": op_id, "description": f"{what} the draft at the revision read",
+           "parameters": {"draft_id": "$request.path.draft_id",
+                          # the ETag's form, "3": a header is text, the revision a number
+                          "header.If-Match": '"{$response.body#/revision}"'}}
+    for name, op_id, what in (
+        ("AddGrid", "post_drafts_int_draft_id_grids", "add a grid to"),
+        ("Operate", "post_drafts_int_draft_id_operations", "split, merge or move in"),
+        ("Publish", "post_drafts_int_draft_id_publish", "publish"))
 }
 EDIT_ERRORS = {
     404: "draft_not_found, grid_not_in_draft",
@@ -168,7 +188,7 @@ def list_drafts(query: DraftsQuery):
 @operation(
     "/drafts/<int:draft_id>", summary="A draft with its grids, and its revision",
     tags=["planning"], responses={200: ("the draft's grids as GeoJSON", DRAFT_GRIDS)},
-    errors={404: "draft_not_found"},
+    errors={404: "draft_not_found"}, links={200: REVISION_LINKS},
 )
 def get_draft(draft_id: int):
     """The draft's grids as GeoJSON; `revision` (also the ETag) is what an edit sends back
@@ -346,6 +366,59 @@ def draft_impact(draft_id: int):
     residents, enterprises, hazards and open cases moving in and out, households per grid
     worker before and after, and the open cases whose assignee would change."""
     return impact.draft_impact(session(), _visible(draft_id))
+
+
+class PublishIn(BaseModel):
+    effective_at: AwareDatetime | None = Field(
+        None, description="when the new boundaries take effect, with its time zone (ISO 8601, "
+                          "e.g. 2026-12-01T00:00:00+08:00); absent or not in the future: now. "
+                          "A later time is applied then by the background worker.")
+
+
+PUBLISHED = {
+    "type": "object",
+    "properties": {
+        "draft": {"type": "integer"}, "state": {"type": "string"},
+        "version": {"type": ["integer", "null"]},
+        "previous_version": {"type": ["integer", "null"]},
+        "effective_at": {"type": "string"},
+        "grids": {"type": "object"}, "rerouted": {"type": "integer"},
+        "reassigned": {"type": "integer"}, "relocated": {"type": "object"},
+        "cases": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+@allow(*PUBLISHERS)
+@operation(
+    "/drafts/<int:draft_id>/publish", "POST", summary="Publish a draft as the town's boundaries",
+    tags=["planning"], body=PublishIn,
+    responses={200: ("published: the new version, the open cases re-routed", PUBLISHED),
+               202: ("scheduled for effective_at", PUBLISHED)},
+    errors={404: "draft_not_found",
+            409: "stale_revision, draft_closed (published, scheduled or discarded), "
+                 "draft_outdated (the boundaries changed since the draft was made)",
+            422: "invalid_body, invalid_effective_at, draft_invalid (with the validation "
+                 "errors), invalid_if_match",
+            428: "revision_required: no If-Match"},
+)
+def publish_draft(draft_id: int, body: PublishIn):
+    """In one transaction: the draft's grids replace the current ones (the old rows closed and
+    the new opened at one moment, a new numbered version), every open case whose grid or holder
+    changes is re-routed with a `rerouted` event naming both versions, households and other
+    things on the changed land take their new grid, the grids' workers follow the draft, and
+    every server drops its cached tiles of the changed area. Closed cases keep the grid they
+    had. Refused while the draft's validation has errors. With `effective_at` in the future
+    the draft is scheduled (202) and the background worker publishes it then; discarding it
+    cancels. Rolling back is publishing a draft of an earlier version
+    (`POST /drafts {"from_version": N}`)."""
+    db = session()
+    result = publish.publish_draft(db, _visible(draft_id), _revision(), current_actor().name,
+                                   body.effective_at)
+    db.commit()
+    response = jsonify(result)
+    response.status_code = 202 if result["state"] == "scheduled" else 200
+    return response
 
 
 def _declare_if_match() -> None:

@@ -7,11 +7,13 @@ from typing import Literal
 from flask import current_app
 from pydantic import BaseModel, Field, field_validator
 
+from accounts import privacy
 from accounts.access import PUBLIC, allow
 from boundaries.locate import TIE_RULE, locate
 from geo.crs import POINT_CRS, to_wgs84
 from web import database
 from web.api import operation
+from web.auth import current_actor
 
 
 class LocateQuery(BaseModel):
@@ -101,11 +103,21 @@ def get_locate(query: LocateQuery):
     (a fixed rule, the same in bulk routing), with `on_boundary: true` and every covering grid
     in `candidates`. A point in an admin grid but in none of its leaf grids (a gap in imported
     data) gets `leaf: null`. A point no grid covers is 404 `outside_coverage`, naming the
-    nearest grid and its geodesic distance in metres."""
+    nearest grid and its geodesic distance in metres. The workers' and the leader's phones are
+    masked (138****5678) except for staff whose scope covers their grid."""
     lon, lat = to_wgs84(query.lon, query.lat, query.crs)
     found = locate(database.session(autocommit=True), lon, lat)
     body = found.to_dict()
     del body["lon"], body["lat"]
+    # the workers' phones in full only to staff whose scope covers their grid (accounts/privacy.py)
+    actor = current_actor()
+    town = (body.get("town") or {}).get("code")
+    leaf_visible = privacy.sees_work_phone(actor, town_code=town,
+                                           grid_code=(body.get("leaf") or {}).get("code"))
+    body["workers_on_duty"] = [privacy.work_contact(w, leaf_visible)
+                               for w in body["workers_on_duty"]]
+    body["leader"] = privacy.work_contact(body["leader"], privacy.sees_work_phone(
+        actor, town_code=town, grid_code=(body.get("admin") or {}).get("code")))
     return current_app.json.response({
         "input": {"lon": query.lon, "lat": query.lat, "crs": query.crs},
         "wgs84": {"lon": round(lon, 9), "lat": round(lat, 9)},

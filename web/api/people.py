@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from accounts import access
+from accounts import access, privacy
 from accounts.access import OPERATOR_ROLES, allow
 from accounts.actor import Actor
 from accounts.errors import OutOfScope
@@ -93,4 +93,6 @@ def reassign(case_id: int, body: AssigneeIn):
     assignment.reassign_case(db, case_id, body.person_id, body.reason, f"{actor.role}:{actor.name}")
     view = intake.case_view(db, case_id)
     db.commit()
-    return view
+    # as GET /cases/{id} without a reason: the reporter masked (accounts/privacy.py)
+    return {**privacy.case_answer(view, reader_in_scope=True), "personal_data": "masked",
+            "audit_id": None}

@@ -18,10 +18,10 @@ from cases import errors as case_errors
 from cases.models import SATISFACTION
 from accounts import access
 from accounts.access import OPERATOR_ROLES, PUBLIC, allow
-from web.api import operation
+from web.api import IMAGE, operation
 from web.auth import current_actor
 from web.api.case_schemas import CategoryRef
-from web.database import session
+from web.database import replica_reads, session
 
 
 class BoardQueryIn(BaseModel):
@@ -80,6 +80,7 @@ def board_query(query: BoardQueryIn) -> board.BoardQuery:
                             category=query.category, page=query.page)
 
 
+@replica_reads
 @allow(PUBLIC)
 @operation(
     "/public/cases", summary="The public board (公示栏): closed cases, redacted",
@@ -96,10 +97,11 @@ def public_cases(query: BoardQueryIn):
     return board.board(session(), board_query(query))
 
 
+@replica_reads
 @allow(PUBLIC)
 @operation(
     "/public/photos/<int:photo_id>", summary="A photo of a closed case, marked publishable",
-    tags=["public"], responses={200: ("the image (image/jpeg, image/png or image/webp)", None)},
+    tags=["public"], responses={200: ("the image, in the type it was sent in", IMAGE)},
     errors={404: "photo_not_found: no such photo, or not marked publishable"},
 )
 def public_photo(photo_id: int):

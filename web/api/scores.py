@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from accounts import access
 from accounts.access import allow
 from cases import scores
-from web.api import operation
+from web.api import CSV, Media, operation
 from web.auth import current_actor
-from web.database import session
+from web.database import replica_reads, session
 
 # who may read the scores: the leaders, the centers' operators, the administrator
 SCORE_ROLES = ("town_leader", "town_operator", "village_operator", "grid_leader", "admin")
@@ -29,15 +29,34 @@ class ScoresQueryIn(BaseModel):
     format: Literal["json", "csv"] = Field("json", description="json, or csv (UTF-8 with BOM)")
 
 
-SCORES_OUT = {
-    "type": "object",
-    "properties": {
-        "kind": {"type": "string", "enum": list(scores.KINDS)},
-        "from": {"type": "string"}, "until": {"type": "string"},
-        "formulas": {"type": "string", "description": "the formulas, as README \"Scores\""},
-        "items": {"type": "array", "items": {"type": "object"}},
-    },
+_FIELDS = {
+    **{name: {"type": "integer"} for name in scores.COUNTS},
+    "person_id": {"type": "integer"}, "party_member": {"type": "boolean"},
+    "code": {"type": "string"}, "village_code": {"type": ["string", "null"]},
+    "name": {"type": ["string", "null"]}, "role": {"type": ["string", "null"]},
+    "secretary": {"type": ["string", "null"]}, "village_name": {"type": ["string", "null"]},
+    "rated": {"type": "integer"},
+    "on_time_rate": {"type": ["number", "null"], "description": "null without a case handled"},
+    "satisfied_share": {"type": ["number", "null"], "description": "null without a rating"},
+    "score": {"type": "integer"},
+    "party_points": {"type": ["integer", "null"], "description": "null for a non-member"},
+    "index": {"type": ["number", "null"]}, "stars": {"type": ["integer", "null"]},
 }
+
+
+def _scores_out(kind: str) -> Media:
+    """JSON, or with `format=csv` the items as CSV (the columns of cases/scores.py COLUMNS)."""
+    item = {"type": "object", "required": list(scores.COLUMNS[kind]),
+            "properties": {name: _FIELDS[name] for name in (*scores.COLUMNS[kind], "rated")}}
+    return Media({"application/json": {
+        "type": "object", "required": ["kind", "from", "until", "formulas", "items"],
+        "properties": {
+            "kind": {"const": kind},
+            "from": {"type": "string"}, "until": {"type": "string"},
+            "formulas": {"type": "string", "description": "the formulas, as README \"Scores\""},
+            "items": {"type": "array", "items": item},
+        },
+    }, "text/csv": CSV})
 
 
 def scope_of_caller() -> scores.Scope:
@@ -62,9 +81,11 @@ _ERRORS = {401: "no credentials", 403: "a role that may not read scores",
            422: "`until` before `from`"}
 
 
+@replica_reads
 @allow(*SCORE_ROLES)
 @operation("/stats/workers", summary="Grid workers' scores and party members' points",
-           tags=["scores"], query=ScoresQueryIn, responses={200: ("the scores", SCORES_OUT)},
+           tags=["scores"], query=ScoresQueryIn,
+           responses={200: ("the scores", _scores_out("workers"))},
            errors=_ERRORS)
 def stats_workers(query: ScoresQueryIn):
     """Per person who handled a case in the window: on time, cards, ratings, the score and,
@@ -72,18 +93,22 @@ def stats_workers(query: ScoresQueryIn):
     return answer("workers", query)
 
 
+@replica_reads
 @allow(*SCORE_ROLES)
 @operation("/stats/villages", summary="Villages' star ratings (the secretary's 星级评定)",
-           tags=["scores"], query=ScoresQueryIn, responses={200: ("the scores", SCORES_OUT)},
+           tags=["scores"], query=ScoresQueryIn,
+           responses={200: ("the scores", _scores_out("villages"))},
            errors=_ERRORS)
 def stats_villages(query: ScoresQueryIn):
     """Per village: on-time rate, satisfaction, cards, the index and 1–5 stars."""
     return answer("villages", query)
 
 
+@replica_reads
 @allow(*SCORE_ROLES)
 @operation("/stats/grids", summary="Leaf grids' figures and scores", tags=["scores"],
-           query=ScoresQueryIn, responses={200: ("the scores", SCORES_OUT)}, errors=_ERRORS)
+           query=ScoresQueryIn, responses={200: ("the scores", _scores_out("grids"))},
+           errors=_ERRORS)
 def stats_grids(query: ScoresQueryIn):
     """Per leaf grid: the village's figures for the grid's cases, and the summed score."""
     return answer("grids", query)

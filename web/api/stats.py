@@ -5,7 +5,7 @@ from __future__ import annotations
 from accounts.access import ANY_ACCOUNT, allow
 from cases import stats
 from web.api import operation
-from web.database import session
+from web.database import replica_reads, session
 
 TODAY_OUT = {
     "type": "object",
@@ -33,6 +33,7 @@ TODAY_OUT = {
 }
 
 
+@replica_reads
 @allow(ANY_ACCOUNT)
 @operation(
     "/stats/today", summary="The day's numbers: new, open, overdue, closed today, satisfaction",

@@ -86,11 +86,26 @@ class TransitionsOut(BaseModel):
     actions: list[ActionOut]
 
 
+class TransitionEventOut(BaseModel):
+    """The event an action wrote (cases/transitions.py apply_transition)."""
+
+    id: int
+    type: str = Field(description="the action")
+    from_status: str
+    to_status: str
+    at: str
+    note: str | None
+    photo_ids: list[int] | None
+    data: dict[str, Any] | None = Field(description="what the action carried: the assignee, "
+                                                    "the department, a rating, …")
+    taken_at: str | None = Field(description="when a phone queued it offline, ISO 8601")
+
+
 class TransitionOut(BaseModel):
     id: int
     status: str
     version: int
-    event: dict[str, Any]
+    event: TransitionEventOut
     rating_link: dict[str, Any] | None = Field(
         None, description="after a close of a case whose reporter left a phone: the reporter's "
                           "single-use rating link (id, token, path, expires_at), given out here "

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from accounts.access import allow
 from boundaries import versions
 from boundaries.errors import VersionNotFound
-from web.api import operation
+from web.api import geojson, operation
 from web.auth import current_actor
 from web.database import session
 
@@ -32,15 +32,23 @@ class VersionsOut(BaseModel):
     versions: list[VersionOut]
 
 
-VERSION_GRIDS = {
-    "type": "object",
-    "description": "a GeoJSON FeatureCollection of the version's grids (properties code, name, "
-                   "level, parent_code, zone_code, version (the grid's own row version), "
-                   "area_m2, valid_from, valid_to), with the version under `version`",
-    "required": ["type", "version", "features"],
-    "properties": {"type": {"type": "string"}, "version": {"type": "object"},
-                   "features": {"type": "array", "items": {"type": "object"}}},
-}
+VERSION_GRIDS = geojson.feature_collection(
+    geojson.feature({"type": "object", "properties": {
+        "code": {"type": "string"}, "name": {"type": "string"},
+        "level": {"type": "string", "enum": ["admin", "regional", "service"]},
+        "parent_code": {"type": ["string", "null"]}, "zone_code": {"type": ["string", "null"]},
+        "version": {"type": "integer", "description": "the grid's own row version"},
+        "area_m2": {"type": "number"},
+        "valid_from": {"type": "string", "description": "ISO 8601"},
+        "valid_to": {"type": ["string", "null"], "description": "ISO 8601; null while current"},
+    }}, geojson.geometry("Polygon", "MultiPolygon")),
+    description="the version's grids, EPSG:4326, with the version under `version`")
+VERSION_GRIDS["required"].append("version")
+VERSION_GRIDS["properties"]["version"] = {
+    "type": "object", "required": ["number", "town_code", "effective_at", "recorded_at", "note"],
+    "properties": {"number": {"type": "integer"}, "town_code": {"type": "string"},
+                   "effective_at": {"type": "string"}, "recorded_at": {"type": "string"},
+                   "note": {"type": ["string", "null"]}}}
 DIFF = {
     "type": "object",
     "description": "versions a and b, counts by change, and per grid that differs: code, change "

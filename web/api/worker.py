@@ -13,7 +13,7 @@ from accounts.access import allow
 from boundaries import repository as grids
 from cases.inbox import ADMIN_SUFFIX, inbox
 from geo.crs import POINT_CRS, to_wgs84
-from web.api import operation
+from web.api import geojson, operation
 from web.api.transitions import ActionOut
 from web.auth import current_actor
 from web.database import session
@@ -67,12 +67,12 @@ class InboxOut(BaseModel):
     cases: list[InboxCase]
 
 
-GRIDS_OUT = {
-    "type": "object",
-    "description": "a GeoJSON FeatureCollection (EPSG:4326); properties code, name, level "
-                   "(admin | regional | service), parent_code",
-    "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}},
-}
+GRIDS_OUT = geojson.feature_collection(geojson.feature({"type": "object", "properties": {
+    "code": {"type": "string"}, "name": {"type": "string"},
+    "level": {"type": "string", "enum": ["admin", "regional", "service"]},
+    "parent_code": {"type": ["string", "null"]},
+}}, geojson.geometry("Polygon", "MultiPolygon")),
+    description="the grids in EPSG:4326; the feature id is the grid code")
 
 
 @allow(*PHONE_ROLES)

@@ -198,3 +198,20 @@
         : W.load_error + (body && body.error ? '：' + errorText(body) : '');
     });
 })();
+
+// The rating link made a moment ago (templates/_rating_link.html): selected on focus, and
+// copied by its button (the page's scripts live in files: the Content-Security-Policy runs
+// no inline handler).
+(function () {
+  'use strict';
+  var input = document.querySelector('.rating-link-url');
+  var button = document.querySelector('.rating-link-copy');
+  if (!input) { return; }
+  input.addEventListener('focus', function () { input.select(); });
+  if (!button) { return; }
+  button.addEventListener('click', function () {
+    input.select();
+    if (navigator.clipboard) { navigator.clipboard.writeText(input.value); }
+    button.textContent = button.dataset.copied;
+  });
+}());

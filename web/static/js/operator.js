@@ -501,7 +501,8 @@
   }
 
   function onCaseEvent(ev) {
-    if (ev.op === 'bulk') { refreshAll(); return; }
+    // many cases at once: an import, or a publish of new boundaries that re-routed them
+    if (ev.op === 'bulk' || ev.op === 'boundaries') { refreshAll(); return; }
     [[ev.lat, ev.lon], [ev.old_lat, ev.old_lon]].forEach(function (ll) {
       if (ll[0] !== null && ll[0] !== undefined) { state.pending.push(L.latLng(ll[0], ll[1])); }
     });

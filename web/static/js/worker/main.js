@@ -15,6 +15,7 @@ let caseView = {open: noop, refresh: noop, close: noop};
 let report = {render: noop, setGrids: noop, setCategories: noop};
 let visits = {setData: noop, setQueued: noop, markSent: noop, setCategories: noop, shownTab: noop};
 let sync = {render: noop};
+let emergency = {setData: noop, setQueued: noop, markSent: noop, render: noop};
 
 const urls = config.urls;
 const known = new Set();  // case ids the inbox has shown: a new one vibrates
@@ -76,6 +77,15 @@ async function loadVisits() {
   } catch (e) { /* offline: the copy kept on the phone stays */ }
 }
 
+// the emergency tasks of the worker's grids (emergency.js), kept on the phone like the inbox
+async function loadEmergency() {
+  try {
+    const data = await getJson(withPosition(urls.emergencyTasks));
+    await store.put(`${account()}:emergency`, data);
+    emergency.setData(data, false);
+  } catch (e) { /* offline: the copy kept on the phone stays */ }
+}
+
 async function loadStatic(key, url, apply) {
   try {
     const data = await getJson(url);
@@ -88,6 +98,7 @@ async function pendingChanged() {
   const items = await queue.pending();
   inbox.setPending(items);
   visits.setQueued(items);
+  emergency.setQueued(items);
   caseView.refresh();
   sync.render();
 }
@@ -99,6 +110,7 @@ function setNet() {
 }
 
 let streamTimer = null;
+let emergencyTimer = null;
 function listen() {
   if (!window.EventSource) { return; }
   const source = new EventSource(urls.stream);
@@ -106,6 +118,13 @@ function listen() {
     clearTimeout(streamTimer);
     streamTimer = setTimeout(loadInbox, 300);
   });
+  // an emergency mobilised, confirmed or closed in the worker's grids (web/live.py)
+  source.addEventListener('emergency', () => {
+    clearTimeout(emergencyTimer);
+    emergencyTimer = setTimeout(loadEmergency, 300);
+  });
+  // connected (again): what came while the stream was away
+  source.addEventListener('open', () => { if (booted) { loadEmergency(); } });
 }
 
 function tabs() {
@@ -120,6 +139,7 @@ function tabs() {
       if (name === 'inbox') { inbox.invalidate(); }
       if (name === 'visits') { visits.shownTab(); }
       if (name === 'sync') { sync.render(); }
+      if (name === 'emergency') { emergency.render(); }
     });
   }
 }
@@ -141,9 +161,10 @@ async function freshMe() {
 
 async function showKept() {
   // the inbox is drawn already (boot); the rest of what the phone kept
-  const [cachedInbox, cachedVisits, grids, categories] = await Promise.all([
+  const [cachedInbox, cachedVisits, grids, categories, cachedEmergency] = await Promise.all([
     store.get(`${account()}:inbox`), store.get(`${account()}:visits`),
-    store.get(`${account()}:grids`), store.get('categories')]);
+    store.get(`${account()}:grids`), store.get('categories'), store.get(`${account()}:emergency`)]);
+  if (cachedEmergency) { emergency.setData(cachedEmergency, true); }
   if (grids) { inbox.setGrids(grids); report.setGrids(grids); }
   if (categories) { report.setCategories(categories); visits.setCategories(categories); }
   if (cachedInbox && !inbox.state.data) { inbox.setData(cachedInbox, true); }
@@ -158,9 +179,10 @@ function loadLeaflet() {
 }
 
 async function loadRest() {
-  const [c, r, v, s] = await Promise.all([import('./case.js'), import('./report.js'),
-                                          import('./visits.js'), import('./sync.js')]);
-  caseView = c; report = r; visits = v; sync = s;
+  const [c, r, v, s, e] = await Promise.all([import('./case.js'), import('./report.js'),
+                                             import('./visits.js'), import('./sync.js'),
+                                             import('./emergency.js')]);
+  caseView = c; report = r; visits = v; sync = s; emergency = e;
   inbox.onOpen(caseView.open);
   await showKept();
   await pendingChanged();
@@ -176,7 +198,7 @@ async function boot() {
   window.addEventListener('offline', setNet);
   window.addEventListener('online', () => {
     setNet();
-    if (booted) { queue.flush(); loadInbox(); loadVisits(); }
+    if (booted) { queue.flush(); loadInbox(); loadVisits(); loadEmergency(); }
   });
   geo.start();
   // who was signed in last, and what the phone kept for them: drawn at once, even offline
@@ -210,6 +232,10 @@ async function boot() {
   await loadRest();
   queue.onChange(async (what) => {
     await pendingChanged();
+    if (what.type === 'delivered' && what.item.kind === 'emergency') {
+      emergency.markSent(what.item);
+      return;
+    }
     if (what.type === 'delivered') {
       if (what.item.kind === 'visit') { visits.markSent(what.item); loadVisits(); }
       if (what.item.kind === 'report') { toast(fmt(W.report_sent, {id: what.outcome.case_id})); }
@@ -220,6 +246,7 @@ async function boot() {
   });
   if (cached) { loadInbox(takeEarly('inbox')); }
   loadVisits();
+  loadEmergency();
   loadStatic(`${account()}:grids`, urls.grids, (g) => { inbox.setGrids(g); report.setGrids(g); });
   loadStatic('categories', urls.categories, (c) => { report.setCategories(c); visits.setCategories(c); });
   listen();

@@ -1,8 +1,9 @@
-// Everything the worker does (a case action, a report, a visit check-in) goes through this
-// queue, online or not: it is written to IndexedDB first, with the time and the position of
-// the moment it was done, then sent in order. Each item carries its own UUID, sent as the
-// Idempotency-Key (actions, reports) or as the visit's id, so a send repeated after a lost
-// answer is applied once: 409 already_applied and a visit replay count as delivered.
+// Everything the worker does (a case action, a report, a visit check-in, an emergency task
+// confirmed) goes through this queue, online or not: it is written to IndexedDB first, with
+// the time and the position of the moment it was done, then sent in order. Each item carries
+// its own UUID, sent as the Idempotency-Key (actions, reports) or as the visit's or the
+// confirmation's id, so a send repeated after a lost answer is applied once: 409
+// already_applied, a visit replay and a confirmation replay count as delivered.
 //
 // The order is kept: a network failure (or a 5xx) stops the run and the rest waits for the
 // next one. A refusal (409 stale_version and the like, a 422) is not dropped: it becomes a
@@ -20,7 +21,7 @@ let running = null;
 export function onChange(fn) { listeners.push(fn); }
 function changed(what) { listeners.forEach((fn) => fn(what)); }
 
-// Queue one item (kind transition | visit | report, with its fields) and try to send at once.
+// Queue one item (kind transition | visit | report | emergency, with its fields) and try to send at once.
 export async function add(kind, fields) {
   const item = {id: uuid(), kind, account: session.me.account, taken_at: nowIso(),
                 queued_at: Date.now(), ...fields};
@@ -134,6 +135,13 @@ function request(item) {
     const b = body(fields, item.photos, (f) => { const d = new FormData(); d.append('visit', JSON.stringify(f)); return d; });
     return {url: config.urls.visits, ...b, headers: {}};
   }
+  if (item.kind === 'emergency') {
+    // an emergency task confirmed (emergency.js): the queue item's id is the confirmation's
+    const fields = {id: item.id, status: item.status, people: item.people,
+                    relocated_to: item.relocated_to, note: item.note, confirmed_at: item.taken_at};
+    return {url: `/api/v1/emergencies/${item.emergency_id}/tasks/${item.task_id}/confirm`,
+            body: JSON.stringify(fields), type: 'application/json', headers: {}};
+  }
   // report: a new case on the patrol channel, where and when it was seen
   const report = {category: item.category, description: item.description, channel: 'patrol',
                   location: {lon: item.position[0], lat: item.position[1], crs: item.crs},
@@ -162,6 +170,7 @@ async function send(item, retried) {
   if (resp.ok) {
     if (item.kind === 'transition') { return {type: 'delivered', version: answer.version, status: answer.status}; }
     if (item.kind === 'visit') { return {type: 'delivered', visit: answer.visit, case_id: answer.visit && answer.visit.case_id}; }
+    if (item.kind === 'emergency') { return {type: 'delivered', task: answer.task}; }
     return {type: 'delivered', case_id: answer.id};
   }
   if (resp.status === 409 && code === 'already_applied') {

@@ -23,6 +23,14 @@ export function el(tag, attrs, ...children) {
   return node;
 }
 
+// An address as a worker on the spot reads it: the part after the town (the village, the
+// street, the door), which a phone's line has room for; the whole address stays in the title.
+export function localAddress(full) {
+  if (!full) { return ''; }
+  const m = full.match(/^.*?(?:镇|乡|街道)(.+)$/);
+  return m ? m[1] : full;
+}
+
 let toastTimer = null;
 export function toast(text, kind) {
   const node = document.getElementById('wk-toast');

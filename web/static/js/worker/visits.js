@@ -3,7 +3,7 @@
 // records where the phone is (and how sure it is), a note, photos and the outcome; "problem
 // found" opens a case at the target, with a category and a description prefilled. Check-ins
 // go through the queue (queue.js) with the visit's own UUID as its id.
-import { W, el, fmt, toast, localTime, distanceText } from './ui.js';
+import { W, el, fmt, toast, localTime, distanceText, localAddress } from './ui.js';
 import { position, from, distanceNode, onPosition } from './geo.js';
 import { leafletMap, showPoints } from './maps.js';
 import { photoField } from './photos.js';
@@ -90,7 +90,7 @@ function row(t) {
                               'data-done': done || null},
     el('div', {class: 'wk-visit-info'},
       el('h3', {}, el('span', {class: 'wk-type', text: t.type_zh || t.type}), ' ', el('span', {text: t.name || ''})),
-      el('p', {class: 'wk-desc', text: t.address || ''}),
+      el('p', {class: 'wk-desc', text: localAddress(t.address), title: t.address || null}),
       el('p', {class: 'wk-meta'},
         el('span', {text: t.every === 'week' ? W.every_week : W.every_month}),
         t.overdue ? el('span', {class: 'wk-overdue', text: W.visit_overdue}) : null,

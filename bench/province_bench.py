@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Province benchmark (issue 13): a province of ``--towns`` towns and ``--cases`` cases
+(``gridgov demo load --towns``, demo/province.py) in a database of its own, measured with and
+without the month partitions of cases and case_events (migration 0060).
+
+For each layout (``--layouts``):
+
+- ``partitioned``: the schema as migrated: a partition per month, the DEFAULT one empty;
+- ``flat``: the same schema with every month partition dropped before the load, so every row
+  lies in the DEFAULT partition: one table per kind, as before partitioning (plus an Append
+  node of one child, which costs nothing measurable);
+
+it creates the database ``<--db-name>_<layout>`` (bench/servers.py: on the managed cluster or
+the server of GRIDGOV_DATABASE_URL, never GRIDGOV_DATABASE_URL's own database), migrates it,
+loads the province, starts ``gridgov serve`` and measures, ``--runs`` times:
+
+1. locate: ``GET /api/v1/locate`` at random points of random towns, paced at ``--rate``
+   requests/s by wrk (bench/http_bench.py's scripts), p99 (target ≤ 10 ms);
+2. intake: ``POST /api/v1/cases`` at random points of random towns, paced at ``--rate``,
+   p99 (target ≤ 25 ms at 300/s);
+3. one tile: every ``/tiles/cases`` tile of one copied town at zoom ``--tile-zoom``, fetched
+   once each from one client, the first fetch of each (no tile cached): median and p99;
+4. one town's operator page: a town operator of that town (an account scoped to it) opens
+   ``/`` in headless Chromium (bench/page_bench.py's measure): interactive (target ≤ 3 s).
+
+Then it writes its section of bench/RESULTS.md (``--no-write`` to only print), stops the server
+and drops the databases (``--keep-db`` keeps them). Loading 1,000 towns and 10M cases takes a
+long while and most of the machine: do not run it at full scale beside a test run.
+
+Examples:
+    .venv/bin/python bench/province_bench.py --towns 1000 --cases 10000000
+    .venv/bin/python bench/province_bench.py --towns 3 --cases 3000 --duration 5 --runs 1 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import mercantile  # noqa: E402
+import psycopg  # noqa: E402
+
+from db import migrate  # noqa: E402
+from db.session import conninfo, session_scope  # noqa: E402
+from demo.load import load_demo  # noqa: E402
+from http_bench import (  # noqa: E402
+    WARM_UP_S, _server_pids, add_wrk_options, backend_pids, locate_script, paced, post_script,
+    run_wrk,
+)
+from results import spread, write_section  # noqa: E402
+from servers import (  # noqa: E402
+    bench_token, create_database, drop_named_database, start_gridgov,
+)
+
+LAYOUTS = ("partitioned", "flat")
+LOCATE_P99_MS, INTAKE_P99_MS, PAGE_S = 10.0, 25.0, 3.0
+PAGE_SIZE = (1440, 900)
+PAGE_CAP_S = 120.0
+OPERATOR = "province_operator"
+
+
+def prepare(name: str, layout: str, args: argparse.Namespace) -> str:
+    """The layout's database, created afresh, migrated, the province loaded; its URL."""
+    url = create_database(name)
+    migrate.upgrade(url)
+    if layout == "flat":
+        with psycopg.connect(conninfo(url)) as conn:
+            months = [r[0] for r in conn.execute(
+                "SELECT inhrelid::regclass::text FROM pg_inherits"
+                " WHERE inhparent IN ('cases'::regclass, 'case_events'::regclass)"
+                " AND inhrelid::regclass::text NOT LIKE '%\\_default'")]
+            for month in months:
+                conn.execute(f'DROP TABLE "{month}"')
+    started = time.monotonic()
+    load_demo(url, seed=args.seed, cases=args.cases, progress=True, towns=args.towns,
+              month_partitions=layout == "partitioned")
+    with psycopg.connect(conninfo(url)) as conn:
+        spread_over = conn.execute("SELECT count(DISTINCT tableoid) FROM cases").fetchone()[0]
+    print(f"{layout}: loaded {args.towns:,} towns and {args.cases:,} cases in "
+          f"{time.monotonic() - started:.0f} s, over {spread_over} partition(s)", flush=True)
+    return url
+
+
+def sample(url: str, n: int, seed: int) -> tuple[list[tuple[float, float]], list[str], str]:
+    """``n`` random points, each in a town drawn at random; the leaf categories; and the town
+    whose tiles and page are measured (the middle one of the province, a copy when there are
+    copies)."""
+    with psycopg.connect(conninfo(url)) as conn:
+        conn.execute("SELECT setseed(%s)", (1 / (seed + 1),))
+        points = conn.execute("""
+            SELECT ST_X(p.geom), ST_Y(p.geom)
+              FROM (SELECT geom FROM towns, generate_series(1, %s)
+                     ORDER BY random() LIMIT %s) t,
+                   LATERAL ST_Dump(ST_GeneratePoints(t.geom, 1)) AS p""",
+                              (max(1, n // max(1, _count(conn, "towns")) + 1), n)).fetchall()
+        categories = [r[0] for r in conn.execute(
+            "SELECT code FROM categories WHERE parent_code IS NOT NULL ORDER BY code")]
+        codes = [r[0] for r in conn.execute("SELECT code FROM towns ORDER BY code")]
+    return [(float(x), float(y)) for x, y in points], categories, codes[len(codes) // 2]
+
+
+def _count(conn, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def operator_of(url: str, town: str) -> tuple[str, str]:
+    """A town operator of ``town``: (an API token, a signed-in session cookie)."""
+    from accounts import repository, service
+    from demo.accounts import DEMO_PASSWORD
+
+    with session_scope(url) as session:
+        if repository.account_by_name(session, OPERATOR) is None:
+            service.create_account(session, OPERATOR, "town_operator", scope=town,
+                                   password=DEMO_PASSWORD)
+        token, _ = service.issue_token(session, OPERATOR)
+        cookie, _ = service.sign_in(session, OPERATOR, DEMO_PASSWORD)
+    return token, cookie
+
+
+def wrk_p99(port: int, script: str, server, url: str, args: argparse.Namespace) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(paced(script, args.rate, args.threads))
+    path = Path(f.name)
+    try:
+        pids = _server_pids(server.proc)
+        run_wrk(port, path, args.clients, args.threads, WARM_UP_S, pids)
+        return run_wrk(port, path, args.clients, args.threads, args.duration, pids,
+                       backend_pids(url))
+    finally:
+        path.unlink()
+
+
+def tile_times(port: int, url: str, town: str, zoom: int, token: str) -> list[float]:
+    """Seconds for each tile of ``town`` at ``zoom``, fetched once each (none cached)."""
+    from tiles_bench import fetch, gridgov_path
+
+    with psycopg.connect(conninfo(url)) as conn:
+        w, s, e, n = conn.execute("SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), "
+                                  "ST_YMax(geom) FROM towns WHERE code = %s", (town,)).fetchone()
+    times = []
+    for t in mercantile.tiles(w, s, e, n, [zoom]):
+        started = time.perf_counter()
+        fetch(port, gridgov_path(t.z, t.x, t.y), {"Authorization": f"Bearer {token}"})
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def page_load(base: str, cookie: str) -> dict:
+    from page_bench import CHROMIUM, CHROMIUM_ARGS, measure_gridgov
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            return measure_gridgov(browser, base, PAGE_SIZE, PAGE_CAP_S, cookie)
+        finally:
+            browser.close()
+
+
+def measure(url: str, args: argparse.Namespace) -> dict:
+    points, categories, town = sample(url, 4000, args.seed)
+    token, cookie = operator_of(url, town)
+    server = start_gridgov(url, workers=args.workers)
+    runs: dict[str, list] = {"locate": [], "intake": [], "tile_ms": [], "page": []}
+    try:
+        port = server.port
+        rng = random.Random(args.seed)
+        for i in range(args.runs):
+            runs["locate"].append(wrk_p99(port, locate_script(points), server, url, args))
+            runs["intake"].append(
+                wrk_p99(port, post_script(points, categories, rng, token), server, url, args))
+            runs["tile_ms"] += [1000 * t for t in tile_times(port, url, town, args.tile_zoom, token)]
+            if not args.no_page:
+                runs["page"].append(page_load(server.base, cookie))
+            print(f"run {i + 1}: locate p99 {runs['locate'][-1]['p99_ms']:.1f} ms, intake p99 "
+                  f"{runs['intake'][-1]['p99_ms']:.1f} ms"
+                  + (f", page {runs['page'][-1]['interactive_ms'] / 1000:.2f} s"
+                     if runs["page"] else ""), flush=True)
+    finally:
+        server.stop()
+    runs["town"] = town
+    return runs
+
+
+def lines(args: argparse.Namespace, measured: dict[str, dict]) -> list[str]:
+    out = [
+        f"{args.towns:,} towns (`gridgov demo load --towns {args.towns} --cases {args.cases}`), "
+        f"{args.cases:,} cases; wrk paced at {args.rate:g} requests/s, {args.clients} clients, "
+        f"{args.duration} s per run, {args.runs} run(s); `gridgov serve --workers {args.workers}`.",
+        "",
+        "| layout | locate p99 ms (≤ 10) | intake p99 ms (≤ 25) | errors | one tile ms, median / p99 "
+        f"(z{args.tile_zoom}, uncached) | one town's operator page, interactive s (≤ 3) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for layout, m in measured.items():
+        tiles = sorted(m["tile_ms"])
+        tile = (f"{statistics.median(tiles):.1f} / {tiles[min(len(tiles) - 1, int(len(tiles) * 0.99))]:.1f}"
+                if tiles else "—")
+        page = spread([p["interactive_ms"] / 1000 for p in m["page"]]) if m["page"] else "not measured"
+        errors = sum(r["errors"] for r in m["locate"] + m["intake"])
+        out.append(f"| {layout} | {spread([r['p99_ms'] for r in m['locate']], '{:.1f}')} | "
+                   f"{spread([r['p99_ms'] for r in m['intake']], '{:.1f}')} | {errors} | {tile} | "
+                   f"{page} (town {m['town']}) |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--towns", type=int, default=1000)
+    parser.add_argument("--cases", type=int, default=10_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of gridgov serve")
+    parser.add_argument("--tile-zoom", type=int, default=14)
+    parser.add_argument("--layouts", default=",".join(LAYOUTS),
+                        help=f"comma list of {', '.join(LAYOUTS)}")
+    parser.add_argument("--no-page", action="store_true", help="skip the browser's page load")
+    parser.add_argument("--db-name", default=f"gridgov_bench_province_{os.getpid()}")
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
+    add_wrk_options(parser)
+    args = parser.parse_args()
+    layouts = [name.strip() for name in args.layouts.split(",") if name.strip()]
+    if not layouts or any(name not in LAYOUTS for name in layouts):
+        parser.error(f"--layouts was {args.layouts!r} but each must be one of {list(LAYOUTS)}")
+    measured: dict[str, dict] = {}
+    for layout in layouts:
+        name = f"{args.db_name}_{layout}"
+        try:
+            url = prepare(name, layout, args)
+            measured[layout] = measure(url, args)
+        finally:
+            if not args.keep_db:
+                drop_named_database(name)
+    out = lines(args, measured)
+    print("\n".join(out))
+    if not args.no_write:
+        command = "python bench/province_bench.py " + " ".join(sys.argv[1:])
+        write_section("province", "A province: 1,000 towns, 10M cases", out, command.strip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Rate limits on what anyone may call without an account (Flask-Limiter): a resident's report
+(``POST /api/v1/cases`` and Open311's ``POST requests``), the sign-in form, and the rating
+links. Counted per client address, in this process's memory (one machine needs no Redis; with
+several server processes each counts its own, so the effective limit is that many times the
+configured one — still a bound). Over the limit: 429 with ``Retry-After`` (seconds), as JSON
+for the API, in Open311's error format on /open311/, as a page otherwise.
+
+Accounts are not limited here: a staff report carries a token (it is the account's, and
+revocable), and a wrong password locks the account itself (accounts/service.py sign_in).
+
+The limits are strings of the ``limits`` package ("20 per minute;200 per hour"), configured
+by ``RATELIMIT_INTAKE``, ``RATELIMIT_LOGIN`` and ``RATELIMIT_RATING`` (``GRIDGOV_…``);
+``RATELIMIT_ENABLED`` false turns them off. Behind a reverse proxy the client's address must
+reach us as ``remote_addr`` (werkzeug's ProxyFix): otherwise every resident shares the proxy's.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import TooManyRequests
+
+from web import errors, i18n
+
+DEFAULTS = {
+    "RATELIMIT_ENABLED": True,
+    # a resident reports a few cases a day; a village's shared phone a few an hour
+    "RATELIMIT_INTAKE": "20 per minute;200 per hour",
+    # a person mistyping; the account's own lock stops a guesser after 5 in a row
+    "RATELIMIT_LOGIN": "10 per minute;60 per hour",
+    # opening a rating link and sending it: a handful per resident
+    "RATELIMIT_RATING": "30 per minute",
+}
+
+
+def _anonymous() -> bool:
+    return "Authorization" not in request.headers and not request.values.get("api_key")
+
+
+# endpoint, its limit's configuration key, the methods counted, and who is counted
+RULES = [
+    ("api.create_case", "RATELIMIT_INTAKE", ["POST"], _anonymous),
+    ("open311.create_request", "RATELIMIT_INTAKE", ["POST"], _anonymous),
+    ("login.login", "RATELIMIT_LOGIN", ["POST"], None),
+    ("rating.rate_page", "RATELIMIT_RATING", ["GET"], None),
+    ("rating.rate_submit", "RATELIMIT_RATING", ["POST"], None),
+]
+
+
+def _too_many(exc: RateLimitExceeded):
+    """Our own answer to a breach; Flask-Limiter adds ``Retry-After`` after it."""
+    seconds = _retry_after(exc)
+    message = f"too many requests from this address: try again in {seconds} seconds"
+    if request.blueprint == "open311":  # its own error format (this app handler of code 429
+        from web import open311          # is found before the blueprint's of any HTTPException)
+
+        return open311.refused(TooManyRequests(message))
+    if request.path.startswith("/api/"):
+        return errors.error_response(429, "too_many_requests", message,
+                                     {"limit": str(exc.limit.limit), "retry_after": seconds})
+    from web.pages import _page  # a page like every other (its language, its header)
+
+    lang = i18n.language()
+    words = i18n.words(lang)
+    return _page("not_found.html", 429, lang=lang, title=words["too_many_requests"].format(
+        seconds=seconds), message=words["too_many_requests"].format(seconds=seconds))
+
+
+def _retry_after(exc: RateLimitExceeded) -> int:
+    """Seconds until the breached window lets one more request in."""
+    limiter: Limiter = current_app.extensions["gridgov_limiter"]
+    current = limiter.current_limit
+    if current is None:
+        return int(exc.limit.limit.get_expiry())
+    return max(1, round(current.reset_at - time.time()))
+
+
+def init_app(app: Flask) -> None:
+    """The limiter of this app; then :func:`limit_routes` once the routes exist."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    limiter = Limiter(
+        key_func=get_remote_address,
+        app=app,
+        storage_uri="memory://",
+        strategy="moving-window",
+        headers_enabled=True,
+        enabled=bool(app.config["RATELIMIT_ENABLED"]),
+        default_limits=[],
+    )
+    app.extensions["gridgov_limiter"] = limiter
+    app.register_error_handler(RateLimitExceeded, _too_many)
+
+
+def limit_routes(app: Flask) -> None:
+    limiter: Limiter = app.extensions["gridgov_limiter"]
+    for endpoint, key, methods, counted in RULES:
+        # the decorator's wrapper counts the request as the view is called (functools.wraps
+        # keeps the view's @allow declaration); this app's views only, not the module's
+        app.view_functions[endpoint] = limiter.limit(
+            app.config[key], methods=methods,
+            exempt_when=(lambda c=counted: not c()) if counted else None,
+        )(app.view_functions[endpoint])
