@@ -146,7 +146,34 @@ def engine_for(url: str, pooled: bool = False) -> Engine:
     engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=POOL_TIMEOUT_S,
                            connect_args=connect_args)
     _ping_when_idle(engine)
+    _close_what_returns_after_dispose(engine)
     return engine
+
+
+def _close_what_returns_after_dispose(engine: Engine) -> None:
+    """Close a connection handed back after ``engine.dispose()`` instead of keeping it open.
+
+    dispose() closes the connections in the pool and starts a new pool; a connection checked
+    out at that moment (a request still running, a stream) goes back, when it is done, into
+    the old pool's queue, which nobody reads again: the connection stays open until garbage
+    collection finds it, then psycopg warns (ResourceWarning) at whatever code runs then. Each
+    connection is stamped with the pool generation it was opened in; one checked in from an
+    older generation is closed. (SQLAlchemy's events only: no pool subclass.)
+    """
+    generation = [0]
+
+    @event.listens_for(engine, "engine_disposed")
+    def _disposed(_engine):
+        generation[0] += 1
+
+    @event.listens_for(engine, "connect")
+    def _opened(dbapi_connection, record):
+        record.info["gridgov_generation"] = generation[0]
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, record):
+        if dbapi_connection is not None and record.info.get("gridgov_generation") != generation[0]:
+            dbapi_connection.close()
 
 
 def _ping_when_idle(engine: Engine) -> None:

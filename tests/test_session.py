@@ -68,3 +68,22 @@ def test_every_connection_opens_without_jit_or_parallel_workers_unless_the_url_s
     finally:
         engine_for(own).dispose()
         engine_for(none).dispose()
+
+
+def test_a_connection_handed_back_after_dispose_is_closed_not_left_to_the_garbage_collector(url):
+    # a request still running when the engine is disposed (a test's server stopping, gunicorn
+    # forking) hands its connection back later, into a pool nobody reads: it must be closed
+    # there, or it lingers open and psycopg warns whenever the garbage collector finds it
+    engine = engine_for(url)
+    conn = engine.connect()
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    dbapi = conn.connection.driver_connection
+    engine.dispose()
+    conn.close()
+    assert dbapi.closed
+    with psycopg.connect(conninfo(url), autocommit=True) as admin:
+        assert admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == 0
+    with engine_for(url).connect() as conn:  # the new pool works and keeps what it is given
+        again = conn.connection.driver_connection
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    assert not again.closed

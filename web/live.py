@@ -192,6 +192,8 @@ class Hub:
             replayed = replication.replayed_lsn(self._replica)
         except psycopg.Error as exc:  # the standby is away: its tiles are not read either
             log.warning("cannot ask the standby how far it has replayed: %s", exc)
+            if self._replica is not None:
+                self._replica.close()
             self._replica = None
             return
         if replayed is None:  # not a standby (promoted): nothing more will come from replay
