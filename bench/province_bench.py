@@ -9,17 +9,26 @@ For each layout (``--layouts``):
 - ``flat``: the same schema with every month partition dropped before the load, so every row
   lies in the DEFAULT partition: one table per kind, as before partitioning (plus an Append
   node of one child, which costs nothing measurable);
+- ``partitioned, replica`` (unless ``--no-replica``): the partitioned database again, with
+  ``gridgov serve`` reading the map, tiles, hot spots, statistics and public pages from a
+  streaming-replication hot standby of the managed cluster (``gridgov db start --replica``'s,
+  made after the load and caught up before measuring; on this machine, so it shares the
+  cores with the primary: what it shows is the cost of the routing, not a second machine's
+  capacity);
 
-it creates the database ``<--db-name>_<layout>`` (bench/servers.py: on the managed cluster or
-the server of GRIDGOV_DATABASE_URL, never GRIDGOV_DATABASE_URL's own database), migrates it,
-loads the province, starts ``gridgov serve`` and measures, ``--runs`` times:
+it creates a database ``<--db-name>_<layout>`` per layout (bench/servers.py: on the managed
+cluster or the server of GRIDGOV_DATABASE_URL, never GRIDGOV_DATABASE_URL's own database),
+migrates them and loads the province into them side by side (a load is bulk SQL in the server,
+a core each: two take the time of one); then, one configuration at a time with nothing else
+running, it starts ``gridgov serve`` and measures, ``--runs`` times:
 
 1. locate: ``GET /api/v1/locate`` at random points of random towns, paced at ``--rate``
    requests/s by wrk (bench/http_bench.py's scripts), p99 (target ≤ 10 ms);
 2. intake: ``POST /api/v1/cases`` at random points of random towns, paced at ``--rate``,
    p99 (target ≤ 25 ms at 300/s);
 3. one tile: every ``/tiles/cases`` tile of one copied town at zoom ``--tile-zoom``, fetched
-   once each from one client, the first fetch of each (no tile cached): median and p99;
+   once each from one client by an operator of that town, another town each run, so no tile
+   is in the server's cache: median and p99;
 4. one town's operator page: a town operator of that town (an account scoped to it) opens
    ``/`` in headless Chromium (bench/page_bench.py's measure): interactive (target ≤ 3 s).
 
@@ -41,6 +50,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +63,7 @@ import mercantile  # noqa: E402
 import psycopg  # noqa: E402
 
 from db import migrate  # noqa: E402
-from db.session import conninfo, session_scope  # noqa: E402
+from db.session import conninfo, managed_cluster, managed_standby, session_scope  # noqa: E402
 from demo.load import load_demo  # noqa: E402
 from http_bench import (  # noqa: E402
     WARM_UP_S, _server_pids, add_wrk_options, backend_pids, locate_script, paced, post_script,
@@ -69,8 +81,9 @@ PAGE_CAP_S = 120.0
 OPERATOR = "province_operator"
 
 
-def prepare(name: str, layout: str, args: argparse.Namespace) -> str:
-    """The layout's database, created afresh, migrated, the province loaded; its URL."""
+def create(name: str, layout: str) -> str:
+    """The layout's database, created afresh and migrated (one at a time: Alembic's context
+    is the process's); its URL."""
     url = create_database(name)
     migrate.upgrade(url)
     if layout == "flat":
@@ -81,6 +94,11 @@ def prepare(name: str, layout: str, args: argparse.Namespace) -> str:
                 " AND inhrelid::regclass::text NOT LIKE '%\\_default'")]
             for month in months:
                 conn.execute(f'DROP TABLE "{month}"')
+    return url
+
+
+def load(url: str, layout: str, args: argparse.Namespace) -> str:
+    """The province loaded into the layout's database; its URL."""
     started = time.monotonic()
     load_demo(url, seed=args.seed, cases=args.cases, progress=True, towns=args.towns,
               month_partitions=layout == "partitioned")
@@ -91,10 +109,37 @@ def prepare(name: str, layout: str, args: argparse.Namespace) -> str:
     return url
 
 
-def sample(url: str, n: int, seed: int) -> tuple[list[tuple[float, float]], list[str], str]:
-    """``n`` random points, each in a town drawn at random; the leaf categories; and the town
-    whose tiles and page are measured (the middle one of the province, a copy when there are
-    copies)."""
+@contextmanager
+def standby_of(name: str) -> Iterator[str]:
+    """The URL of the database ``name`` on the managed cluster's hot standby (``gridgov db
+    start --replica``'s, in var/pg-replica), caught up with the primary. One already running is
+    used as it is; otherwise one is made now (a base backup, so it holds the loaded province)
+    and destroyed afterwards."""
+    standby = managed_standby()
+    made = not standby.running()
+    if made:
+        started = time.monotonic()
+        standby.destroy()  # a stopped one from earlier may have lost its slot
+        standby.start()
+        print(f"standby made in {time.monotonic() - started:.0f} s", flush=True)
+    try:
+        with psycopg.connect(conninfo(managed_cluster().admin_url("postgres")), autocommit=True) as primary:
+            target = primary.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+        with psycopg.connect(conninfo(standby.admin_url("postgres")), autocommit=True) as replica:
+            while replica.execute("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s) < 0",
+                                  (target,)).fetchone()[0]:
+                time.sleep(0.5)
+        yield standby.url(name)
+    finally:
+        if made:
+            standby.destroy()
+
+
+def sample(url: str, n: int, seed: int) -> tuple[list[tuple[float, float]], list[str], list[str]]:
+    """``n`` random points, each in a town drawn at random; the leaf categories; and the
+    towns' codes from the middle one of the province on (a copy when there are copies): the
+    first's operator page is measured, and each run's tiles are another town's, so that no
+    run fetches a tile an earlier one left in the server's cache."""
     with psycopg.connect(conninfo(url)) as conn:
         conn.execute("SELECT setseed(%s)", (1 / (seed + 1),))
         points = conn.execute("""
@@ -106,7 +151,8 @@ def sample(url: str, n: int, seed: int) -> tuple[list[tuple[float, float]], list
         categories = [r[0] for r in conn.execute(
             "SELECT code FROM categories WHERE parent_code IS NOT NULL ORDER BY code")]
         codes = [r[0] for r in conn.execute("SELECT code FROM towns ORDER BY code")]
-    return [(float(x), float(y)) for x, y in points], categories, codes[len(codes) // 2]
+    return ([(float(x), float(y)) for x, y in points], categories,
+            codes[len(codes) // 2:] + codes[:len(codes) // 2])
 
 
 def _count(conn, table: str) -> int:
@@ -118,12 +164,13 @@ def operator_of(url: str, town: str) -> tuple[str, str]:
     from accounts import repository, service
     from demo.accounts import DEMO_PASSWORD
 
+    name = f"{OPERATOR}_{town}"
     with session_scope(url) as session:
-        if repository.account_by_name(session, OPERATOR) is None:
-            service.create_account(session, OPERATOR, "town_operator", scope=town,
+        if repository.account_by_name(session, name) is None:
+            service.create_account(session, name, "town_operator", scope=town,
                                    password=DEMO_PASSWORD)
-        token, _ = service.issue_token(session, OPERATOR)
-        cookie, _ = service.sign_in(session, OPERATOR, DEMO_PASSWORD)
+        token, _ = service.issue_token(session, name)
+        cookie, _ = service.sign_in(session, name, DEMO_PASSWORD)
     return token, cookie
 
 
@@ -167,10 +214,14 @@ def page_load(base: str, cookie: str) -> dict:
             browser.close()
 
 
-def measure(url: str, args: argparse.Namespace) -> dict:
-    points, categories, town = sample(url, 4000, args.seed)
+def measure(url: str, args: argparse.Namespace, replica_url: str | None = None) -> dict:
+    """The runs on ``url``; with ``replica_url``, the server reads the map, tiles, hot spots,
+    statistics and public pages from that standby (GRIDGOV_REPLICA_URL)."""
+    points, categories, towns = sample(url, 4000, args.seed)
+    town = towns[0]
     token, cookie = operator_of(url, town)
-    server = start_gridgov(url, workers=args.workers)
+    server = start_gridgov(url, workers=args.workers,
+                           env={"GRIDGOV_REPLICA_URL": replica_url} if replica_url else None)
     runs: dict[str, list] = {"locate": [], "intake": [], "tile_ms": [], "page": []}
     try:
         port = server.port
@@ -179,7 +230,9 @@ def measure(url: str, args: argparse.Namespace) -> dict:
             runs["locate"].append(wrk_p99(port, locate_script(points), server, url, args))
             runs["intake"].append(
                 wrk_p99(port, post_script(points, categories, rng, token), server, url, args))
-            runs["tile_ms"] += [1000 * t for t in tile_times(port, url, town, args.tile_zoom, token)]
+            tile_town = towns[i % len(towns)]  # its own operator: a tile shows what they may see
+            tile_token = token if tile_town == town else operator_of(url, tile_town)[0]
+            runs["tile_ms"] += [1000 * t for t in tile_times(port, url, tile_town, args.tile_zoom, tile_token)]
             if not args.no_page:
                 runs["page"].append(page_load(server.base, cookie))
             print(f"run {i + 1}: locate p99 {runs['locate'][-1]['p99_ms']:.1f} ms, intake p99 "
@@ -225,6 +278,8 @@ def main() -> None:
     parser.add_argument("--layouts", default=",".join(LAYOUTS),
                         help=f"comma list of {', '.join(LAYOUTS)}")
     parser.add_argument("--no-page", action="store_true", help="skip the browser's page load")
+    parser.add_argument("--no-replica", action="store_true",
+                        help="skip measuring the partitioned layout again with a hot standby")
     parser.add_argument("--db-name", default=f"gridgov_bench_province_{os.getpid()}")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
@@ -233,15 +288,30 @@ def main() -> None:
     layouts = [name.strip() for name in args.layouts.split(",") if name.strip()]
     if not layouts or any(name not in LAYOUTS for name in layouts):
         parser.error(f"--layouts was {args.layouts!r} but each must be one of {list(LAYOUTS)}")
+    names = {layout: f"{args.db_name}_{layout}" for layout in layouts}
     measured: dict[str, dict] = {}
-    for layout in layouts:
-        name = f"{args.db_name}_{layout}"
-        try:
-            url = prepare(name, layout, args)
-            measured[layout] = measure(url, args)
-        finally:
+    try:
+        # The layouts load side by side: a load is INSERT … SELECT statements, one server
+        # process each (a core each on two), so two take the time of one. Measuring waits
+        # for every load: nothing else runs while a layout is measured.
+        with ThreadPoolExecutor(max_workers=len(layouts)) as pool:
+            created = [create(names[layout], layout) for layout in layouts]
+            urls = dict(zip(layouts, pool.map(lambda u, layout: load(u, layout, args),
+                                              created, layouts), strict=True))
+        # flat first, dropped once measured: the standby then copies the partitioned one only
+        for layout in sorted(layouts, key=lambda layout: layout != "flat"):
+            measured[layout] = measure(urls[layout], args)
+            if layout == "partitioned" and not args.no_replica:
+                with standby_of(names[layout]) as replica_url:
+                    measured["partitioned, replica"] = measure(urls[layout], args, replica_url)
             if not args.keep_db:
+                drop_named_database(names[layout])
+    finally:
+        if not args.keep_db:
+            for name in names.values():
                 drop_named_database(name)
+    order = ["partitioned", "partitioned, replica", "flat"]
+    measured = {key: measured[key] for key in order if key in measured}
     out = lines(args, measured)
     print("\n".join(out))
     if not args.no_write:

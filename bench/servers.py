@@ -214,16 +214,17 @@ class Server:
 
 
 def start_gridgov(
-    url: str, workers: int = 2, port: int | None = None, args: Sequence[str] = ()
+    url: str, workers: int = 2, port: int | None = None, args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Server:
     """``gridgov serve --workers N`` on 127.0.0.1 (a free port unless ``port``) against the
     database ``url``, once its /healthz answers 200; ``args`` are more ``gridgov serve``
-    arguments."""
+    arguments, ``env`` more of its environment (GRIDGOV_REPLICA_URL, say)."""
     port = free_port() if port is None else port
     argv = [str(BIN / "gridgov"), "serve", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), *args]
     # the benchmarks send residents' reports from one address, hundreds a second: the
     # limiter stays on (its cost is part of what is measured) with a bound they never reach
     return Server("gridgov", argv, {"GRIDGOV_DATABASE_URL": url,
-                                    "GRIDGOV_RATELIMIT_INTAKE": BENCH_INTAKE_LIMIT},
+                                    "GRIDGOV_RATELIMIT_INTAKE": BENCH_INTAKE_LIMIT, **(env or {})},
                   port, "/healthz")
