@@ -152,6 +152,11 @@ def town_geojson(session: Session, town_code: str | None = None) -> FeatureColle
     ])
 
 
+def first_town_code(session: Session) -> str | None:
+    """The code of the first town by code; None without a town."""
+    return session.execute(text("SELECT min(code) FROM towns")).scalar_one()
+
+
 def zones_geojson(session: Session, town_code: str | None = None) -> FeatureCollection:
     """The current zones: code, name, kind (village|enterprise), town_code, version, leader."""
     rows = session.execute(_ZONES_SQL, {"digits": GEOJSON_DIGITS, "town_code": town_code})

@@ -130,3 +130,24 @@ def test_load_demo_refuses_a_province_before_replacing_anything(demo_copy_url):
     with pytest.raises(DemoError, match="between 1 and 2,000"):
         load_demo(demo_copy_url, seed=2, cases=0, progress=False, replace=True, towns=0)
     assert _one(demo_copy_url, "SELECT count(*) FROM cases")[0] == DEMO_CASES
+
+
+def test_the_operator_page_shows_the_signed_in_accounts_own_town(empty_db_url):
+    # a province's operator sees their town, not the first one by code; an account without a
+    # town (a department's) sees the first town
+    from tests.accounts_support import bearer, token_for
+    from web import create_app
+
+    load_demo(empty_db_url, seed=1, cases=20, progress=False, towns=2, residents=2000)
+    first, second = province.town_codes(2)
+    own = token_for(empty_db_url, "second_town_operator", "town_operator", scope=second)
+    from accounts.service import departments
+
+    department = token_for(empty_db_url, "water_department", "department_handler",
+                           scope=min(departments()))
+    grid_of = {town: _one(empty_db_url, "SELECT min(code) FROM grids WHERE town_code = %s "
+                                        "AND level = 'service'", town)[0] for town in (first, second)}
+    client = create_app({"DATABASE_URL": empty_db_url, "TESTING": True}).test_client()
+    for token, shown, hidden in ((own, second, first), (department, first, second)):
+        html = bearer(client, token).get("/").get_data(as_text=True)
+        assert grid_of[shown] in html and grid_of[hidden] not in html

@@ -191,14 +191,17 @@ def _operator_config(lang: str, tiles_url: str) -> dict[str, Any]:
 @allow(ANY_ACCOUNT)
 @bp.get("/")
 def index():
-    """The operator's live map of the first town; a page saying how to load data without one.
+    """The operator's live map of their town; a page saying how to load data without one.
 
-    A database holding several towns (a province sharding by town) shows the first by code.
+    In a database holding several towns (a province), an account of a town, zone, village or
+    grids sees its own town; one without a town (a department, an administrator without a
+    scope) sees the first town by code.
     """
     lang = i18n.language()
     words = i18n.words(lang)
     session = database.session()
-    town = repository.town_geojson(session)
+    code = auth.current_actor().town_code or repository.first_town_code(session)
+    town = repository.town_geojson(session, town_code=code) if code else {"features": []}
     if not town["features"]:
         return _page("empty.html", lang=lang, title=words["empty_title"])
     first = town["features"][0]["properties"]
