@@ -71,7 +71,7 @@ from http_bench import (  # noqa: E402
 )
 from results import spread, write_section  # noqa: E402
 from servers import (  # noqa: E402
-    bench_token, create_database, drop_named_database, start_gridgov,
+    bench_token, create_database, database_exists, drop_named_database, start_gridgov, url_of,
 )
 
 LAYOUTS = ("partitioned", "flat")
@@ -282,6 +282,9 @@ def main() -> None:
                         help="skip measuring the partitioned layout again with a hot standby")
     parser.add_argument("--db-name", default=f"gridgov_bench_province_{os.getpid()}")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure a layout's database left by --keep-db (or an interrupted run) "
+                             "as it is, without loading it again (give its --db-name)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
     add_wrk_options(parser)
     args = parser.parse_args()
@@ -295,9 +298,14 @@ def main() -> None:
         # process each (a core each on two), so two take the time of one. Measuring waits
         # for every load: nothing else runs while a layout is measured.
         with ThreadPoolExecutor(max_workers=len(layouts)) as pool:
-            created = [create(names[layout], layout) for layout in layouts]
-            urls = dict(zip(layouts, pool.map(lambda u, layout: load(u, layout, args),
-                                              created, layouts), strict=True))
+            kept = {layout: url_of(names[layout]) for layout in layouts
+                    if args.reuse and database_exists(names[layout])}
+            for layout, url in kept.items():
+                print(f"{layout}: measuring the province already in {names[layout]}", flush=True)
+            fresh = [layout for layout in layouts if layout not in kept]
+            created = [create(names[layout], layout) for layout in fresh]
+            urls = {**kept, **dict(zip(fresh, pool.map(lambda u, layout: load(u, layout, args),
+                                                       created, fresh), strict=True))}
         # flat first, dropped once measured: the standby then copies the partitioned one only
         for layout in sorted(layouts, key=lambda layout: layout != "flat"):
             measured[layout] = measure(urls[layout], args)
