@@ -286,6 +286,9 @@ def main() -> None:
                         help="measure a layout's database left by --keep-db (or an interrupted run) "
                              "as it is, without loading it again (give its --db-name)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
+    parser.add_argument("--section", default="",
+                        help="write to a section of its own, named after this text (a measurement "
+                             "made beside the main one, say after a change), not the main section")
     add_wrk_options(parser)
     args = parser.parse_args()
     layouts = [name.strip() for name in args.layouts.split(",") if name.strip()]
@@ -324,7 +327,10 @@ def main() -> None:
     print("\n".join(out))
     if not args.no_write:
         command = "python bench/province_bench.py " + " ".join(sys.argv[1:])
-        write_section("province", "A province: 1,000 towns, 10M cases", out, command.strip())
+        section, title = "province", f"A province: {args.towns:,} towns, {args.cases:,} cases"
+        if args.section:  # a further measurement beside the main one, not in its place
+            section, title = f"province_{args.section}", f"{title}: {args.section}"
+        write_section(section, title, out, command.strip())
 
 
 if __name__ == "__main__":

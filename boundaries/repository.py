@@ -45,6 +45,9 @@ _ZONES_SQL = text(
     """
 )
 
+# The households and posts are those of the grids asked for (a town's, in a province of many:
+# ix_grids_current_town, ix_households_grid and ix_grid_assignments_grid find them), not every
+# grid's aggregated and then mostly thrown away.
 # Households are recorded against the leaf grid they fall in; an administrative grid counts
 # those of its leaf grids (plus any recorded against the village itself). A post counts while
 # its ``until`` has not passed.
@@ -57,7 +60,9 @@ _GRIDS_SQL = text(
           AND (CAST(:town_code AS text) IS NULL OR town_code = :town_code)
     ),
     households_by_grid AS (
-        SELECT grid_code, count(*) AS n FROM households GROUP BY grid_code
+        SELECT h.grid_code, count(*) AS n
+        FROM current_grids g JOIN households h ON h.grid_code = g.code
+        GROUP BY h.grid_code
     ),
     households_by_village AS (
         SELECT g.parent_code AS code, sum(h.n) AS n
@@ -70,7 +75,9 @@ _GRIDS_SQL = text(
                array_agg(p.name ORDER BY p.name) FILTER (WHERE a.role = 'leader') AS leaders,
                array_agg(p.name ORDER BY p.name) FILTER (WHERE a.role = 'worker') AS workers,
                count(*) FILTER (WHERE a.role = 'worker' AND p.on_duty) AS workers_on_duty
-        FROM grid_assignments a JOIN people p ON p.id = a.person_id
+        FROM current_grids g
+        JOIN grid_assignments a ON a.grid_code = g.code
+        JOIN people p ON p.id = a.person_id
         WHERE a.until IS NULL OR a.until >= town_today()
         GROUP BY a.grid_code
     )
