@@ -200,14 +200,14 @@ def index():
     lang = i18n.language()
     words = i18n.words(lang)
     session = database.session()
+    # None only without any town, when town_geojson finds none either
     code = auth.current_actor().town_code or repository.first_town_code(session)
-    town = repository.town_geojson(session, town_code=code) if code else {"features": []}
+    town = repository.town_geojson(session, town_code=code)
     if not town["features"]:
         return _page("empty.html", lang=lang, title=words["empty_title"])
-    first = town["features"][0]["properties"]
-    zones = repository.zones_geojson(session, first["code"])
-    grids = repository.grids_geojson(session, town_code=first["code"])
-    town = {"type": "FeatureCollection", "features": town["features"][:1]}
+    shown = town["features"][0]["properties"]
+    zones = repository.zones_geojson(session, shown["code"])
+    grids = repository.grids_geojson(session, town_code=shown["code"])
     counts = layers.level_counts(grids)
     no_duty = sum(1 for f in grids["features"] if layers.no_duty(f["properties"]))
     parts, built = _rendered_operator_map(town, zones, grids, lang)
@@ -220,7 +220,7 @@ def index():
     return _page(
         "operator.html",
         lang=lang,
-        title=words["title"].format(town=first["name"]),
+        title=words["title"].format(town=shown["name"]),
         legend=legend,
         config=_operator_config(lang, built["tiles"]),
         layer_names=built["names"],
