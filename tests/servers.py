@@ -76,10 +76,14 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def log_tail(self, n_chars: int = 2000) -> str:
-        """The end of what the server wrote to stdout and stderr."""
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-n_chars:]
+        """The end of what the server wrote to stdout and stderr.
+
+        Read with pread, which leaves the file's offset alone: the process writes through a
+        copy of this descriptor and so shares that offset, and a seek here made its next line
+        land over the beginning of the log (lines lost or out of order, as a log-counting test
+        once saw in CI)."""
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")[-n_chars:]
 
 
 def start_server(
