@@ -93,6 +93,37 @@ def test_a_row_naming_a_case_that_does_not_exist_is_refused(demo_copy_url, state
             conn.execute(statement)
 
 
+def test_many_rows_naming_one_missing_case_are_refused(demo_copy_url):
+    # above PLANNED_ONCE cases (migration 0062) the check is planned for the statement's rows
+    with psycopg.connect(conninfo(demo_copy_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM cases").fetchone()[0] > 1000
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="case 987654321,"):
+            conn.execute("INSERT INTO case_events (case_id, town_code, type) "
+                         "SELECT id, town_code, 'note' FROM cases "
+                         "UNION ALL SELECT 987654321, '140525108', 'note'")
+
+
+@pytest.mark.parametrize("others", [0, 2000], ids=["one case", "many cases"])
+def test_a_case_named_by_an_open_transaction_cannot_be_deleted_meanwhile(demo_copy_url, others):
+    """The check locks a case it did not write as a foreign key would (FOR KEY SHARE): a
+    concurrent DELETE of it waits, where without the lock it would see no row naming it."""
+    with psycopg.connect(conninfo(demo_copy_url), autocommit=True) as setup:
+        free = setup.execute(NEW_CASE, (datetime.now(LOCAL_TZ), None)).fetchone()[0]
+    with psycopg.connect(conninfo(demo_copy_url)) as writer, \
+            psycopg.connect(conninfo(demo_copy_url)) as deleter:
+        writer.execute(
+            "INSERT INTO case_events (case_id, town_code, type) "
+            "SELECT id, town_code, 'note' FROM cases WHERE id = %s "
+            "UNION ALL (SELECT id, town_code, 'note' FROM cases WHERE id <> %s ORDER BY id LIMIT %s)",
+            (free, free, others))
+        deleter.execute("SET lock_timeout = '300ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            deleter.execute("DELETE FROM cases WHERE id = %s", (free,))
+        writer.rollback()
+        deleter.rollback()
+        deleter.execute("DELETE FROM cases WHERE id = %s", (free,))  # free again
+
+
 def test_a_case_still_named_is_not_deleted_and_a_free_one_frees_its_key(demo_copy_url):
     with psycopg.connect(conninfo(demo_copy_url)) as conn:
         named = conn.execute("SELECT min(case_id) FROM case_events").fetchone()[0]
