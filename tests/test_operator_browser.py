@@ -20,7 +20,9 @@ from playwright.sync_api import Page
 from sqlalchemy.engine import make_url
 
 from db.cluster import free_port
+from db.driver import driver_sql
 from db.session import engine_for
+from db.statements import named_statements
 from geo.layers.cases import STATUS_COLORS
 from tests.accounts_support import signed_page
 from tests.conftest import DEMO_TOKENS
@@ -314,3 +316,36 @@ def test_a_case_posted_to_another_server_process_appears_also_after_a_restart(
         stop_server(a)
         stop_server(b)
         engine_for(demo_copy_url).dispose()
+
+
+def test_a_publish_of_the_towns_boundaries_offers_a_reload_of_its_outlines(
+        browser, demo_live, artifacts_dir):  # noqa: F811
+    """The outlines are the page's own: a publish tells the operator and offers the reload; a
+    publish of another town does not."""
+    base, url = demo_live
+    page = signed_page(browser, base, url, viewport={"width": 1440, "height": 900})
+    watch = Watcher(page)
+    open_map(page, base)
+    notify = named_statements("planning", "publish.sql")["notify"]
+    box = {"minlon": 112.8, "minlat": 35.6, "maxlon": 112.9, "maxlat": 35.7}
+    # the statement the publish sends its notice with (planning/publish.py), for another town
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(driver_sql(notify), {"town": "140525999", "number": 7, **box})
+    # a case posted after it arrives after it on the same stream: once it shows, so has the
+    # other town's notice, and left the banner hidden
+    grid = busy_service_grid(url)
+    posted = post_case(base, grid["lon"], grid["lat"], description="after the other town's notice")
+    page.locator(f'#latest-list li[data-case-id="{posted["id"]}"]').wait_for(timeout=HANG_MS)
+    assert page.locator("#boundaries-banner").is_hidden()
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(driver_sql(notify), {"town": "140525108", "number": 7, **box})
+    banner = page.locator("#boundaries-banner")
+    banner.wait_for(state="visible", timeout=HANG_MS)
+    assert "第 7 版" in banner.inner_text()
+    page.screenshot(path=str(artifacts_dir / "operator-boundaries.png"))
+    with page.expect_navigation(timeout=HANG_MS):
+        page.locator("#boundaries-reload").click()
+    open_map(page, base)
+    assert page.locator("#boundaries-banner").is_hidden()
+    assert watch.errors == []
+    page.close()

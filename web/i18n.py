@@ -154,6 +154,8 @@ WORDS: dict[str, dict[str, str]] = {
         "assignee": "处置人", "unassigned": "未指派", "open_case": "查看案件详情 →",
         "loading": "加载中…", "load_error": "加载失败",
         "load_retrying": "数据加载失败，正在重试…", "cluster_zoom": "{n} 件案件，点击放大",
+        "boundaries_changed": "网格边界已发布新版本（第 {version} 版），案件已重新分派；刷新页面以显示新的网格边界。",
+        "reload_page": "刷新页面",
         "legend_grids": "网格", "legend_cases": "案件", "legend_hotspots": "热点分析",
         "legend_choropleth": "着色",
         "details": "基本信息", "description": "描述", "address": "地址", "reporter": "上报人",
@@ -232,6 +234,8 @@ WORDS: dict[str, dict[str, str]] = {
         "assignee": "Assignee", "unassigned": "not assigned", "open_case": "Open the case →",
         "loading": "Loading…", "load_error": "Could not load",
         "load_retrying": "Could not load data, retrying…", "cluster_zoom": "{n} cases, click to zoom in",
+        "boundaries_changed": "New grid boundaries were published (version {version}) and the cases re-routed; reload the page to see the new outlines.",
+        "reload_page": "Reload",
         "legend_grids": "Grids", "legend_cases": "Cases", "legend_hotspots": "Hot spots",
         "legend_choropleth": "Colouring",
         "details": "Details", "description": "Description", "address": "Address",
@@ -278,7 +282,7 @@ JS_KEYS = (
     "hotspot_loading", "hotspot_error", "hotspot_summary", "case", "status", "created", "due",
     "assignee", "unassigned", "open_case", "loading", "load_error", "cluster_zoom", "no_value",
     "category", "all_categories", "window_all", "window_today", "window_7", "window_30",
-    "window_90", "window_365", "overdue_badge", "workers_on_duty", "grid",
+    "window_90", "window_365", "overdue_badge", "workers_on_duty", "grid", "boundaries_changed",
 )
 
 

@@ -162,10 +162,11 @@ def _rendered_operator_map(town: dict, zones: dict, grids: dict, lang: str) -> t
     return rendered
 
 
-def _operator_config(lang: str, tiles_url: str) -> dict[str, Any]:
+def _operator_config(lang: str, tiles_url: str, town_code: str) -> dict[str, Any]:
     """What operator.js needs besides the layers: URLs, words, styles, parameters."""
     return {
         "lang": lang,
+        "town": town_code,
         "i18n": i18n.js_words(lang),
         "urls": {
             "tiles": tiles_url, "stream": url_for("api.stream"),
@@ -222,7 +223,7 @@ def index():
         lang=lang,
         title=words["title"].format(town=shown["name"]),
         legend=legend,
-        config=_operator_config(lang, built["tiles"]),
+        config=_operator_config(lang, built["tiles"], shown["code"]),
         layer_names=built["names"],
         method=hotspot_layers.method_text(lang),
         compliance_words=compliance_layers.labels(lang),

@@ -502,7 +502,11 @@
 
   function onCaseEvent(ev) {
     // many cases at once: an import, or a publish of new boundaries that re-routed them
-    if (ev.op === 'bulk' || ev.op === 'boundaries') { refreshAll(); return; }
+    if (ev.op === 'bulk' || ev.op === 'boundaries') {
+      refreshAll();
+      if (ev.op === 'boundaries' && ev.town_code === cfg.town) { boundariesChanged(ev); }
+      return;
+    }
     [[ev.lat, ev.lon], [ev.old_lat, ev.old_lon]].forEach(function (ll) {
       if (ll[0] !== null && ll[0] !== undefined) { state.pending.push(L.latLng(ll[0], ll[1])); }
     });
@@ -512,6 +516,14 @@
     if (hotspotsShown()) { debounce('hotspots', 15000, loadHotspots); }
     addLatest(ev);
     pulse(ev);
+  }
+
+  // The grid outlines are drawn by the page (folium, with the page's own properties and
+  // styles): after a publish they are those of the old version until the page is reloaded, so
+  // the operator is told and offered the reload, not surprised by a reload mid-work.
+  function boundariesChanged(ev) {
+    byId('boundaries-text').textContent = fmt(W.boundaries_changed, {version: ev.version});
+    byId('boundaries-banner').hidden = false;
   }
 
   function refreshAll() {
@@ -656,6 +668,7 @@
       if (state.choropleth) { loadStats(); } else { restyle(); }
     });
     byId('grid-panel-close').addEventListener('click', closeGrid);
+    byId('boundaries-reload').addEventListener('click', function () { window.location.reload(); });
     tick();
     setInterval(tick, 1000);
     loadCategories();
