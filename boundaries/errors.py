@@ -91,3 +91,7 @@ class VersionNotFound(BoundaryError):
 
 class VersionsOfDifferentTowns(BoundaryError):
     """Two versions compared are of different towns."""
+
+
+class TownNotFound(BoundaryError):
+    """No town has that 9-digit code; details name the code asked for."""

@@ -164,6 +164,18 @@ def first_town_code(session: Session) -> str | None:
     return session.execute(text("SELECT min(code) FROM towns")).scalar_one()
 
 
+def town_names(session: Session) -> list[dict[str, str | None]]:
+    """Every town's code, name and county, by code (a province's town chooser); no outline."""
+    rows = session.execute(text("SELECT code, name, county FROM towns ORDER BY code"))
+    return [dict(r) for r in rows.mappings()]
+
+
+def town_name(session: Session, town_code: str) -> str | None:
+    """The name of the town ``town_code``; None when no town has that code."""
+    sql = text("SELECT name FROM towns WHERE code = :code")
+    return session.execute(sql, {"code": town_code}).scalar_one_or_none()
+
+
 def zones_geojson(session: Session, town_code: str | None = None) -> FeatureCollection:
     """The current zones: code, name, kind (village|enterprise), town_code, version, leader."""
     rows = session.execute(_ZONES_SQL, {"digits": GEOJSON_DIGITS, "town_code": town_code})

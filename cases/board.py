@@ -1,5 +1,6 @@
-"""The public board (公示栏): closed cases of the last WINDOW_DAYS days, a page at a time,
-each redacted by cases/publication.py (which says what the board shows and what it hides).
+"""The public board (公示栏): one town's closed cases of the last WINDOW_DAYS days, a page at
+a time, each redacted by cases/publication.py (which says what the board shows and what it
+hides). A resident reads their own town's board: in a province every query here is one town's.
 
 Reads only; SQL in cases/board.sql.
 """
@@ -24,8 +25,9 @@ from cases.publication import public_case
 WINDOW_DAYS = 90
 PER_PAGE = 20
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-# The filters: each a condition with bound values, joined with AND.
+# The filters: each a condition with bound values, joined with AND (the town's always).
 _FILTERS = {
+    "town": "c.town_code = :town",
     "village": "c.admin_code = :village",
     "category": "(c.category_code = :category OR cat.parent_code = :category)",
 }
@@ -46,10 +48,11 @@ def _statement(name: str, filters: tuple[str, ...]) -> TextClause:
 
 @dataclass(frozen=True)
 class BoardQuery:
-    """What a reader asks the board: a window of closing dates (local days, both included),
-    a village (its 12-digit code or its administrative grid's 15), a category (a code, with
-    its subcategories), a page from 1."""
+    """What a reader asks the board: the town (its 9-digit code), a window of closing dates
+    (local days, both included), a village (its 12-digit code or its administrative grid's
+    15), a category (a code, with its subcategories), a page from 1."""
 
+    town: str
     since: date | None = None
     until: date | None = None
     village: str | None = None
@@ -86,8 +89,8 @@ def window(since: date | None, until: date | None, on: date | None = None) -> tu
 
 
 def board(session: Session, query: BoardQuery, on: date | None = None) -> dict[str, Any]:
-    """A page of the board: ``items`` (public records), ``total``, ``page``, ``pages``,
-    ``per_page``, ``from``, ``until``.
+    """A page of ``query.town``'s board: ``items`` (public records), ``total``, ``page``,
+    ``pages``, ``per_page``, ``from``, ``until``.
 
     Raises BoardWindowError, UnknownCategory."""
     since, until = window(query.since, query.until, on)
@@ -96,12 +99,13 @@ def board(session: Session, query: BoardQuery, on: date | None = None) -> dict[s
             f"the category {query.category!r} does not exist: see GET /api/v1/categories",
             {"valid": sorted(categories(session))})
     params: dict[str, Any] = {
+        "town": query.town,
         "since": datetime.combine(since, time(), LOCAL_TZ),
         "until": datetime.combine(until + timedelta(days=1), time(), LOCAL_TZ),
         "village": _admin_code(query.village), "category": query.category,
         "limit": PER_PAGE, "offset": (query.page - 1) * PER_PAGE,
     }
-    filters = tuple(f for f in ("village", "category") if params[f] is not None)
+    filters = tuple(f for f in ("town", "village", "category") if params[f] is not None)
     connection = session.connection()
     total = connection.execute(_statement("count", filters), params).scalar_one()
     rows = [dict(r) for r in connection.execute(_statement("page", filters), params).mappings()]
@@ -132,6 +136,7 @@ def public_photo(session: Session, photo_id: int) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-def villages(session: Session) -> list[dict[str, str]]:
-    """The villages to filter by: code (the administrative grid's) and name."""
-    return [dict(r) for r in session.connection().execute(_statement("villages", ())).mappings()]
+def villages(session: Session, town_code: str) -> list[dict[str, str]]:
+    """The town's villages to filter by: code (the administrative grid's) and name."""
+    found = session.connection().execute(_statement("villages", ()), {"town": town_code})
+    return [dict(r) for r in found.mappings()]

@@ -1,7 +1,8 @@
 -- The public board's statements (cases/board.py), one per "-- name:" block. Values are bound;
--- {where} is filled by board.py from a fixed set of conditions. Closed cases are 'closed' and
--- 'evaluated' (a voided case was never handled: nothing to publish). The window is on
--- closed_at (ix_cases_closed_at).
+-- {where} is filled by board.py from a fixed set of conditions, the town's always. Closed cases
+-- are 'closed' and 'evaluated' (a voided case was never handled: nothing to publish). A town's
+-- window is read from ix_cases_board (town_code, closed_at, id), whose predicate is the state
+-- list below word for word (migration 0062).
 
 -- name: count
 SELECT count(*) AS n
@@ -51,8 +52,9 @@ SELECT p.content_type, p.data
  WHERE p.id = :id AND p.publishable AND c.status IN ('closed', 'evaluated');
 
 -- name: villages
--- The villages (administrative grids) of the board's filter, by name.
+-- The town's villages (administrative grids) of the board's filter, by name
+-- (ix_grids_current_town).
 SELECT code, name
   FROM grids
- WHERE level = 'admin' AND valid_to IS NULL
+ WHERE town_code = :town AND level = 'admin' AND valid_to IS NULL
  ORDER BY name, code;

@@ -294,3 +294,135 @@ def test_a_marked_photo_that_cannot_be_decoded_is_not_published(client, board_ur
     r = client.get(f"/api/v1/public/photos/{photo_id}")
     assert r.status_code == 404 and r.get_json()["error"] == "photo_not_found"
     assert "metadata" in r.get_json()["message"]
+
+
+# -- a province: each town its own board ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_towns_url(pg_server, template_db):
+    """The demo as a province of two towns (demo/province.py): Bagong, then 演示2镇, each with
+    more closed cases in the window than a page holds."""
+    from demo.load import load_demo
+
+    name = f"gridgov_test_board_towns_{os.getpid()}"
+    url = pg_server.create_database(name, template=template_db)
+    load_demo(url, seed=3, cases=600, progress=False, towns=2, residents=2000)
+    yield url
+    engine_for(url).dispose()
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def towns(two_towns_url) -> list[dict]:
+    """The two towns by code: code, name, and the ids of their cases on the board now."""
+    found = query(two_towns_url, "SELECT code, name FROM towns ORDER BY code")
+    for town in found:
+        town["ids"] = {r["id"] for r in query(
+            two_towns_url, f"SELECT id FROM cases c WHERE {WINDOW} AND c.closed_at < "
+                           "(town_today() + 1)::timestamp AT TIME ZONE 'Asia/Shanghai' "
+                           "AND c.town_code = :town", town=town["code"])}
+    assert [t["name"] for t in found] == ["巴公镇", "演示2镇"]
+    assert all(len(t["ids"]) > board.PER_PAGE for t in found)
+    return found
+
+
+@pytest.fixture
+def province_client(two_towns_url):
+    intake.clear_caches()
+    return create_app({"DATABASE_URL": two_towns_url}).test_client()
+
+
+def _shown_ids(html: str) -> set[int]:
+    return {int(i) for i in re.findall(r'class="card board-item" data-case="(\d+)"', html)}
+
+
+def test_a_towns_board_shows_its_name_and_only_its_cases(province_client, towns):
+    first, second = towns
+    body = province_client.get(f"/api/v1/public/cases?town={second['code']}").get_json()
+    PublicBoardOut.model_validate(body)
+    assert body["town"] == {"code": second["code"], "name": "演示2镇"}
+    assert body["total"] == len(second["ids"])
+    pages = [province_client.get(f"/api/v1/public/cases?town={second['code']}&page={n}")
+             .get_json()["items"] for n in range(1, body["pages"] + 1)]
+    assert {i["id"] for page in pages for i in page} == second["ids"]
+    r = province_client.get(f"/public?town={second['code']}&lang=zh")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert "<h1>演示2镇公示栏</h1>" in html and "巴公镇公示栏" not in html
+    shown = _shown_ids(html)
+    assert len(shown) == board.PER_PAGE and shown <= second["ids"]
+    # the village filter offers the town's villages only
+    villages = re.findall(r'<option value="(\d{15})"', html)
+    assert villages and all(v.startswith(second["code"]) for v in villages)
+    # the chooser: every town by its name, the one shown selected
+    assert f'<option value="{second["code"]}" selected>演示2镇' in html
+    assert f'<option value="{first["code"]}">巴公镇' in html
+    assert "/static/js/town_chooser.js" in html
+
+
+def test_the_board_is_the_first_towns_when_none_is_asked_for(province_client, towns):
+    first, second = towns
+    body = province_client.get("/api/v1/public/cases").get_json()
+    assert body["town"]["code"] == first["code"] and body["total"] == len(first["ids"])
+    html = province_client.get("/public").get_data(as_text=True)
+    assert "<h1>巴公镇公示栏</h1>" in html and _shown_ids(html) <= first["ids"]
+    assert f'<option value="{first["code"]}" selected>巴公镇' in html
+
+
+def test_the_board_is_a_signed_in_accounts_own_town_when_none_is_asked_for(
+        province_client, two_towns_url, towns):
+    from tests.accounts_support import bearer, token_for
+
+    second = towns[1]
+    token = token_for(two_towns_url, "second_town_operator", "town_operator",
+                      scope=second["code"])
+    client = bearer(province_client, token)
+    assert client.get("/api/v1/public/cases").get_json()["town"]["code"] == second["code"]
+    assert "<h1>演示2镇公示栏</h1>" in client.get("/public").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("town", "status", "code"), [
+    ("140525999", 404, "town_not_found"),
+    ("999999999", 404, "town_not_found"),
+    ("14052510", 422, "invalid_query"),
+    ("1405251080", 422, "invalid_query"),
+    ("14052510x", 422, "invalid_query"),
+    ("140525108001", 422, "invalid_query"),  # a village's code is not a town's
+])
+def test_an_unknown_town_is_404_and_a_malformed_one_422(province_client, towns, town, status,
+                                                         code):
+    r = province_client.get(f"/api/v1/public/cases?town={town}")
+    assert r.status_code == status and r.get_json()["error"] == code
+    assert town in r.get_data(as_text=True)
+    if status == 404:
+        assert r.get_json()["details"] == {"town": town}
+    page = province_client.get(f"/public?town={town}&lang=zh")
+    html = page.get_data(as_text=True)
+    assert page.status_code == status and "查询条件有误" in html
+    assert (f"没有代码为 {town} 的乡镇" if status == 404 else "9 位数字") in html
+    assert _shown_ids(html) == set() and "公示栏</h1>" in html
+    english = province_client.get(f"/public?town={town}&lang=en").get_data(as_text=True)
+    assert (f"There is no town with the code {town}" if status == 404 else "9 digits") in english
+
+
+def test_the_pages_links_keep_the_town(province_client, towns):
+    first, second = towns
+    html = province_client.get(f"/public?town={second['code']}&lang=zh").get_data(as_text=True)
+    assert f'class="next" href="?town={second["code"]}&amp;page=2"' in html
+    assert f'<input type="hidden" name="town" value="{second["code"]}">' in html
+    assert f'href="?town={second["code"]}">' in html  # the filters' reset
+    for lang in ("zh", "en"):  # the language switch
+        assert f'href="?town={second["code"]}&amp;lang={lang}"' in html
+    page_two = province_client.get(f"/public?town={second['code']}&page=2").get_data(as_text=True)
+    assert "<h1>演示2镇公示栏</h1>" in page_two and _shown_ids(page_two) <= second["ids"]
+    assert f'class="prev" href="?town={second["code"]}&amp;page=1"' in page_two
+    # with no town asked for in a province, the links name the town shown
+    default = province_client.get("/public").get_data(as_text=True)
+    assert f'class="next" href="?town={first["code"]}&amp;page=2"' in default
+    # a filter and the town kept together, in the order given
+    village = re.findall(r'<option value="(\d{15})"', html)[0]
+    filtered = province_client.get(f"/public?village={village}&town={second['code']}")
+    html = filtered.get_data(as_text=True)
+    assert f'<input type="hidden" name="town" value="{second["code"]}">' in html
+    assert f'href="?village={village}&amp;town={second["code"]}&amp;lang=en"' in html
+    assert _shown_ids(html) <= second["ids"]

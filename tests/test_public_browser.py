@@ -1,7 +1,9 @@
 """The public board in a real browser (headless Debian Chromium) on a copy of the demo: the list
 and the numbered pins of the page's cases draw, side by side without overlapping, a closing
 note typed as HTML shows as text, nothing is fetched from another host, no script error, and
-the next page loads. Saves tests/artifacts/public.png (1440×900)."""
+the next page loads. Saves tests/artifacts/public.png (1440×900). In a province of two towns,
+choosing a town shows its board (the chooser's script is a file: the CSP has no
+unsafe-inline)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from db.session import engine_for, session_scope
 from tests.test_browser import Watcher, browser  # noqa: F401  (the module's browser fixture)
 from tests.test_operator_browser import outside_requests, stop_listener
 from tests.waits import HANG_MS
+from demo import province
+from demo.load import load_demo
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -84,3 +88,44 @@ def test_the_board_shows_its_list_and_map_as_text_from_our_host_only(
         server.stop()
         stop_listener(demo_copy_url)
         engine_for(demo_copy_url).dispose()
+
+
+def test_choosing_a_town_shows_its_board_and_its_links_keep_it(
+        browser, empty_db_url, app_server, artifacts_dir):  # noqa: F811
+    load_demo(empty_db_url, seed=1, cases=300, progress=False, towns=2, residents=2000)
+    first, second = province.town_codes(2)
+    server = app_server(empty_db_url)
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+        watch = Watcher(page)
+        page.goto(server.base + "/public?lang=zh", wait_until="networkidle", timeout=HANG_MS)
+        assert page.locator("h1").inner_text() == "巴公镇公示栏"
+        chooser = page.locator("form.board-town select[name=town]")
+        assert chooser.locator("option").all_inner_texts() == ["巴公镇（泽州县）", "演示2镇（演示26县）"]
+        # no button pressed: the script submits the form when the town changes
+        with page.expect_navigation(timeout=HANG_MS):
+            chooser.select_option(second)
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith(f"/public?town={second}")
+        assert page.locator("h1").inner_text() == "演示2镇公示栏"
+        assert chooser.input_value() == second
+        # the chooser and the filters side by side with nothing over anything
+        labels = page.locator(".board-town label, .board-filters label").all()
+        boxes = [label.bounding_box() for label in labels]
+        assert all(not _overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert not _overlap(_box(page, ".board-town"), _box(page, ".board-filters"))
+        page.screenshot(path=str(artifacts_dir / "public_towns.png"))
+        # filtering keeps the town; the language switch too
+        page.locator(".board-filters button[type=submit]").click()
+        page.wait_for_load_state("networkidle")
+        assert f"town={second}" in page.url and page.locator("h1").inner_text() == "演示2镇公示栏"
+        page.locator(".lang-switch a").nth(1).click()
+        page.wait_for_load_state("networkidle")
+        assert page.locator("h1").inner_text() == "演示2镇 public board"
+        assert outside_requests(watch, server.base) == []
+        assert watch.errors == [] and watch.dialogs == []
+        page.close()
+    finally:
+        server.stop()
+        stop_listener(empty_db_url)
+        engine_for(empty_db_url).dispose()

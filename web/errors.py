@@ -78,6 +78,7 @@ STATUS_FOR = {
     boundary_errors.BoundaryError: (422, "invalid_boundaries"),
     boundary_errors.VersionNotFound: (404, "version_not_found"),
     boundary_errors.VersionsOfDifferentTowns: (422, "versions_of_different_towns"),
+    boundary_errors.TownNotFound: (404, "town_not_found"),
     boundary_errors.OutsideCoverage: (404, "outside_coverage"),
     boundary_errors.UnreadableFile: (422, "unreadable_file"),
     boundary_errors.UnsupportedFormat: (422, "unsupported_format"),

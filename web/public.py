@@ -1,9 +1,11 @@
 """``/public``: the public board (公示栏), for anyone, without an account.
 
-Closed cases of the last 90 days, 20 a page, as the list and as numbered pins on a map of the
-town (folium, our own Leaflet: web/assets.py). The records are cases/board.py's, redacted by
-cases/publication.py; this page adds no field of its own. Its query string is the API's
-(``from``, ``until``, ``village``, ``category``, ``page``) and is checked by the same model.
+One town's closed cases of the last 90 days, 20 a page, as the list and as numbered pins on a
+map of the town (folium, our own Leaflet: web/assets.py). The records are cases/board.py's,
+redacted by cases/publication.py; this page adds no field of its own. Its query string is the
+API's (``town``, ``from``, ``until``, ``village``, ``category``, ``page``) and is checked by
+the same model; the town is chosen as the API chooses it (web/api/public.py ``board_town``).
+In a province the page offers a chooser of the towns, and its links keep the town shown.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import ValidationError
 
 from accounts.access import PUBLIC, allow
 from boundaries import repository as boundaries
+from boundaries.errors import TownNotFound
 from cases import board
 from cases.categories import categories
 from cases.deadlines import LOCAL_TZ
@@ -25,7 +28,7 @@ from geo.layers import grids as grid_layers
 from geo.layers import public_cases
 from web import database, i18n
 from web.api import field_errors
-from web.api.public import BoardQueryIn, board_query
+from web.api.public import BoardQueryIn, board_query, board_town, empty_board
 from web.assets import localise
 from web.pages import _base_map, _leaflet_only, _map_parts
 from web.database import replica_reads
@@ -47,7 +50,9 @@ WORDS: dict[str, dict[str, str]] = {
             "另有 {n} 位居民反映了同一件事", "reporter": "反映人", "prev": "← 上一页",
         "next": "下一页 →", "empty": "这段时间没有办结的案件。", "map": "案件位置（约 50 米）",
         "photos": "现场照片", "days_hours": "{d}天{h}小时", "hours": "{h}小时",
-        "bad_query": "查询条件有误", "none": "—",
+        "bad_query": "查询条件有误", "none": "—", "town": "乡镇", "show_town": "查看",
+        "town_not_found": "没有代码为 {code} 的乡镇，请从列表中选择乡镇。",
+        "town_invalid": "乡镇代码应为 9 位数字（如 140525108），收到的是 {code}。",
     },
     "en": {
         "board_title": "{town} public board", "board_intro":
@@ -66,7 +71,10 @@ WORDS: dict[str, dict[str, str]] = {
         "reporter": "Reported by", "prev": "← Previous", "next": "Next →",
         "empty": "No case was closed in this period.", "map": "Where (to about 50 m)",
         "photos": "Photos", "days_hours": "{d} d {h} h", "hours": "{h} h",
-        "bad_query": "The query is not valid", "none": "—",
+        "bad_query": "The query is not valid", "none": "—", "town": "Town",
+        "show_town": "Show",
+        "town_not_found": "There is no town with the code {code}: choose a town from the list.",
+        "town_invalid": "A town's code is 9 digits (e.g. 140525108), not {code}.",
     },
 }
 
@@ -117,22 +125,33 @@ def public_board():
     words = {**i18n.words(lang), **WORDS[lang]}
     names = i18n.names(lang)
     db = database.session()
-    town = boundaries.town_geojson(db)
-    town = {"type": "FeatureCollection", "features": town["features"][:1]}
-    town_name = town["features"][0]["properties"]["name"] if town["features"] else ""
     args = {k: v for k, v in request.args.items() if k != "lang"}
     error: list[str] = []
     status = 200
     result: dict[str, Any] = {"items": [], "total": 0, "page": 1, "pages": 1}
+    shown: dict[str, str] | None = None
+    given = {k: v for k, v in args.items() if v != ""}
     try:
-        query = BoardQueryIn.model_validate({k: v for k, v in args.items() if v != ""})
-        result = board.board(db, board_query(query))
+        # the town first, by the same model: a bad filter still shows the town's map
+        shown = board_town(db, BoardQueryIn.model_validate(
+            {"town": given["town"]} if "town" in given else {}).town)
+        query = BoardQueryIn.model_validate(given)
+        result = board.board(db, board_query(query, shown["code"])) if shown else empty_board(query)
     except ValidationError as exc:
-        error = [f"{e['field']}: {e['message']}" for e in field_errors(exc)]
+        error = [words["town_invalid"].format(code=given["town"]) if e["field"] == "town"
+                 else f"{e['field']}: {e['message']}" for e in field_errors(exc)]
         status = 422
+    except TownNotFound as exc:
+        error = [words["town_not_found"].format(code=exc.details["town"])]
+        status = 404
     except (BoardWindowError, UnknownCategory) as exc:
         error = [exc.message]
         status = 422
+    # only the town shown is read: its outline and its villages (not every town's, then one)
+    towns = boundaries.town_names(db)
+    town = boundaries.town_geojson(db, town_code=shown["code"]) if shown else {"features": []}
+    if shown is not None and len(towns) > 1:
+        args["town"] = shown["code"]  # every link keeps the town shown (one town: none needed)
     cats = categories(db)
     first = (result["page"] - 1) * board.PER_PAGE + 1
 
@@ -141,9 +160,10 @@ def public_board():
 
     html = render_template(
         "public.html", lang=lang, t=words, names=names,
-        title=words["board_title"].format(town=town_name),
+        title=words["board_title"].format(town=shown["name"] if shown else ""),
         intro=words["board_intro"].format(days=board.WINDOW_DAYS), result=result, error=error,
-        args=args, first=first, villages=board.villages(db),
+        args=args, first=first, villages=board.villages(db, shown["code"]) if shown else [],
+        towns=towns if len(towns) > 1 else [], shown=shown,
         categories=[(code, c.get(f"name_{lang}")) for code, c in cats.items()
                     if c["parent_code"] is None],
         category_names={code: c.get(f"name_{lang}") for code, c in cats.items()},

@@ -1,4 +1,4 @@
-"""The public board's API: ``GET /api/v1/public/cases`` (redacted closed cases),
+"""The public board's API: ``GET /api/v1/public/cases`` (a town's redacted closed cases),
 ``GET /api/v1/public/photos/{id}`` (a photo an operator marked publishable), and the
 operator's mark itself, ``PATCH /api/v1/cases/{id}/photos/{photo_id}``.
 
@@ -8,20 +8,26 @@ place a case is redacted.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
 
+from boundaries import repository as boundaries
+from boundaries.errors import TownNotFound
 from cases import board, publication, repository
 from cases import errors as case_errors
 from cases.models import SATISFACTION
 from accounts import access
 from accounts.access import OPERATOR_ROLES, PUBLIC, allow
 from web.api import IMAGE, operation
-from web.auth import current_actor
+from web.auth import current_actor, signed_in
 from web.api.case_schemas import CategoryRef
 from web.database import replica_reads, session
+
+TOWN_PATTERN = r"^[0-9]{9}$"  # a town's statistical code (DOMAIN.md "Codes")
 
 
 class BoardQueryIn(BaseModel):
@@ -36,6 +42,23 @@ class BoardQueryIn(BaseModel):
     category: str | None = Field(None, min_length=1, max_length=40,
                                  description="a category code (its subcategories included)")
     page: int = Field(1, ge=1, le=100_000)
+    town: str | None = Field(None, pattern=TOWN_PATTERN,
+                             description="the town's 9-digit code, e.g. 140525108 (default: the "
+                                         "signed-in account's town, else the first town by code)")
+
+    @field_validator("town", mode="before")
+    @classmethod
+    def _town_code(cls, value):
+        # before the pattern, so the refusal names the value (the pattern stays for the schema)
+        if isinstance(value, str) and not re.fullmatch(TOWN_PATTERN, value):
+            raise ValueError(f"`town` was {value[:40]!r} but is expected to be a town's "
+                             "9-digit code, e.g. 140525108")
+        return value
+
+
+class PublicTown(BaseModel):
+    code: str
+    name: str
 
 
 class PublicVillage(BaseModel):
@@ -65,6 +88,7 @@ class PublicCase(BaseModel):
 
 
 class PublicBoardOut(BaseModel):
+    town: PublicTown | None = Field(description="the town whose board this is (null: no town)")
     items: list[PublicCase]
     total: int
     page: int
@@ -74,27 +98,59 @@ class PublicBoardOut(BaseModel):
     until: str
 
 
-def board_query(query: BoardQueryIn) -> board.BoardQuery:
-    """The validated query string as the board's question."""
-    return board.BoardQuery(since=query.from_, until=query.until, village=query.village,
-                            category=query.category, page=query.page)
+def board_query(query: BoardQueryIn, town_code: str) -> board.BoardQuery:
+    """The validated query string as the board's question about the town ``town_code``."""
+    return board.BoardQuery(town=town_code, since=query.from_, until=query.until,
+                            village=query.village, category=query.category, page=query.page)
+
+
+def board_town(db: Session, asked: str | None) -> dict[str, str] | None:
+    """The town whose board is read, ``{code, name}``: the one ``asked`` for (TownNotFound when
+    no town has that code); else, as the operator page does, the signed-in account's town, then
+    the first town by code. None only in a database without a town."""
+    if asked is None:
+        signed = signed_in()
+        own = signed.actor.town_code if signed is not None else None
+        # an account's town the database no longer holds: the first town, as for a resident
+        if own is not None and (own_name := boundaries.town_name(db, own)) is not None:
+            return {"code": own, "name": own_name}
+        asked = boundaries.first_town_code(db)
+        if asked is None:
+            return None
+    name = boundaries.town_name(db, asked)
+    if name is None:
+        raise TownNotFound(f"there is no town {asked!r}: `town` is a town's 9-digit code, "
+                           "e.g. 140525108", {"town": asked})
+    return {"code": asked, "name": name}
+
+
+def empty_board(query: BoardQueryIn) -> dict:
+    """The board of a database without a town: nothing, with the window asked for checked."""
+    since, until = board.window(query.from_, query.until)
+    return {"items": [], "total": 0, "page": query.page, "pages": 1,
+            "per_page": board.PER_PAGE, "from": since.isoformat(), "until": until.isoformat()}
 
 
 @replica_reads
 @allow(PUBLIC)
 @operation(
-    "/public/cases", summary="The public board (公示栏): closed cases, redacted",
+    "/public/cases", summary="A town's public board (公示栏): closed cases, redacted",
     tags=["public"], query=BoardQueryIn,
     responses={200: ("a page of closed cases", PublicBoardOut)},
-    errors={422: "invalid_query; outside_public_window (details: earliest, latest); "
+    errors={404: "town_not_found (details: town)",
+            422: "invalid_query; outside_public_window (details: earliest, latest); "
                  "unknown_category"},
 )
 def public_cases(query: BoardQueryIn):
-    """Cases closed in the last 90 days, newest first, 20 a page: category, village, dates,
-    time taken, what was done, the residents' rating and "+N" supporters. No personal data:
+    """A town's cases closed in the last 90 days, newest first, 20 a page: category, village,
+    dates, time taken, what was done, the residents' rating and "+N" supporters. No personal data:
     names as 张*, phones as 138****5678, addresses cut to the street, positions snapped to
     about 50 m, photos only when an operator marked them publishable."""
-    return board.board(session(), board_query(query))
+    db = session()
+    town = board_town(db, query.town)
+    if town is None:
+        return {"town": None, **empty_board(query)}
+    return {"town": town, **board.board(db, board_query(query, town["code"]))}
 
 
 @replica_reads
