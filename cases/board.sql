@@ -2,7 +2,7 @@
 -- {where} is filled by board.py from a fixed set of conditions, the town's always. Closed cases
 -- are 'closed' and 'evaluated' (a voided case was never handled: nothing to publish). A town's
 -- window is read from ix_cases_board (town_code, closed_at, id), whose predicate is the state
--- list below word for word (migration 0062).
+-- list below word for word (migration 0063).
 
 -- name: count
 SELECT count(*) AS n

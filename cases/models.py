@@ -184,7 +184,7 @@ class Case(Base):
                         name="ck_cases_closed_level"),
         Index("ix_cases_department", "department_code",
               postgresql_where=text("department_code IS NOT NULL")),
-        # migration 0062: one town's public board, newest closed first (cases/board.sql)
+        # migration 0063: one town's public board, newest closed first (cases/board.sql)
         Index("ix_cases_board", "town_code", "closed_at", "id",
               postgresql_where=text("status IN ('closed', 'evaluated')")),
         {"postgresql_partition_by": "RANGE (created_at)"},

@@ -8,14 +8,14 @@ writes it, so the planner matches the predicate; ``id`` last, so a backward scan
 board's order (closed_at DESC, id DESC) with no sort. Built on the parent, so on every month's
 partition (migration 0060).
 
-Revision ID: 0062
-Revises: 0061
+Revision ID: 0063
+Revises: 0062
 """
 
 from alembic import op
 
-revision = "0062"
-down_revision = "0061"
+revision = "0063"
+down_revision = "0062"
 branch_labels = None
 depends_on = None
 
