@@ -173,6 +173,7 @@ def test_the_versions_api_lists_shows_and_compares_for_the_planner(cli, empty_db
     assert west["properties"]["name"] == OLD and west["geometry"]["type"] == "MultiPolygon"
     d = requests.get(f"{server.base}/api/v1/versions/4/diff/5", headers=planner, timeout=30)
     assert d.status_code == 200 and d.json()["counts"]["changed"] == 2
+    assert_documented("GET", "/api/v1/versions/{a}/diff/{b}", d)  # each grid, its two sides
     # bad input: an unknown version, and a department's handler (not a planner) asking
     missing = requests.get(f"{server.base}/api/v1/versions/4/diff/77", headers=planner, timeout=30)
     assert (missing.status_code, missing.json()["error"]) == (404, "version_not_found")

@@ -4,6 +4,7 @@ test) of what lies where."""
 from __future__ import annotations
 
 import geopandas as gpd
+import jsonschema
 import pandas as pd
 import pytest
 import shapely
@@ -11,6 +12,7 @@ from shapely.geometry import mapping
 
 from db.session import session_scope
 from tests.boundary_data import query
+from web.api.drafts import IMPACT
 
 # a band along the shared edge moves from one grid to the other: this wide (degrees, about
 # 80 m) at first, widened until it holds a few households
@@ -62,6 +64,7 @@ def test_impact_equals_an_independent_count(demo_copy_url):
         put_grid(session, draft, b, 2, {"geometry": mapping(new_b)}, "planner")
         impact = draft_impact(session, draft)
         features = get_draft(session, draft)["features"]
+    jsonschema.validate(impact, IMPACT)  # the answer as the API documents it
     # the oracle: every household, open case and enterprise of the town located by geopandas
     # in the draft's leaf grids and the town's other current leaf grids
     leaves = gpd.GeoDataFrame(

@@ -9,6 +9,7 @@ from shapely.geometry import mapping
 
 from tests.accounts_support import token_for
 from tests.boundary_data import TOWN, frame, import_all, query, rect_m, staff_all
+from tests.openapi_support import assert_documented
 
 WEST = "140525108200000"
 WEST_LEAF = "140525108200001"
@@ -94,6 +95,7 @@ def test_a_second_planner_saving_on_an_old_revision_gets_409_with_what_changed(t
     draft = created.json()["id"]
     got = api("GET", f"/drafts/{draft}")
     assert got.status_code == 200 and got.json()["revision"] == 1
+    assert_documented("GET", "/api/v1/drafts/{draft_id}", got)  # the draft, its grids
     etag = got.headers["ETag"]  # "1", or "1:zstd" when compressed: sent back as it is
     assert etag.startswith('"1')
     before = grids_fingerprint(town)
@@ -210,7 +212,9 @@ def test_validation_finds_each_gap_and_overlap_with_its_area_and_place(town, api
                json={"geometry": lonlat(0, 0, 400, 1000)}).status_code == 200
     assert api("PUT", f"/drafts/{draft}/grids/{west_2}", revision=2,
                json={"geometry": lonlat(500, 0, 1050, 1000), "workers": []}).status_code == 200
-    found = api("GET", f"/drafts/{draft}/validation").json()
+    answer = api("GET", f"/drafts/{draft}/validation")
+    assert_documented("GET", "/api/v1/drafts/{draft_id}/validation", answer)  # counts, findings
+    found = answer.json()
     assert found["ok"] is False and found["revision"] == 3
     kinds = {(e["kind"], frozenset(e["codes"])): e for e in found["errors"]}
     gap = kinds[("gap", frozenset([WEST]))]

@@ -73,6 +73,7 @@ def test_preview_of_a_village_equals_a_count_by_grid_code(operator, em_url, vill
     expected = _counts_by_sql(em_url, "left(grid_code, 12) = :v", v=village)
     assert _totals(answer.json) == expected
     assert {g["grid_code"][:12] for g in answer.json["grids"]} == {village}
+    assert_documented("POST", "/api/v1/emergencies/preview", answer)  # grids, workers, …
     assert sum(w["targets"] for w in answer.json["workers"]) == answer.json["totals"]["targets"]
 
 
@@ -265,6 +266,7 @@ def test_a_worker_sees_the_tasks_most_vulnerable_first_then_nearest(worker, emer
     keys = [(-t["vulnerable"], t["distance_m"]) for t in mine]
     assert keys == sorted(keys)
     assert mine[0]["emergency_name"] == "确认安全" and mine[0]["instructions"] == "转移至村委会"
+    assert_documented("GET", "/api/v1/emergencies/tasks", answer)  # with distance_m
 
 
 def test_confirm_then_progress_counts_it(worker, operator, emergency):
@@ -273,7 +275,13 @@ def test_confirm_then_progress_counts_it(worker, operator, emergency):
     answer, _ = _confirm(worker, eid, household["id"], people=4)
     assert answer.status_code == 201, answer.json
     assert answer.json["task"]["status"] == "relocated"
-    board = operator.get(f"/api/v1/emergencies/{eid}?tasks=true").json
+    assert_documented("POST", "/api/v1/emergencies/{emergency_id}/tasks/{task_id}/confirm",
+                      answer)
+    shown = operator.get(f"/api/v1/emergencies/{eid}?tasks=true")
+    assert_documented("GET", "/api/v1/emergencies/{emergency_id}", shown)  # recent, tasks, …
+    listed = operator.get("/api/v1/emergencies")
+    assert_documented("GET", "/api/v1/emergencies", listed)
+    board = shown.json
     assert board["totals"]["households_confirmed"] == 1
     assert board["totals"]["people_relocated"] == 4
     assert board["recent"][0]["id"] == household["id"]

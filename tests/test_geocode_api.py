@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from demo.load import conninfo
 from geo.gcj02 import wgs84_to_bd09, wgs84_to_gcj02
 from geo.geocoder import haversine_m
+from tests.openapi_support import assert_documented
 from web import create_app
 
 
@@ -48,6 +49,7 @@ def test_geocode_answers_the_door_with_its_point_precision_and_standard_address(
         house["village_code"], "渠头村", "东大街", house["door_number"])
     assert body["interpolated"] is False and body["score"] == 100
     assert body["point"] == {"type": "Point", "coordinates": [body["lon"], body["lat"]]}
+    assert_documented("GET", "/api/v1/geocode", resp)  # the parsed address too
     assert body["crs"] == "EPSG:4326"
     assert haversine_m(body["lon"], body["lat"], house["lon"], house["lat"]) < 0.01
     assert body["parsed"]["province"] == "山西" and body["parsed"]["door_number"] == house["door_number"]

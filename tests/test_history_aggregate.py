@@ -20,6 +20,7 @@ from cases.models import CLOSED_STATES
 from cases.stats import local_now, unplaced
 from db.session import conninfo, engine_for
 from tests.accounts_support import operator_client
+from tests.openapi_support import assert_documented
 
 _copies = itertools.count()
 SINCE = "2020-01-01"
@@ -175,6 +176,8 @@ def test_grid_numbers_count_routed_cases_in_the_old_grid_and_current_ones_in_the
     routed = client.get(f"/api/v1/grids/stats?{_window()}")
     current = client.get(f"/api/v1/grids/stats?{_window()}&aggregate=current")
     assert routed.status_code == 200 and current.status_code == 200, routed.text
+    for answer in (routed, current):
+        assert_documented("GET", "/api/v1/grids/stats", answer)  # none and retired too
     routed, current = routed.get_json(), current.get_json()
     assert (routed["aggregate"], current["aggregate"]) == ("routed", "current")
     assert routed == client.get(f"/api/v1/grids/stats?{_window()}&aggregate=routed").get_json() \

@@ -23,6 +23,7 @@ from shapely.geometry import box, shape
 from cases import intake
 from db.session import conninfo, engine_for
 from ogc.query import LIMIT_MAX
+from tests.openapi_support import assert_documented
 from web import create_app
 
 # Fields the board never shows (cases/publication.py): a feature must have none of them.
@@ -269,7 +270,9 @@ def _board(client) -> dict[int, dict]:
     """Every record of the public board's API, by case id."""
     records, page = {}, 1
     while True:
-        body = _get(client, "/api/v1/public/cases", page=page).get_json()
+        answer = _get(client, "/api/v1/public/cases", page=page)
+        assert_documented("GET", "/api/v1/public/cases", answer)  # each location {lon, lat}
+        body = answer.get_json()
         records.update({r["id"]: r for r in body["items"]})
         if page >= body["pages"]:
             return records

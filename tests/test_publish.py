@@ -23,6 +23,7 @@ from sqlalchemy import text
 from cases.deadlines import LOCAL_TZ
 from db.session import conninfo, session_scope
 from tests.boundary_data import query
+from tests.openapi_support import assert_documented
 from tests.waits import HANG_S, wait_for
 
 OPEN = "status NOT IN ('closed', 'evaluated', 'voided')"
@@ -233,6 +234,7 @@ def test_each_bad_publish_gets_its_own_error_and_touches_nothing(demo_copy_url, 
         older = create_draft(session, "planner", edit["village"][:12])["id"]
     done = post(draft, rev)
     assert done.status_code == 200, done.text
+    assert_documented("POST", "/api/v1/drafts/{draft_id}/publish", done)  # grids, cases, …
     again = post(draft, rev)
     assert again.status_code == 409 and again.json()["error"] == "draft_closed"
     outdated = post(older, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+import jsonschema
 import pytest
 from sqlalchemy import text
 
@@ -21,6 +22,7 @@ from db.session import engine_for, session_scope
 from tests.accounts_support import session_cookie
 from tests.test_intake_api import leaf_with_one_worker
 from web import create_app
+from web.api.transitions import RatingLinkOut
 from web.auth import COOKIE
 
 TOWN = "140525108"
@@ -89,6 +91,7 @@ def test_a_close_with_a_phone_makes_a_link_that_rates_once(url):
     leaf = leaf_with_one_worker(url)
     case_id, closed = closed_case(url, leaf)
     link = closed["rating_link"]
+    jsonschema.validate(link, RatingLinkOut.model_json_schema(mode="serialization"))
     assert link["path"] == "/rate/" + link["token"] and len(link["token"]) >= 40
     with session_scope(url) as s:  # only the token's SHA-256 is kept
         kept = s.execute(text("SELECT token_sha256, expires_at - created_at FROM rating_links "

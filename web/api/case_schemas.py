@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cases.deadlines import LOCAL_TZ
-from cases.models import CHANNELS, STATES
+from cases.models import CHANNELS, LIMIT_UNITS, STATES
 from geo.crs import POINT_CRS, point_crs_name
 
 # -- the report ---------------------------------------------------------------------------
@@ -130,10 +130,18 @@ class CaseGeocodeOut(BaseModel):
     lat: float | None = Field(description="WGS 84")
 
 
+class TimeLimitOut(BaseModel):
+    """The category's time limit the case was given (cases/intake.py)."""
+
+    value: int
+    unit: Literal[LIMIT_UNITS]  # type: ignore[valid-type]
+
+
 class DeadlinesOut(BaseModel):
     dispatch_due_at: str | None = Field(description="file and dispatch by (10 min urgent, 30 min otherwise)")
     due_at: str | None = Field(description="handled by, from the category's time limit over the business calendar")
-    time_limit: dict | None = Field(description="{value, unit}")
+    time_limit: TimeLimitOut | None = Field(description="the category's, when the case was "
+                                                        "received")
 
 
 class CategoryRef(BaseModel):
@@ -169,7 +177,7 @@ class EventOut(BaseModel):
     from_status: str | None
     to_status: str | None
     actor: str | None
-    data: dict | None
+    data: dict | None = Field(description="what the event carried; differs by type")
     role: str | None = Field(None, description="the actor's role (workflow events)")
     note: str | None = Field(None, description="the reason or note given with the action")
     lon: float | None = Field(None, description="where it was done (WGS 84), when known")
@@ -243,6 +251,11 @@ class CaseReadQuery(BaseModel):
         examples=["回访核实诉求"])
 
 
+class ListAssigneeOut(BaseModel):
+    id: int
+    name: str
+
+
 class CaseListItem(BaseModel):
     id: int
     category: str
@@ -251,7 +264,7 @@ class CaseListItem(BaseModel):
     grid_code: str | None
     admin_code: str | None
     queue: str | None
-    assignee: dict | None
+    assignee: ListAssigneeOut | None
     geocode_precision: str | None
     location: LonLatOut | None
     created_at: str

@@ -8,15 +8,16 @@ with the changes made since; an edit without If-Match is 428.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import jsonify, request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, WithJsonSchema
 
 from accounts.access import allow
 from planning import drafts, impact, operations, publish, validation
 from planning.errors import DraftNotFound, RevisionRequired
 from web.api import OPERATIONS, operation
+from web.api.geojson import geometry
 from web.auth import current_actor
 from web.database import session
 from web.errors import ApiError
@@ -45,8 +46,14 @@ class DraftsQuery(BaseModel):
         "open", description="which drafts; default the open ones")
 
 
+# a grid's outline as sent: validated by planning/drafts.py (its message names what is wrong),
+# described here so that the document says what to send
+OUTLINE = Annotated[dict[str, Any], WithJsonSchema(geometry("Polygon", "MultiPolygon"))]
+LINE = Annotated[dict[str, Any], WithJsonSchema(geometry("LineString"))]
+
+
 class GridIn(BaseModel):
-    geometry: dict[str, Any] | None = Field(
+    geometry: OUTLINE | None = Field(
         None, description="a GeoJSON Polygon or MultiPolygon in EPSG:4326; absent: unchanged")
     name: str | None = Field(None, max_length=100)
     level: Literal["admin", "regional", "service"] | None = None
@@ -93,15 +100,38 @@ class EditOut(BaseModel):
     revision: int = Field(description="the draft's revision after the edit: send it next")
 
 
+# a draft grid's properties (planning/drafts.py get_draft; the columns of draft_grids)
+_DRAFT_GRID = {
+    "type": "object",
+    "required": ["code", "name", "level", "parent_code", "zone_code", "leader_id",
+                 "worker_ids", "revision", "area_m2", "from_grid"],
+    "properties": {
+        "code": {"type": "string"}, "name": {"type": "string"},
+        "level": {"enum": ["admin", "regional", "service"]},
+        "parent_code": {"type": ["string", "null"]}, "zone_code": {"type": ["string", "null"]},
+        "leader_id": {"type": ["integer", "null"]},
+        "worker_ids": {"type": "array", "items": {"type": "integer"}},
+        "revision": {"type": "integer", "description": "the draft revision that last changed it"},
+        "area_m2": {"type": "number"},
+        "from_grid": {"type": ["integer", "null"],
+                      "description": "the id of the current grid it was copied from; null: "
+                                     "added in the draft"},
+    },
+}
 DRAFT_GRIDS = {
     "type": "object",
     "description": "the draft's grids as a GeoJSON FeatureCollection (properties code, name, "
                    "level, parent_code, zone_code, leader_id, worker_ids, revision, area_m2, "
                    "from_grid), with the draft under `draft` and its `revision`",
     "required": ["type", "draft", "revision", "features"],
-    "properties": {"type": {"type": "string"}, "draft": {"type": "object"},
+    "properties": {"type": {"const": "FeatureCollection"},
+                   "draft": DraftOut.model_json_schema(mode="serialization"),
                    "revision": {"type": "integer"},
-                   "features": {"type": "array", "items": {"type": "object"}}},
+                   "features": {"type": "array", "items": {
+                       "type": "object", "required": ["type", "id", "properties", "geometry"],
+                       "properties": {"type": {"const": "Feature"}, "id": {"type": "string"},
+                                      "properties": _DRAFT_GRID,
+                                      "geometry": geometry("Polygon", "MultiPolygon")}}}},
 }
 # the draft's revision, read, sent back as If-Match by the operations that change it
 REVISION_LINKS = {
@@ -258,9 +288,9 @@ class OperationIn(BaseModel):
     codes: list[str] | None = Field(None, max_length=50,
                                     description="merge: the grids (the first keeps its code); "
                                                 "move_edge: the two neighbours")
-    line: dict[str, Any] | None = Field(None, description="split, move_edge: a GeoJSON "
-                                                          "LineString in EPSG:4326")
-    geometry: dict[str, Any] | None = Field(None, description="reshape: the new outline")
+    line: LINE | None = Field(None, description="split, move_edge: a GeoJSON LineString in "
+                                                "EPSG:4326")
+    geometry: OUTLINE | None = Field(None, description="reshape: the new outline")
     new_code: str | None = Field(None, pattern=r"^\d{15}$",
                                  description="split: the new grid's code (default: the "
                                              "village's next free serial)")
@@ -310,7 +340,10 @@ VALIDATION = {
                    "piece of land its area in m² and a point in it (lon, lat)",
     "required": ["draft", "revision", "ok", "counts", "errors", "warnings"],
     "properties": {"draft": {"type": "integer"}, "revision": {"type": "integer"},
-                   "ok": {"type": "boolean"}, "counts": {"type": "object"},
+                   "ok": {"type": "boolean"},
+                   "counts": {"type": "object", "additionalProperties": {"type": "integer"},
+                              "description": "units by kind: towns, zones, admin, regional, "
+                                             "service"},
                    "errors": {"type": "array", "items": FINDING},
                    "warnings": {"type": "array", "items": FINDING}},
 }
@@ -332,6 +365,13 @@ def draft_validation(draft_id: int):
 
 MOVES = {"type": "object", "properties": {k: {"type": "integer"} for k in (
     "households", "residents", "enterprises", "hazards", "open_cases")}}
+# an open case whose grid would change (planning/impact.py)
+_CASE_MOVING = {
+    "type": "object", "required": ["id", "from_grid", "to_grid", "assignee_id"],
+    "properties": {"id": {"type": "integer"}, "from_grid": {"type": ["string", "null"]},
+                   "to_grid": {"type": ["string", "null"]},
+                   "assignee_id": {"type": ["integer", "null"]}},
+}
 IMPACT = {
     "type": "object",
     "description": "per grid that changes, or gains or loses from one (change: changed, added, "
@@ -348,8 +388,11 @@ IMPACT = {
         "grids": {"type": "array", "items": {"type": "object", "properties": {
             "code": {"type": "string"}, "change": {"type": "string"}, "in": MOVES,
             "out": MOVES}}},
-        "cases_moving": {"type": "array", "items": {"type": "object"}},
-        "cases_reassigned": {"type": "array", "items": {"type": "object"}},
+        "cases_moving": {"type": "array", "items": _CASE_MOVING},
+        "cases_reassigned": {"type": "array", "items": {
+            "type": "object", "required": [*_CASE_MOVING["required"], "to_workers"],
+            "properties": {**_CASE_MOVING["properties"],
+                           "to_workers": {"type": "array", "items": {"type": "integer"}}}}},
         "totals_moving": MOVES,
     },
 }
@@ -382,9 +425,30 @@ PUBLISHED = {
         "version": {"type": ["integer", "null"]},
         "previous_version": {"type": ["integer", "null"]},
         "effective_at": {"type": "string"},
-        "grids": {"type": "object"}, "rerouted": {"type": "integer"},
-        "reassigned": {"type": "integer"}, "relocated": {"type": "object"},
-        "cases": {"type": "array", "items": {"type": "object"}},
+        "asked_effective_at": {"type": ["string", "null"]},
+        "grids": {"type": "object", "description": "the draft's grids by what publishing did",
+                  "required": ["added", "changed", "removed", "unchanged"],
+                  "properties": {k: {"type": "integer"}
+                                 for k in ("added", "changed", "removed", "unchanged")}},
+        "restaffed": {"type": "array", "items": {"type": "string"},
+                      "description": "kept grids whose grid workers changed"},
+        "posts": {"type": "object", "required": ["ended", "started"],
+                  "properties": {"ended": {"type": "integer"}, "started": {"type": "integer"}}},
+        "rerouted": {"type": "integer"}, "reassigned": {"type": "integer"},
+        "relocated": {"type": "object", "description": "things on changed land that took a "
+                                                       "new grid",
+                      "required": ["addresses", "households", "enterprises", "hazards"],
+                      "properties": {k: {"type": "integer"} for k in (
+                          "addresses", "households", "enterprises", "hazards")}},
+        "cases": {"type": "array", "description": "the first re-routed cases", "items": {
+            "type": "object",
+            "required": ["id", "from_grid", "to_grid", "from_assignee", "to_assignee"],
+            "properties": {"id": {"type": "integer"}, "from_grid": {"type": ["string", "null"]},
+                           "to_grid": {"type": ["string", "null"]},
+                           "from_assignee": {"type": ["integer", "null"]},
+                           "to_assignee": {"type": ["integer", "null"]}}}},
+        "timings": {"type": "object", "additionalProperties": {"type": "number"},
+                    "description": "seconds per step of the publish"},
     },
 }
 

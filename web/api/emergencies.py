@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from accounts.access import allow
 from cases import intake
@@ -24,6 +24,9 @@ from emergencies import area as areas
 from emergencies import service, tasks
 from geo.crs import POINT_CRS, to_wgs84
 from web.api import CSV, Media, json_body, operation, validate_body
+from web.api.emergency_schemas import (
+    AREA_GEOJSON, EmergenciesOut, PreviewOut, ProgressOut, TaskConfirmed, TasksOut,
+)
 from web.auth import current_actor
 from web.database import session
 from web.errors import ApiError
@@ -39,7 +42,7 @@ MAX_AGE = timedelta(days=7)
 
 class AreaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    geojson: dict[str, Any] | None = Field(
+    geojson: Annotated[dict[str, Any], WithJsonSchema(AREA_GEOJSON)] | None = Field(
         None, description="a GeoJSON Polygon or MultiPolygon (or a Feature or "
                           "FeatureCollection of them, e.g. an uploaded file) in WGS 84; or a "
                           "Point or LineString with buffer_m")
@@ -93,58 +96,6 @@ class TasksQuery(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
     crs: Literal[POINT_CRS] = "wgs84"  # type: ignore[valid-type]
     status: Literal["open", "all"] = "open"
-
-
-class PreviewOut(BaseModel):
-    area: dict
-    area_km2: float
-    totals: dict[str, int]
-    grids: list[dict]
-    workers: list[dict]
-    vulnerable: list[dict]
-
-
-class EmergencyOut(BaseModel):
-    """An emergency as its board heads it (emergencies/service.py)."""
-
-    id: int
-    name: str
-    kind: Literal["evacuate", "confirm_safe", "count", "notify"]
-    kind_zh: str | None
-    instructions: str | None
-    area_spec: dict[str, Any] = Field(description="the area as it was asked for (AreaIn)")
-    area: dict[str, Any] = Field(description="the area as a GeoJSON geometry, EPSG:4326")
-    area_km2: float
-    created_at: str
-    created_by: str | None
-    closed_at: str | None = Field(description="null while open")
-    closed_by: str | None
-    summary: str | None = Field(description="the closing summary")
-    final_figures: dict[str, Any] | None = Field(description="the figures at closing")
-
-
-class ProgressOut(BaseModel):
-    emergency: EmergencyOut
-    totals: dict[str, int]
-    grids: list[dict]
-    workers: list[dict]
-    timeline: list[dict]
-    recent: list[dict]
-    tasks: list[dict] | None = None
-
-
-class EmergenciesOut(BaseModel):
-    emergencies: list[dict]
-
-
-class TasksOut(BaseModel):
-    at: str
-    tasks: list[dict]
-
-
-class TaskConfirmed(BaseModel):
-    task: dict
-    replayed: bool = False
 
 
 def _town() -> str | None:

@@ -33,6 +33,29 @@ class Point(BaseModel):
     coordinates: list[float] = Field(description="[lon, lat], WGS 84 (EPSG:4326)")
 
 
+class ParsedOut(BaseModel):
+    """What the parser read at each level (geo/address.py ParsedAddress; null where the text
+    says nothing)."""
+
+    province: str | None
+    city: str | None
+    county: str | None
+    town: str | None
+    village: str | None
+    group: int | None
+    street: str | None
+    door_number: int | None
+    door_sub: int | None = Field(description="12-1号: the 1")
+    building: str | None
+    unit: int | None
+    room: int | None
+    floor: int | None
+    rest: str = Field(description="what follows the last part understood (附近, 门口, …)")
+    normalised: str
+    below_town: str = Field(description="the text after the administrative prefixes")
+    bare_town: str | None = Field(description="a town named without 镇 (巴公)")
+
+
 class GeocodeOut(BaseModel):
     query: str
     lon: float = Field(description="WGS 84")
@@ -52,7 +75,7 @@ class GeocodeOut(BaseModel):
     door_number: int | None
     interpolated: bool
     address_id: int | None = Field(description="the standard address row, when exactly one matched")
-    parsed: dict = Field(description="what the parser read at each level")
+    parsed: ParsedOut = Field(description="what the parser read at each level")
 
 
 class ReverseQuery(BaseModel):

@@ -57,6 +57,9 @@ GRID_NUMBERS = {
         "households_per_worker": ["number", "null"], "cases_per_1000": ["number", "null"],
     }.items()},
 }
+# cases counted in no current grid (cases/stats.py unplaced)
+UNPLACED = {"type": "object", "required": ["open", "overdue", "cases"],
+            "properties": {k: {"type": "integer"} for k in ("open", "overdue", "cases")}}
 STATS_OUT = {
     "type": "object",
     "properties": {
@@ -64,11 +67,12 @@ STATS_OUT = {
         "aggregate": {"type": "string", "enum": ["routed", "current"]},
         "grids": {"type": "object", "additionalProperties": GRID_NUMBERS,
                   "description": "by grid code"},
-        "none": {"type": "object", "description": "open, overdue and cases counted in no "
+        "none": {**UNPLACED, "description": "open, overdue and cases counted in no "
                                                   "current grid (routed: routed to none, or "
                                                   "to grids no longer current; current: no "
                                                   "point, or outside today's grids)"},
-        "retired": {"type": "object", "description": "routed only: open, overdue and cases "
+        "retired": {"type": "object", "additionalProperties": UNPLACED,
+                    "description": "routed only: open, overdue and cases "
                                                      "of the grids no longer current they were "
                                                      "routed to, by code (counted in their "
                                                      "village when it is current)"},

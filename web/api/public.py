@@ -24,7 +24,7 @@ from accounts import access
 from accounts.access import OPERATOR_ROLES, PUBLIC, allow
 from web.api import IMAGE, operation
 from web.auth import current_actor, signed_in
-from web.api.case_schemas import CategoryRef
+from web.api.case_schemas import CategoryRef, LonLatOut
 from web.database import replica_reads, session
 
 TOWN_PATTERN = r"^[0-9]{9}$"  # a town's statistical code (DOMAIN.md "Codes")
@@ -83,7 +83,7 @@ class PublicCase(BaseModel):
     satisfaction: str | None = Field(json_schema_extra={"enum": [*SATISFACTION, None]})
     supporters: int = Field(description="other residents who reported the same matter (\"+N\")")
     reporter: PublicReporter | None
-    location: dict | None = Field(description="{lon, lat}, WGS 84, snapped to about 50 m")
+    location: LonLatOut | None = Field(description="WGS 84, snapped to about 50 m")
     photos: list[str] = Field(description="URLs of the photos an operator marked publishable")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accounts.access import ANY_ACCOUNT, allow
 from cases import stats
+from cases.models import SATISFACTION
 from web.api import operation
 from web.database import replica_reads, session
 
@@ -22,8 +23,9 @@ TODAY_OUT = {
             "properties": {
                 "days": {"type": "integer"}, "since": {"type": "string"},
                 "evaluated": {"type": "integer", "description": "ratings of the cases closed in the window"},
-                "levels": {"type": "object", "description": "very_satisfied, satisfied, "
-                                                              "basically_satisfied, dissatisfied: counts"},
+                "levels": {"type": "object", "description": "ratings by level (DOMAIN.md)",
+                           "required": list(SATISFACTION),
+                           "properties": {level: {"type": "integer"} for level in SATISFACTION}},
                 "satisfied_share": {"type": ["number", "null"],
                                     "description": "(very satisfied + satisfied + basically "
                                                    "satisfied) / evaluated; null without ratings"},

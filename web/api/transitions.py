@@ -101,12 +101,21 @@ class TransitionEventOut(BaseModel):
     taken_at: str | None = Field(description="when a phone queued it offline, ISO 8601")
 
 
+class RatingLinkOut(BaseModel):
+    """cases/rating_links.py issue_link."""
+
+    id: int
+    token: str = Field(description="single-use; given out here only")
+    path: str = Field(description="the page to send the reporter")
+    expires_at: str = Field(description="ISO 8601")
+
+
 class TransitionOut(BaseModel):
     id: int
     status: str
     version: int
     event: TransitionEventOut
-    rating_link: dict[str, Any] | None = Field(
+    rating_link: RatingLinkOut | None = Field(
         None, description="after a close of a case whose reporter left a phone: the reporter's "
                           "single-use rating link (id, token, path, expires_at), given out here "
                           "only — send it to the reporter (一事一评)")

@@ -43,12 +43,42 @@ VERSION_GRIDS = geojson.feature_collection(
         "valid_to": {"type": ["string", "null"], "description": "ISO 8601; null while current"},
     }}, geojson.geometry("Polygon", "MultiPolygon")),
     description="the version's grids, EPSG:4326, with the version under `version`")
-VERSION_GRIDS["required"].append("version")
-VERSION_GRIDS["properties"]["version"] = {
+# a version as the answers name it (boundaries/versions.py _public)
+VERSION = {
     "type": "object", "required": ["number", "town_code", "effective_at", "recorded_at", "note"],
     "properties": {"number": {"type": "integer"}, "town_code": {"type": "string"},
                    "effective_at": {"type": "string"}, "recorded_at": {"type": "string"},
                    "note": {"type": ["string", "null"]}}}
+VERSION_GRIDS["required"].append("version")
+VERSION_GRIDS["properties"]["version"] = VERSION
+# a grid at one side of a diff (boundaries/versions.py _side); null where the grid is absent
+_SIDE = {
+    "type": ["object", "null"],
+    "required": ["name", "level", "parent_code", "zone_code", "row_version", "area_m2"],
+    "properties": {"name": {"type": "string"},
+                   "level": {"type": "string", "enum": ["admin", "regional", "service"]},
+                   "parent_code": {"type": ["string", "null"]},
+                   "zone_code": {"type": ["string", "null"]},
+                   "row_version": {"type": "integer"}, "area_m2": {"type": "number"}}}
+_OUTLINE = geojson.geometry("Polygon", "MultiPolygon")
+_DIFFERENCE = {
+    "type": "object",
+    "required": ["code", "change", "changed", "name", "level", "a", "b", "area_change_m2",
+                 "area_change_pct", "geometry", "geometry_a"],
+    "properties": {
+        "code": {"type": "string"},
+        "change": {"type": "string", "enum": ["added", "removed", "changed"]},
+        "changed": {"type": "array", "items": {
+            "type": "string", "enum": ["geometry", "name", "level", "parent", "zone"]}},
+        "name": {"type": "string"},
+        "level": {"type": "string", "enum": ["admin", "regional", "service"]},
+        "a": _SIDE, "b": _SIDE,
+        "area_change_m2": {"type": ["number", "null"]},
+        "area_change_pct": {"type": ["number", "null"]},
+        "geometry": _OUTLINE,
+        "geometry_a": {"oneOf": [{"type": "null"}, *_OUTLINE["oneOf"]]},
+    },
+}
 DIFF = {
     "type": "object",
     "description": "versions a and b, counts by change, and per grid that differs: code, change "
@@ -58,9 +88,11 @@ DIFF = {
                    "area_change_pct, geometry (at b, or at a if removed) and geometry_a (at a, "
                    "when the outline changed), GeoJSON in EPSG:4326",
     "required": ["a", "b", "counts", "grids"],
-    "properties": {"a": {"type": "object"}, "b": {"type": "object"},
-                   "counts": {"type": "object"},
-                   "grids": {"type": "array", "items": {"type": "object"}}},
+    "properties": {"a": VERSION, "b": VERSION,
+                   "counts": {"type": "object", "required": ["added", "removed", "changed"],
+                              "properties": {k: {"type": "integer"}
+                                             for k in ("added", "removed", "changed")}},
+                   "grids": {"type": "array", "items": _DIFFERENCE}},
 }
 
 
