@@ -25,9 +25,8 @@ from cases.publication import public_case
 WINDOW_DAYS = 90
 PER_PAGE = 20
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-# The filters: each a condition with bound values, joined with AND (the town's always).
+# The filters: each a condition with bound values, joined with AND (the town is in board.sql).
 _FILTERS = {
-    "town": "c.town_code = :town",
     "village": "c.admin_code = :village",
     "category": "(c.category_code = :category OR cat.parent_code = :category)",
 }
@@ -105,7 +104,7 @@ def board(session: Session, query: BoardQuery, on: date | None = None) -> dict[s
         "village": _admin_code(query.village), "category": query.category,
         "limit": PER_PAGE, "offset": (query.page - 1) * PER_PAGE,
     }
-    filters = tuple(f for f in ("town", "village", "category") if params[f] is not None)
+    filters = tuple(f for f in ("village", "category") if params[f] is not None)
     connection = session.connection()
     total = connection.execute(_statement("count", filters), params).scalar_one()
     rows = [dict(r) for r in connection.execute(_statement("page", filters), params).mappings()]

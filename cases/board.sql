@@ -1,5 +1,5 @@
 -- The public board's statements (cases/board.py), one per "-- name:" block. Values are bound;
--- {where} is filled by board.py from a fixed set of conditions, the town's always. Closed cases
+-- {where} is filled by board.py from a fixed set of conditions; the town is always one. Closed cases
 -- are 'closed' and 'evaluated' (a voided case was never handled: nothing to publish). A town's
 -- window is read from ix_cases_board (town_code, closed_at, id), whose predicate is the state
 -- list below word for word (migration 0063).
@@ -9,7 +9,7 @@ SELECT count(*) AS n
   FROM cases c
   JOIN categories cat ON cat.code = c.category_code
  WHERE c.status IN ('closed', 'evaluated')
-   AND c.closed_at >= :since AND c.closed_at < :until
+   AND c.town_code = :town AND c.closed_at >= :since AND c.closed_at < :until
    AND {where};
 
 -- name: page
@@ -23,7 +23,7 @@ SELECT c.id, c.category_code, cat.name_zh AS category_zh, cat.name_en AS categor
           FROM cases c
           JOIN categories cat ON cat.code = c.category_code
          WHERE c.status IN ('closed', 'evaluated')
-           AND c.closed_at >= :since AND c.closed_at < :until
+           AND c.town_code = :town AND c.closed_at >= :since AND c.closed_at < :until
            AND {where}
          ORDER BY c.closed_at DESC, c.id DESC
          LIMIT :limit OFFSET :offset) c
