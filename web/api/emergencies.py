@@ -25,7 +25,7 @@ from emergencies import service, tasks
 from geo.crs import POINT_CRS, to_wgs84
 from web.api import CSV, Media, json_body, operation, validate_body
 from web.api.emergency_schemas import (
-    AREA_GEOJSON, EmergenciesOut, PreviewOut, ProgressOut, TaskConfirmed, TasksOut,
+    AREA_GEOJSON, KIND, EmergenciesOut, PreviewOut, ProgressOut, TaskConfirmed, TasksOut,
 )
 from web.auth import current_actor
 from web.database import session
@@ -65,7 +65,7 @@ class PreviewIn(BaseModel):
 class EmergencyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    kind: Literal["evacuate", "confirm_safe", "count", "notify"]
+    kind: KIND
     instructions: str | None = Field(None, max_length=4000)
     area: AreaIn
 

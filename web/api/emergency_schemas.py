@@ -35,11 +35,28 @@ AREA_SPEC = Annotated[dict[str, Any], WithJsonSchema({
     "type": "object", "description": "the area as it was asked for (AreaIn): the keys given",
     "properties": {"geojson": AREA_GEOJSON, "grid": {"type": "string"},
                    "village": {"type": "string"}, "buffer_m": {"type": "number"}}})]
+KIND = Literal["evacuate", "confirm_safe", "count", "notify"]  # emergencies/service.py KINDS
 TARGET_TYPE = Literal["household", "enterprise", "hazard"]
 TASK_STATUS = Literal["open", "safe", "relocated", "unreachable"]
 
 
-class PreviewGrid(BaseModel):
+class _AreaCounts(BaseModel):
+    """What a part of the area holds (emergencies/service.py _SUM_FIELDS, and the targets)."""
+
+    households: int
+    residents: int
+    vulnerable: int
+    elderly_alone: int
+    disabled: int
+    bedridden: int
+    children_unattended: int
+    enterprises: int
+    employees: int
+    hazards: int
+    targets: int
+
+
+class PreviewGrid(_AreaCounts):
     """A grid's share of what the area holds (emergencies.sql preview, grid_rows)."""
 
     grid_code: str
@@ -49,37 +66,15 @@ class PreviewGrid(BaseModel):
     worker_name: str | None
     worker_phone: str | None
     auxiliaries: int
-    households: int
-    residents: int
-    vulnerable: int
-    elderly_alone: int
-    disabled: int
-    bedridden: int
-    children_unattended: int
-    enterprises: int
-    employees: int
-    hazards: int
-    targets: int
 
 
-class PreviewWorker(BaseModel):
+class PreviewWorker(_AreaCounts):
     """A grid worker's sum over their grids in the area (null person: grids without one)."""
 
     person_id: int | None
     name: str | None
     phone: str | None
     grids: list[str]
-    households: int
-    residents: int
-    vulnerable: int
-    elderly_alone: int
-    disabled: int
-    bedridden: int
-    children_unattended: int
-    enterprises: int
-    employees: int
-    hazards: int
-    targets: int
 
 
 class PreviewHousehold(BaseModel):
@@ -114,7 +109,7 @@ class EmergencyOut(BaseModel):
 
     id: int
     name: str
-    kind: Literal["evacuate", "confirm_safe", "count", "notify"]
+    kind: KIND
     kind_zh: str | None
     instructions: str | None
     area_spec: AREA_SPEC
@@ -198,7 +193,7 @@ class ProgressOut(BaseModel):
 class EmergencyListItem(BaseModel):
     id: int
     name: str
-    kind: Literal["evacuate", "confirm_safe", "count", "notify"]
+    kind: KIND
     kind_zh: str | None
     created_at: str
     closed_at: str | None
@@ -233,7 +228,7 @@ class _Task(BaseModel):
 
 class WorkerTask(_Task):
     emergency_name: str
-    kind: Literal["evacuate", "confirm_safe", "count", "notify"]
+    kind: KIND
     instructions: str | None
     distance_m: float | None = Field(description="geodesic metres from lon, lat; null without")
 
