@@ -7,4 +7,5 @@ SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id FROM generate_series
 
 -- name: imported_before
 -- Cases already imported from a file with these contents (the key starts with its hash).
-SELECT count(*) AS n FROM cases WHERE idempotency_key LIKE :prefix;
+-- (case_keys holds every case's key: migration 0060)
+SELECT count(*) AS n FROM case_keys WHERE idempotency_key LIKE :prefix;

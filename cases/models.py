@@ -158,16 +158,16 @@ class Case(Base):
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_grid_code", "grid_code"),
         Index("ix_cases_category", "category_code"),
-        # not unique: the key is claimed in case_keys (migration 0060)
-        Index("ix_cases_idempotency_key", "idempotency_key"),
-        Index("ix_cases_assignee", "assignee_id"),
+        # (the key is claimed and found in case_keys, migration 0060; a person's cases are
+        # looked up open, ix_cases_open_assignee: migration 0064 dropped both indexes)
         # later migrations (0004-0006); the partial ones repeat the closed states word for word,
         # as the queries that use them must (see tiles/mvt.py _OPEN_SQL)
         Index("ix_cases_open_assignee", "assignee_id", postgresql_where=text(OPEN_PREDICATE)),
         Index("ix_cases_admin_code", "admin_code"),
         Index("ix_cases_open_geom", "geom", postgresql_using="gist",
               postgresql_where=text(OPEN_PREDICATE)),
-        Index("ix_cases_closed_at", "closed_at"),
+        # migration 0064: the closed cases only (every reader bounds closed_at by a range)
+        Index("ix_cases_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
         # migration 0008: bucket tiles of all cases never leave this index (tiles/mvt.py)
         Index("ix_cases_lonlat", "lon", "lat",
               postgresql_include=["status", "due_at", "created_at", "category_code", "channel"]),

@@ -108,7 +108,10 @@ INSERT INTO case_photos (case_id, filename, content_type, size_bytes, sha256, da
 VALUES (:case_id, :filename, :content_type, :size_bytes, :sha256, :data);
 
 -- name: case_by_idempotency_key
-SELECT id, request_hash FROM cases WHERE idempotency_key = :key;
+-- The key is claimed in case_keys (migration 0060) and found there (cases has no index on it).
+SELECT c.id, c.request_hash
+  FROM case_keys k JOIN cases c ON c.id = k.case_id
+ WHERE k.idempotency_key = :key;
 
 -- name: case_detail
 -- One case with its position, its assignee and the first event's record of the routing.
