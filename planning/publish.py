@@ -74,6 +74,8 @@ LISTED = 200
 # catch-up passes before the lock on cases, until a pass finds no more than CAUGHT_UP
 CATCH_UP_PASSES = 3
 CAUGHT_UP = 20
+# cases located, decided and sent to be written at a time (``_Context.reroute_rows``)
+CHUNK = 5000
 
 PLAN = ("plan_after", "plan_after_index", "plan_parts", "plan_parts_index", "plan_area",
         "plan_area_index", "plan_examined", "analyze_after", "analyze_parts", "analyze_area")
@@ -209,8 +211,7 @@ def _apply(session: Session, draft: dict[str, Any], actor: str,
     context = _Context(session, draft_id, actor, latest, number)
 
     # step 3: the first pass, while the intake goes on
-    moves = context.reroute(
-        [r[0] for r in _run(session, "examine_area", {"staffed": sorted(staffed)})], clock)
+    moves = context.reroute_rows(context.examine_area(sorted(staffed)), clock)
     relocated = dict(_run(session, "relocate_things", {"town": town}).mappings().one())
     clock.lap("relocate")
     codes = {p["code"] for p in changing} | staffed
@@ -289,6 +290,9 @@ class _NewGrids:
         self.versions = {r["code"]: r["version"] for r in rows}
         self.leaf_geoms = shapely.from_wkb([bytes(r["wkb"]) for r in leaves])
         self.admin_geoms = shapely.from_wkb([bytes(r["wkb"]) for r in admins])
+        # prepared once for every call of locate (a publish locates its cases in chunks)
+        shapely.prepare(self.leaf_geoms)
+        shapely.prepare(self.admin_geoms)
 
     def _covering(self, geoms, records, points) -> dict[int, int]:
         """For each point (by index), the index of the record with the smallest code among
@@ -374,23 +378,49 @@ class _Context:
                                      .mappings()])
         return self._grids
 
-    def reroute(self, ids: list[int], clock: _Stopwatch | None = None) -> Moves:
-        """Locate the cases ``ids`` on the new grids, decide each one's grid and holder, and
-        write those that change (``reroute``, one statement)."""
-        moves = Moves()
+    def examine_area(self, staffed: list[str]) -> list[dict[str, Any]]:
+        """The first pass's cases (publish.sql examine_area): the open cases located by a point
+        on the land that changes (a point on a piece's edge is on it, as ST_Intersects has
+        it) and those of the re-staffed grids, recorded as examined."""
+        s = self.session
+        rows = [dict(r) for r in _run(s, "examine_area", {"staffed": staffed}).mappings()]
+        pieces = shapely.from_wkb([bytes(r[0]) for r in _run(s, "area_pieces")])
+        placed = [i for i, r in enumerate(rows) if r["lon"] is not None]
+        on_land: set[int] = set()
+        if placed and len(pieces):
+            points = shapely.points([rows[i]["lon"] for i in placed],
+                                    [rows[i]["lat"] for i in placed])
+            # the pieces query a tree of the points, as _NewGrids._covering does
+            _, hit = shapely.STRtree(points).query(pieces, predicate="intersects")
+            on_land = {placed[k] for k in hit.tolist()}
+        wanted = set(staffed)
+        rows = [r for i, r in enumerate(rows) if i in on_land or r["grid_code"] in wanted]
+        _run(s, "record_examined", {"ids": [r["id"] for r in rows]})
+        return rows
+
+    def reroute(self, ids: list[int]) -> Moves:
+        """``reroute_rows`` for the cases ``ids`` (those of a catch-up pass), still open."""
         if not ids:
+            return Moves()
+        return self.reroute_rows(
+            [dict(r) for r in _run(self.session, "examined_cases", {"ids": ids}).mappings()])
+
+    def reroute_rows(self, rows: list[dict[str, Any]], clock: _Stopwatch | None = None) -> Moves:
+        """Locate the cases ``rows`` (examined_cases' columns) on the new grids, decide each
+        one's grid and holder, and write those that change (``reroute``, one statement)."""
+        moves = Moves()
+        if not rows:
             return moves
         s = self.session
         if clock:
             clock.lap("examine")
-        rows = [dict(r) for r in _run(s, "examined_cases", {"ids": ids}).mappings()]
         rows.sort(key=lambda r: r["id"])
-        self.grids().locate(rows)
-        if clock:
-            clock.lap("locate")
-        codes = {c for r in rows for c in (r["leaf_code"], r["admin_after"]) if c}
+        grids = self.grids()
+        # what deciding reads, for every case at once, before the writes begin: the posts of
+        # every grid after the publish, today's workers of the cases' grids, the open counts
+        # and names of the people who may hold them
         posts = {r["code"]: (list(r["workers"] or ()), r["leader"])
-                 for r in _run(s, "posts_after", {"codes": sorted(codes)}).mappings()}
+                 for r in _run(s, "posts_after", {"codes": sorted(grids.versions)}).mappings()}
         before = {r[0]: set(r[1]) for r in _run(s, "workers_today", {"codes": sorted(
             {r["grid_code"] for r in rows if r["grid_code"]})})}
         people = {p for w, leader in posts.values() for p in (*w, leader) if p}
@@ -400,26 +430,41 @@ class _Context:
             found = {r[0]: r[1] for r in _run(s, "open_counts", {"ids": missing})}
             self.counts.update({p: found.get(p, 0) for p in missing})
             self.names.update({r[0]: r[1] for r in _run(s, "people", {"ids": missing})})
-        out: dict[str, list[Any]] = {k: [] for k in (
-            "ids", "grid_codes", "admin_codes", "queues", "assignees", "on_boundary",
-            "grid_versions", "routing", "assignment", "data")}
-        for r in rows:
-            decided = self._decide(r, posts, before)
-            if decided is None:
-                continue
-            for key, value in decided.items():
-                out[key].append(value)
-            if decided["assignees"] != r["assignee_id"]:
-                moves.reassigned += 1
-            if len(moves.listed) < LISTED:
-                moves.listed.append({
-                    "id": r["id"], "from_grid": r["grid_code"], "to_grid": decided["grid_codes"],
-                    "from_assignee": r["assignee_id"], "to_assignee": decided["assignees"]})
         if clock:
-            clock.lap("decide")
-        if out["ids"]:
-            moves.rerouted = len(_run(s, "reroute", {**out, "actor": f"publish:{self.actor}"})
-                                 .all())
+            clock.lap("read")
+        # Then chunk by chunk: locate, decide, and send the chunk's reroute without waiting
+        # for it (psycopg's pipeline mode): PostgreSQL writes one chunk while this process
+        # locates and decides the next, the two cores at work together instead of in turn.
+        # The decisions are the same as in one pass (the counts carry from chunk to chunk).
+        raw = s.connection().connection.driver_connection
+        statement = str(text(_SQL["reroute"]).compile(dialect=s.get_bind().dialect))
+        sent = []
+        with raw.pipeline():
+            for start in range(0, len(rows), CHUNK):
+                chunk = rows[start:start + CHUNK]
+                grids.locate(chunk)
+                out: list[dict[str, Any]] = []
+                for r in chunk:
+                    decided = self._decide(r, posts, before)
+                    if decided is None:
+                        continue
+                    out.append(decided)
+                    if decided["assignee_id"] != r["assignee_id"]:
+                        moves.reassigned += 1
+                    if len(moves.listed) < LISTED:
+                        moves.listed.append({
+                            "id": r["id"], "from_grid": r["grid_code"],
+                            "to_grid": decided["grid_code"], "from_assignee": r["assignee_id"],
+                            "to_assignee": decided["assignee_id"]})
+                if out:
+                    cursor = raw.cursor()
+                    cursor.execute(statement, {"rows": json.dumps(out, ensure_ascii=False),
+                                               "actor": f"publish:{self.actor}"})
+                    sent.append(cursor)
+            if clock:
+                clock.lap("decide")
+        # leaving the pipeline waited for the last chunk (an error in any raised there)
+        moves.rerouted = sum(len(cursor.fetchall()) for cursor in sent)
         if clock:
             clock.lap("write")
         return moves
@@ -472,14 +517,15 @@ class _Context:
         }
         if reason:
             data["assignment"] = reason
+        # a row of publish.sql's reroute (its JSON array's objects)
         return {
-            "ids": r["id"], "grid_codes": code if moved else r["grid_code"],
-            "admin_codes": admin if moved else r["admin_code"],
-            "queues": queue if moved else r["queue"], "assignees": assignee,
+            "id": r["id"], "created_at": r["created_at"].isoformat(),
+            "grid_code": code if moved else r["grid_code"],
+            "admin_code": admin if moved else r["admin_code"],
+            "queue": queue if moved else r["queue"], "assignee_id": assignee,
             "on_boundary": on_boundary if moved else r["on_boundary"],
-            "grid_versions": version if moved else r["grid_version"],
-            "routing": routing, "assignment": reason,
-            "data": json.dumps(data, ensure_ascii=False),
+            "grid_version": version if moved else r["grid_version"],
+            "routing_reason": routing, "assignment_reason": reason, "data": data,
         }
 
     def _choose(self, queue: str, code: str | None, workers: list[int],

@@ -86,18 +86,35 @@ ANALYZE publish_parts;
 ANALYZE publish_area;
 
 -- name: examine_area
--- The open cases located by a point (not those a geocode put only in a village or the town)
--- on land that changes, and the open cases of grids whose workers change: each is located
--- again below. The open predicate is written as ix_cases_open_geom's.
-INSERT INTO publish_examined (id)
-SELECT c.id FROM cases c JOIN publish_area a ON c.geom && a.geom AND ST_Intersects(c.geom, a.geom)
- WHERE c.status NOT IN ('closed', 'evaluated', 'voided')
+-- The open cases that may be examined in the first pass: those located by a point (not those
+-- a geocode put only in a village or the town) within the box of the land that changes, and
+-- the open cases of grids whose workers change; with what the re-routing reads (as
+-- examined_cases). planning/publish.py keeps those whose point lies on that land (the pieces
+-- of area_pieces) and the re-staffed grids' and records them (record_examined): one pass of
+-- GEOS over all the points, each piece prepared once. A join in SQL tested each point against
+-- unprepared pieces: 2.1 s for a town's 56,659 open cases, where this statement takes 0.4 s.
+-- The open predicate is written as ix_cases_open_geom's.
+SELECT c.id, c.created_at, c.town_code, c.status, c.queue, c.grid_code, c.admin_code,
+       c.grid_version, c.assignee_id, c.department_code, c.geocode_precision, c.on_boundary,
+       ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
+  FROM cases c
+ WHERE c.geom && (SELECT ST_SetSRID(CAST(ST_Extent(geom) AS geometry), 4326) FROM publish_area)
+   AND c.status NOT IN ('closed', 'evaluated', 'voided')
    AND coalesce(c.geocode_precision, 'point') IN ('point', 'door', 'street')
 UNION
-SELECT c.id FROM cases c
- WHERE c.grid_code = ANY(:staffed) AND c.status NOT IN ('closed', 'evaluated', 'voided')
-ON CONFLICT DO NOTHING
-RETURNING id;
+SELECT c.id, c.created_at, c.town_code, c.status, c.queue, c.grid_code, c.admin_code,
+       c.grid_version, c.assignee_id, c.department_code, c.geocode_precision, c.on_boundary,
+       ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
+  FROM cases c
+ WHERE c.grid_code = ANY(:staffed) AND c.status NOT IN ('closed', 'evaluated', 'voided');
+
+-- name: area_pieces
+SELECT ST_AsBinary(geom) AS wkb FROM publish_area;
+
+-- name: record_examined
+INSERT INTO publish_examined (id)
+SELECT unnest(CAST(:ids AS bigint[]))
+ON CONFLICT DO NOTHING;
 
 -- name: examine_stragglers
 -- Under the lock on cases: the open cases of the changing grids (and of their villages' and
@@ -113,8 +130,8 @@ RETURNING id;
 -- name: examined_cases
 -- The examined cases still open, with what the re-routing reads (planning/publish.py locates
 -- their points on the new grids).
-SELECT c.id, c.town_code, c.status, c.queue, c.grid_code, c.admin_code, c.grid_version,
-       c.assignee_id, c.department_code, c.geocode_precision, c.on_boundary,
+SELECT c.id, c.created_at, c.town_code, c.status, c.queue, c.grid_code, c.admin_code,
+       c.grid_version, c.assignee_id, c.department_code, c.geocode_precision, c.on_boundary,
        ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
   FROM cases c JOIN unnest(CAST(:ids AS bigint[])) AS e(id) ON e.id = c.id
  WHERE c.status NOT IN ('closed', 'evaluated', 'voided');
@@ -158,15 +175,18 @@ SELECT id, name, phone, title FROM people WHERE id = ANY(:ids);
 
 -- name: reroute
 -- The cases that move (a new grid or a new holder), each with its event, in one statement; a
--- case closed meanwhile is left as it is (the open test is made again on the row).
+-- case closed meanwhile is left as it is (the open test is made again on the row). The rows
+-- come as one JSON array of objects, not as ten arrays: a text array's every element is quoted
+-- and escaped by the client one by one (psycopg's array dumper, a regular expression per
+-- element and a template per quote: about 6 s for the 57,000 JSON event records of a town's
+-- publish), a JSON document is encoded once by json.dumps. Each row names its month
+-- (created_at), so that each is looked up in its own month's partition only (the planner
+-- cannot know how many rows the document holds, and joins them one by one).
 WITH u AS (
-    SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:grid_codes AS text[]),
-                         CAST(:admin_codes AS text[]), CAST(:queues AS text[]),
-                         CAST(:assignees AS integer[]), CAST(:on_boundary AS boolean[]),
-                         CAST(:grid_versions AS integer[]), CAST(:routing AS text[]),
-                         CAST(:assignment AS text[]), CAST(:data AS jsonb[]))
-           AS u(id, grid_code, admin_code, queue, assignee_id, on_boundary, grid_version,
-                routing_reason, assignment_reason, data)
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+           AS u(id bigint, created_at timestamptz, grid_code text, admin_code text, queue text, assignee_id integer,
+                on_boundary boolean, grid_version integer, routing_reason text,
+                assignment_reason text, data jsonb)
 ), moved AS (
     UPDATE cases c
        SET grid_code = u.grid_code, admin_code = u.admin_code, queue = u.queue,
@@ -177,7 +197,8 @@ WITH u AS (
            version = c.version + 1,
            updated_at = clock_timestamp()
       FROM u
-     WHERE c.id = u.id AND c.status NOT IN ('closed', 'evaluated', 'voided')
+     WHERE c.id = u.id AND c.created_at = u.created_at
+       AND c.status NOT IN ('closed', 'evaluated', 'voided')
     RETURNING c.id, c.town_code, c.status, c.queue, c.assignee_id, c.department_code,
               c.updated_at, u.data
 )

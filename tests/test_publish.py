@@ -106,8 +106,14 @@ def _publish(url, edit, **kw):
         return publish_draft(session, edit["draft"], edit["revision"], "planner", **kw)
 
 
+# chunk: the cases are located, decided and written CHUNK at a time, each chunk's write
+# sent without waiting (psycopg's pipeline); 2 makes a publish of the band several chunks
+@pytest.mark.parametrize("chunk", [5000, 2])
 def test_publish_reroutes_exactly_the_open_cases_that_move_and_records_their_events(
-        demo_copy_url):
+        demo_copy_url, chunk, monkeypatch):
+    import planning.publish
+
+    monkeypatch.setattr(planning.publish, "CHUNK", chunk)
     url = demo_copy_url
     edit = _band_edit(url)
     a, b = edit["a"], edit["b"]
