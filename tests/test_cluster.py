@@ -92,6 +92,31 @@ def test_db_status_reports_schema_then_stop_and_restart_on_same_port(var_dir):
     assert Cluster(var_dir / "pg").port == port
 
 
+def test_db_start_gives_a_cluster_todays_settings_and_keeps_the_others(var_dir):
+    # a cluster made by an older checkout (256 MB of shared buffers, as every cluster had
+    # before the publish benchmark showed a town's cases evicted) and a setting of the
+    # operator's own (ALTER SYSTEM writes the same file): the next start writes gridgov's
+    # settings, once each, and keeps the operator's
+    from db.cluster import shared_buffers_mb
+
+    assert _gridgov(var_dir, "db", "start").returncode == 0
+    assert _gridgov(var_dir, "db", "stop").returncode == 0
+    cluster = Cluster(var_dir / "pg")
+    conf = cluster.data_dir / "postgresql.auto.conf"
+    old = conf.read_text().replace(f"shared_buffers = {shared_buffers_mb()}MB", "shared_buffers = 256MB")
+    assert "shared_buffers = 256MB" in old
+    cluster._write_server_file(conf, old + "log_min_duration_statement = '2s'\n")
+
+    assert _gridgov(var_dir, "db", "start").stdout.startswith("started")
+    with psycopg.connect(_url(var_dir, "--admin"), **NO_PASSFILE) as conn:
+        shown = {name: conn.execute(f"SELECT setting, unit FROM pg_settings WHERE name = '{name}'").fetchone()
+                 for name in ("shared_buffers", "log_min_duration_statement")}
+    assert int(shown["shared_buffers"][0]) * 8 // 1024 == shared_buffers_mb()  # 8 kB pages
+    assert shown["log_min_duration_statement"] == ("2000", "ms")
+    lines = conf.read_text().splitlines()
+    assert sum(line.startswith("shared_buffers") for line in lines) == 1
+
+
 def test_external_database_url_starts_nothing(tmp_path, pg_server):
     env = dict(os.environ, GRIDGOV_VAR_DIR=str(tmp_path / "var"), GRIDGOV_DATABASE_URL=pg_server.url_for("postgres"))
     out = subprocess.run([*GRIDGOV, "db", "start"], env=env, capture_output=True, text=True, timeout=60)
