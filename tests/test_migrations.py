@@ -28,7 +28,7 @@ def test_upgrade_creates_every_table_with_gist_indexes_and_seeds_categories(pg_s
             gist = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%%USING gist%%'")}
             srids = dict(conn.execute("SELECT f_table_name || '.' || f_geometry_column, srid FROM geometry_columns"))
             n_categories = conn.execute("SELECT count(*) FROM categories").fetchone()[0]
-        assert {"ix_grids_geom", "ix_zones_geom", "ix_towns_geom", "ix_cases_geom", "ix_addresses_geom"} <= gist
+        assert {"ix_grids_geom", "ix_zones_geom", "ix_towns_geom", "ix_cases_open_geom", "ix_addresses_geom"} <= gist
         assert set(srids.values()) == {4326}
         assert n_categories > 30
 
