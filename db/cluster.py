@@ -330,7 +330,7 @@ class Cluster:
         if self.durable:
             # A quarter of the machine's memory, PostgreSQL's own advice for a dedicated server,
             # within 128 MB and 8 GB. The 256 MB of the test clusters held a tenth of a town
-            # with 1,000,000 cases (its cases and their indexes, 1.2 GB): a publish re-routing
+            # with 1,000,000 cases (its cases and their indexes, about 1 GB): a publish re-routing
             # 57,000 of them evicted, and wrote out itself, 110,000 dirty pages, and took 16 s
             # where it takes 12 s with the table in memory (bench/publish_bench.py, issue 11).
             settings["shared_buffers"] = f"{shared_buffers_mb()}MB"
