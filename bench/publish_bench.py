@@ -44,7 +44,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from db.session import conninfo, database_url  # noqa: E402
 from results import spread, write_section  # noqa: E402
-from servers import bench_token, drop_named_database, start_gridgov, url_of  # noqa: E402
+from servers import (  # noqa: E402
+    _admin, _creator, bench_token, drop_named_database, start_gridgov, url_of)
 
 PUBLISH_TARGET_S = 10.0
 BLOCK_TARGET_S = 1.0
@@ -78,8 +79,6 @@ UPDATE draft_grids d SET geom = nxt.geom, revision = d.revision
 def copy_database(source_url: str) -> str:
     """The benchmark database copied (CREATE DATABASE … TEMPLATE) to a throwaway one."""
     source = make_url(source_url).database
-    from servers import _admin, _creator
-
     server_url, owner = _creator()
     with _admin(server_url) as conn:
         # a template must have no other connections
@@ -166,8 +165,6 @@ def main() -> None:
         # the copy (2.5 GB) and the vacuum written out before the runs: their write-back
         # would otherwise compete with the publishes' own writes for the disk (a checkpoint
         # needs the superuser)
-        from servers import _admin, _creator
-
         try:
             with _admin(_creator()[0]) as conn:
                 conn.execute("CHECKPOINT")

@@ -371,12 +371,22 @@ class _Context:
         self.counts: dict[int, int] = {}
         self.names: dict[int, str] = {}
         self._grids: _NewGrids | None = None
+        self._posts: dict[str, tuple[list[int], int | None]] | None = None
 
     def grids(self) -> _NewGrids:
         if self._grids is None:
             self._grids = _NewGrids([dict(r) for r in _run(self.session, "after_grids")
                                      .mappings()])
         return self._grids
+
+    def posts(self) -> dict[str, tuple[list[int], int | None]]:
+        """The workers on duty and the leader of every grid after the publish, read once (the
+        first pass and each catch-up pass decide on the same)."""
+        if self._posts is None:
+            self._posts = {r["code"]: (list(r["workers"] or ()), r["leader"])
+                           for r in _run(self.session, "posts_after",
+                                         {"codes": sorted(self.grids().versions)}).mappings()}
+        return self._posts
 
     def examine_area(self, staffed: list[str]) -> list[dict[str, Any]]:
         """The first pass's cases (publish.sql examine_area): the open cases located by a point
@@ -419,8 +429,7 @@ class _Context:
         # what deciding reads, for every case at once, before the writes begin: the posts of
         # every grid after the publish, today's workers of the cases' grids, the open counts
         # and names of the people who may hold them
-        posts = {r["code"]: (list(r["workers"] or ()), r["leader"])
-                 for r in _run(s, "posts_after", {"codes": sorted(grids.versions)}).mappings()}
+        posts = self.posts()
         before = {r[0]: set(r[1]) for r in _run(s, "workers_today", {"codes": sorted(
             {r["grid_code"] for r in rows if r["grid_code"]})})}
         people = {p for w, leader in posts.values() for p in (*w, leader) if p}

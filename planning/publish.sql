@@ -98,15 +98,10 @@ SELECT c.id, c.created_at, c.town_code, c.status, c.queue, c.grid_code, c.admin_
        c.grid_version, c.assignee_id, c.department_code, c.geocode_precision, c.on_boundary,
        ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
   FROM cases c
- WHERE c.geom && (SELECT ST_SetSRID(CAST(ST_Extent(geom) AS geometry), 4326) FROM publish_area)
-   AND c.status NOT IN ('closed', 'evaluated', 'voided')
-   AND coalesce(c.geocode_precision, 'point') IN ('point', 'door', 'street')
-UNION
-SELECT c.id, c.created_at, c.town_code, c.status, c.queue, c.grid_code, c.admin_code,
-       c.grid_version, c.assignee_id, c.department_code, c.geocode_precision, c.on_boundary,
-       ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
-  FROM cases c
- WHERE c.grid_code = ANY(:staffed) AND c.status NOT IN ('closed', 'evaluated', 'voided');
+ WHERE c.status NOT IN ('closed', 'evaluated', 'voided')
+   AND ((c.geom && (SELECT ST_SetSRID(CAST(ST_Extent(geom) AS geometry), 4326) FROM publish_area)
+         AND coalesce(c.geocode_precision, 'point') IN ('point', 'door', 'street'))
+        OR c.grid_code = ANY(:staffed));
 
 -- name: area_pieces
 SELECT ST_AsBinary(geom) AS wkb FROM publish_area;
@@ -184,9 +179,9 @@ SELECT id, name, phone, title FROM people WHERE id = ANY(:ids);
 -- cannot know how many rows the document holds, and joins them one by one).
 WITH u AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-           AS u(id bigint, created_at timestamptz, grid_code text, admin_code text, queue text, assignee_id integer,
-                on_boundary boolean, grid_version integer, routing_reason text,
-                assignment_reason text, data jsonb)
+           AS u(id bigint, created_at timestamptz, grid_code text, admin_code text,
+                queue text, assignee_id integer, on_boundary boolean, grid_version integer,
+                routing_reason text, assignment_reason text, data jsonb)
 ), moved AS (
     UPDATE cases c
        SET grid_code = u.grid_code, admin_code = u.admin_code, queue = u.queue,
