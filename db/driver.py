@@ -16,12 +16,21 @@ import psycopg
 from sqlalchemy.orm import Session
 
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
+# a line that is only a comment (our .sql files explain their statements at length)
+_COMMENT_LINE = re.compile(r"^[ \t]*--.*\n?", re.MULTILINE)
 
 
 @cache
 def driver_sql(sql: str) -> str:
-    """SQLAlchemy's ``:name`` placeholders as psycopg's ``%(name)s`` (``%`` escaped)."""
-    return _BIND.sub(r"%(\1)s", sql.replace("%", "%%"))
+    """SQLAlchemy's ``:name`` placeholders as psycopg's ``%(name)s`` (``%`` escaped), without
+    the lines that are only comments.
+
+    Why without them: psycopg converts a statement's placeholders once and remembers it only
+    for statements up to 4,096 characters (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); the
+    intake's insert, 5,821 with its comments, was converted again on every POST (about 0.1 ms
+    of the worker's CPU each). A line that is only a comment cannot be inside a string literal
+    of these statements: none of them spans lines."""
+    return _BIND.sub(r"%(\1)s", _COMMENT_LINE.sub("", sql).replace("%", "%%"))
 
 
 def driver_connection(session: Session) -> psycopg.Connection:
