@@ -37,22 +37,29 @@ WITH pt AS (
     -- from ANDing in ix_cases_created_at for the 24 h: that range holds every case of the day,
     -- and under a steady 300 reports/s each insert read a growing day's worth of entries
     -- (measured 2026-11-30: the intake's p99 at 300/s was 27 ms with the AND, 10 ms without).
-    -- The 24 h are still named here, on the partition key: the months they do not touch are
-    -- pruned (one or two months read instead of every month kept, migration 0060), and within
-    -- them the time is a filter on the few rows the box found (EXPLAIN ANALYZE on 1M cases in
-    -- 18 months, 2026-12-01: 16 of 18 months pruned, 0.42 against 0.64 ms; the test in
-    -- tests/test_duplicates.py checks both: months pruned, ix_cases_created_at not used).
+    -- The start of the 24 h is named here, on the partition key: the months before it are
+    -- pruned (EXPLAIN ANALYZE on 1M cases in 18 months, 2026-12-01: 0.42 against 0.64 ms
+    -- with every month read). Only the start: the statement runs prepared, on a generic plan
+    -- that cannot see the values, and a BETWEEN there is costed as a narrow range (0.5 % of
+    -- the rows), narrow enough that the plan ANDed the day's created_at entries in again —
+    -- 62,670 of them read per insert after a few minutes at 300/s, 2.8 of its 3.1 ms
+    -- (auto_explain, 2026-12-01). A lone lower bound is costed as a third of the rows, which
+    -- no plan reads through an index; the end of the 24 h is a filter in dup below.
+    -- tests/test_duplicates.py checks the generic plan: months pruned, the box by
+    -- ix_cases_open_geom, ix_cases_created_at not used.
     SELECT c.id, c.geom, c.category_code, c.created_at
       FROM cases c, pt
      WHERE c.geom && ST_Expand(pt.geom, 50.5 / (111320 * cos(radians(CAST(:lat AS float8)))),
                                50.5 / 110574)
        AND c.status NOT IN ('closed', 'evaluated', 'voided')
-       AND c.created_at BETWEEN CAST(:created_at AS timestamptz) - interval '24 hours'
-                            AND CAST(:created_at AS timestamptz) + interval '24 hours'
+       AND c.created_at >= CAST(:created_at AS timestamptz) - interval '24 hours'
 ), dup AS (
     SELECT n.id
       FROM near n, pt
      WHERE n.category_code = :category_code
+       -- the end of the 24 h, on the few rows of the box (a case imported with its own,
+       -- earlier created_at is not the duplicate of one reported since)
+       AND n.created_at <= CAST(:created_at AS timestamptz) + interval '24 hours'
        AND ST_DWithin(CAST(n.geom AS geography), CAST(pt.geom AS geography), 50)
      ORDER BY ST_Distance(CAST(n.geom AS geography), CAST(pt.geom AS geography)), n.id DESC
      LIMIT 1
