@@ -110,9 +110,16 @@ def case_scope(actor: Actor) -> tuple[str, tuple[str, ...]]:
 def check_case(session: Session, actor: Actor, case_id: int) -> dict[str, Any]:
     """The case's place when ``actor`` may read the case; CaseNotFound, else OutOfScope."""
     from cases import repository
+
+    return check_place(actor, case_id, repository.case_place(session, case_id))
+
+
+def check_place(actor: Actor, case_id: int, place: dict[str, Any] | None) -> dict[str, Any]:
+    """check_case on a row of the case read already (its town_code, grid_code, admin_code and
+    department_code; None when there is no such case): the workflow's routes read the case's
+    state once, for this check and for the transition."""
     from cases.errors import CaseNotFound
 
-    place = repository.case_place(session, case_id)
     if place is None:
         raise CaseNotFound(f"there is no case with id {case_id}", {"case_id": case_id})
     if not case_in_scope(actor, place):

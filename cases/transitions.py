@@ -245,6 +245,7 @@ def apply_transition(
     note: str | None = None, to: Any = None, photos: Sequence[Any] = (),
     at: datetime | None = None, position: Sequence[float] | None = None,
     idempotency_key: str | None = None, taken_at: datetime | None = None,
+    row: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Take ``action`` on case ``case_id`` as ``actor``, decided on the case's ``version``.
 
@@ -253,8 +254,9 @@ def apply_transition(
     reason, a resume date, a rating, days, the original case); ``photos`` checked
     cases.intake.Photo values, stored with the case; ``position`` (lon, lat) in WGS 84;
     ``idempotency_key`` and ``taken_at`` what a phone sends with a queued action
-    (cases/transition_keys.py). Returns the case's new status and version and the event
-    written. Raises UnknownAction, AlreadyApplied, TransitionKeyReused, TakenAtInFuture,
+    (cases/transition_keys.py); ``row`` the case's state (workflow.sql case_state) when the
+    caller read it in this transaction already (else read here). Returns the case's new status
+    and version and the event written. Raises UnknownAction, AlreadyApplied, TransitionKeyReused, TakenAtInFuture,
     TakenAtTooOld, CaseNotFound, CaseVoided, StaleVersion, TransitionNotAllowed, OutsideScope,
     the guards' errors, ReasonRequired, NoteTooLong, InvalidTarget, PersonOffDuty,
     TooManyPhotos; nothing is written then.
@@ -269,7 +271,9 @@ def apply_transition(
     at = _now(at)
     refuse_replay(session, actor, idempotency_key, case_id, action)
     taken_at = checked_taken_at(taken_at, at)
-    row = _case(session, case_id)
+    # read before the replay check when the caller passed it: a twin committed in between
+    # moved the version, and the update below finds that and answers as a replay
+    row = _case(session, case_id) if row is None else row
     state = CaseState.of(row)
     if state.status == "voided":
         raise CaseVoided(f"case {case_id} is voided: nothing more can happen to it",
