@@ -256,10 +256,10 @@ def apply_transition(
     ``idempotency_key`` and ``taken_at`` what a phone sends with a queued action
     (cases/transition_keys.py); ``row`` the case's state (workflow.sql case_state) when the
     caller read it in this transaction already (else read here). Returns the case's new status
-    and version and the event written. Raises UnknownAction, AlreadyApplied, TransitionKeyReused, TakenAtInFuture,
-    TakenAtTooOld, CaseNotFound, CaseVoided, StaleVersion, TransitionNotAllowed, OutsideScope,
-    the guards' errors, ReasonRequired, NoteTooLong, InvalidTarget, PersonOffDuty,
-    TooManyPhotos; nothing is written then.
+    and version and the event written. Raises UnknownAction, AlreadyApplied,
+    TransitionKeyReused, TakenAtInFuture, TakenAtTooOld, CaseNotFound, CaseVoided,
+    StaleVersion, TransitionNotAllowed, OutsideScope, the guards' errors, ReasonRequired,
+    NoteTooLong, InvalidTarget, PersonOffDuty, TooManyPhotos; nothing is written then.
     """
     act = ACTIONS.get(action)
     if act is None:

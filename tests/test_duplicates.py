@@ -178,7 +178,8 @@ def _generic_plan(conn: psycopg.Connection, sql: str, values: dict) -> list:
         " WHERE from_sql IS FALSE ORDER BY prepare_time DESC LIMIT 1").fetchone()
     # the values in the order psycopg numbered them ($1, $2, … by first appearance)
     order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", driver_sql(sql))))
-    args = ", ".join(f"CAST({Literal(values[k]).as_string(conn)} AS {t})" for k, t in zip(order, types))
+    args = ", ".join(f"CAST({Literal(values[k]).as_string(conn)} AS {t})"
+                     for k, t in zip(order, types))
     (plan,), = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({args})").fetchall()
     return plan
 
@@ -203,10 +204,10 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
     with session_scope(dup_url) as s:
         # A busy day first, as under the intake's steady load (bench/http_bench.py: 300
         # reports/s for a few minutes): the demo's cases 15 times over (61,605), each at a
-        # moment of the last 24 h, and the statistics taken (all rolled back below). On the demo alone the 24 h hold a dozen
-        # cases and either index reads a handful of rows, so the planner's choice between them
-        # says nothing: at 14:00 on 1 December, Beijing, it took November's created_at index for
-        # the ten hours of the window in that month.
+        # moment of the last 24 h, and the statistics taken (all rolled back below). On the
+        # demo alone the 24 h hold a dozen cases and either index reads a handful of rows, so
+        # the planner's choice between them says nothing: at 14:00 on 1 December, Beijing, it
+        # took November's created_at index for the ten hours of the window in that month.
         s.execute(text("SET LOCAL gridgov.bulk = 'on'"))  # no live notices for these
         s.execute(text("""
             INSERT INTO cases (town_code, category_code, description, status, channel,
