@@ -5,13 +5,15 @@ passwords in a row, refuses even the right one while locked, and opens again aft
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 from accounts.service import LOCK_AFTER, LOCK_FOR
 from demo.accounts import DEMO_PASSWORD
 from tests.test_transitions_api import demo_leaf
 from tests.visit_support import execute, query, visits_url  # noqa: F401  (a copy of the demo per module)
-from web import create_app
+from web import create_app, throttle
 
 throttle_url = visits_url
 SMALL = "3 per minute"
@@ -129,3 +131,42 @@ def test_a_right_password_resets_the_count(throttle_url):
 def test_the_api_documents_429(throttle_url):
     spec = app_with(throttle_url).test_client().get("/api/v1/openapi.json").json
     assert "429" in spec["paths"]["/api/v1/cases"]["post"]["responses"]
+
+
+def test_counting_reports_starts_no_thread_per_report(throttle_url, monkeypatch):
+    # limits' MemoryStorage started a 10 ms Timer on most hits, each taking the GIL from the
+    # threads serving requests (web/throttle.py CountsInMemory): one expiry thread now, for all
+    leaf = demo_leaf(throttle_url)
+    client = app_with(throttle_url, RATELIMIT_INTAKE="1000 per minute").test_client()
+    started = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread):
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for n in range(20):
+        assert client.post("/api/v1/cases", json=report(leaf, n)).status_code == 201
+        time.sleep(0.015)  # past the old storage's 10 ms timer, as between real reports
+    limiter_threads = [t for t in started if isinstance(t, threading.Timer)
+                       or t.name == "gridgov-limits-expiry"]
+    assert len(limiter_threads) == 1, [t.name for t in limiter_threads]
+
+
+def test_expired_counts_are_dropped_and_the_expiry_thread_ends(monkeypatch):
+    monkeypatch.setattr(throttle, "EXPIRE_EVERY_S", 0.05)
+    storage = throttle.CountsInMemory()
+    assert storage.acquire_entry("reports/127.0.0.1", limit=5, expiry=1)
+    assert storage.incr("sign-in/127.0.0.1", expiry=1) == 1
+    assert storage.events and storage.storage
+    deadline = time.monotonic() + 30  # only catches a hang: the entries expire after 1 s
+    while storage._expiring and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not storage._expiring
+    assert not any(storage.events.values()) and not storage.storage
+    storage.timer.join(30)
+    assert not storage.timer.is_alive()
+    # the next hit starts it again
+    assert storage.acquire_entry("reports/127.0.0.1", limit=5, expiry=1)
+    assert storage._expiring and storage.timer.is_alive()
