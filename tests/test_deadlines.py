@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from cases.calendar import load_calendar, set_day
-from cases.deadlines import LOCAL_TZ, WINDOWS, BusinessCalendar, add_working_time, deadline_at
+from cases.deadlines import (LOCAL_TZ, WINDOWS, BusinessCalendar, add_working_time, deadline_at,
+                             working_time_between)
 from db.session import engine_for, session_scope
 
 
@@ -116,3 +117,55 @@ def test_working_time_adds_up_and_ends_inside_a_working_window(calendar, start, 
     assert add_working_time(add_working_time(begin, first, calendar), second, calendar) == whole
     assert whole > begin
     assert _in_window(whole, calendar)
+
+
+def _windows_after(moment: datetime, cal: BusinessCalendar):
+    """Every working window at or after ``moment``, clipped to it: the definition the module's
+    arithmetic (which counts whole days at once) must agree with."""
+    day = moment.date()
+    while True:
+        if cal.is_workday(day):
+            for s, e in WINDOWS:
+                start = datetime.combine(day, s, LOCAL_TZ)
+                end = datetime.combine(day, e, LOCAL_TZ)
+                if end > moment:
+                    yield max(start, moment), end
+        day += timedelta(days=1)
+
+
+def _added_window_by_window(start: datetime, hours: float, cal: BusinessCalendar) -> datetime:
+    remaining = timedelta(hours=hours)
+    for w_start, w_end in _windows_after(start, cal):
+        if remaining <= w_end - w_start:
+            return w_start + remaining
+        remaining -= w_end - w_start
+    raise AssertionError("unreachable")
+
+
+def _between_window_by_window(start: datetime, end: datetime, cal: BusinessCalendar) -> timedelta:
+    total = timedelta(0)
+    for w_start, w_end in _windows_after(start, cal):
+        if w_start >= end:
+            return total
+        total += min(w_end, end) - w_start
+    raise AssertionError("unreachable")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 12, 20)),
+    quarters=st.integers(min_value=0, max_value=4 * 8 * 15),  # up to 15 working days, in 15 min
+    seconds=st.integers(min_value=0, max_value=900),
+    span=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)),
+)
+def test_working_time_counted_by_days_equals_counting_every_window(calendar, start, quarters,
+                                                                   seconds, span):
+    """Whole days counted at once land where walking every window does: on window ends and
+    starts (whole quarter hours), across holidays and make-up days, from inside, between and
+    outside windows."""
+    begin = start.replace(tzinfo=LOCAL_TZ)
+    for hours in (quarters / 4, quarters / 4 + seconds / 3600, quarters / 4 * 0.75):
+        assert add_working_time(begin, hours, calendar) == \
+            _added_window_by_window(begin, hours, calendar)
+    assert working_time_between(begin, begin + span, calendar) == \
+        _between_window_by_window(begin, begin + span, calendar)
