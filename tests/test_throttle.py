@@ -49,6 +49,10 @@ def test_anonymous_reports_past_the_limit_are_429_with_retry_after_and_write_not
     staff = client.post("/api/v1/cases", json={**report(leaf, 4), "channel": "patrol"},
                         headers={"Authorization": f"Bearer {demo_tokens['town_operator']}"})
     assert staff.status_code == 201
+    # an api_key parameter authenticates only Open311: on the API it is counted like any
+    # anonymous report (it was once let through, past the limit, as if it were a token)
+    keyed = client.post("/api/v1/cases?api_key=anything", json=report(leaf, 6))
+    assert keyed.status_code == 429
     # another app (another server process) counts on its own
     assert app_with(throttle_url, RATELIMIT_INTAKE=SMALL).test_client().post(
         "/api/v1/cases", json=report(leaf, 5)).status_code == 201

@@ -80,14 +80,21 @@ class CountsInMemory(MemoryStorage):
                     return
 
 
-def _anonymous() -> bool:
+def _without_token() -> bool:
+    """A report through the API without a token. An ``api_key`` parameter authenticates only
+    Open311 (web/auth.py): here it is nobody's, and it is counted like any other."""
+    return "Authorization" not in request.headers
+
+
+def _anonymous_open311() -> bool:
+    # Open311 takes its token as api_key, in the form or the query string (web/open311.py)
     return "Authorization" not in request.headers and not request.values.get("api_key")
 
 
 # endpoint, its limit's configuration key, the methods counted, and who is counted
 RULES = [
-    ("api.create_case", "RATELIMIT_INTAKE", ["POST"], _anonymous),
-    ("open311.create_request", "RATELIMIT_INTAKE", ["POST"], _anonymous),
+    ("api.create_case", "RATELIMIT_INTAKE", ["POST"], _without_token),
+    ("open311.create_request", "RATELIMIT_INTAKE", ["POST"], _anonymous_open311),
     ("login.login", "RATELIMIT_LOGIN", ["POST"], None),
     ("rating.rate_page", "RATELIMIT_RATING", ["GET"], None),
     ("rating.rate_submit", "RATELIMIT_RATING", ["POST"], None),
