@@ -87,8 +87,8 @@ def _without_token() -> bool:
 
 
 def _anonymous_open311() -> bool:
-    # Open311 takes its token as api_key, in the form or the query string (web/open311.py)
-    return "Authorization" not in request.headers and not request.values.get("api_key")
+    # Open311 takes its token as api_key too, in the form or the query string (web/open311.py)
+    return _without_token() and not request.values.get("api_key")
 
 
 # endpoint, its limit's configuration key, the methods counted, and who is counted
