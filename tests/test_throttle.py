@@ -137,6 +137,22 @@ def test_the_api_documents_429(throttle_url):
     assert "429" in spec["paths"]["/api/v1/cases"]["post"]["responses"]
 
 
+def test_a_limit_on_the_whole_app_is_still_counted_on_every_request(throttle_url):
+    # Flask-Limiter's check before every view is left out while no app-wide limit is set
+    # (web/throttle.py limit_routes): the limits of RULES are counted by their views' wrappers
+    plain = app_with(throttle_url)
+    limiter = plain.extensions["gridgov_limiter"]
+    assert limiter._check_request_limit not in plain.before_request_funcs[None]
+    client = plain.test_client()
+    assert [client.get("/api/v1/categories").status_code for _ in range(3)] == [200] * 3
+    # one configured (GRIDGOV_RATELIMIT_DEFAULT) keeps the check, and counts every request
+    limited = app_with(throttle_url, RATELIMIT_DEFAULT="2 per minute")
+    limiter = limited.extensions["gridgov_limiter"]
+    assert limiter._check_request_limit in limited.before_request_funcs[None]
+    client = limited.test_client()
+    assert [client.get("/api/v1/categories").status_code for _ in range(3)] == [200, 200, 429]
+
+
 def test_counting_reports_starts_no_thread_per_report(throttle_url, monkeypatch):
     # limits' MemoryStorage started a 10 ms Timer on most hits, each taking the GIL from the
     # threads serving requests (web/throttle.py CountsInMemory): one expiry thread now, for all
