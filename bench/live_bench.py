@@ -6,7 +6,7 @@ What it does, end to end:
    cluster of ``gridgov db url``), migrates it and loads the Bagong demo into it (default seed,
    4,107 cases); no other database is written to;
 2. starts TWO ``gridgov serve --workers 2`` on free ports against it: A serves the page, B
-   only takes POSTs (every process hears every change through LISTEN/NOTIFY, web/live.py);
+   only takes POSTs (every process hears every change, web/live.py);
 3. opens the operator page ``/`` of A in headless Chromium (Debian's /usr/bin/chromium through
    Playwright), waits until it is interactive and its live stream is on, and moves the map to
    the service grid with the most open cases at z17 (one point per case there);

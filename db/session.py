@@ -84,8 +84,8 @@ def pgbouncer_url(config: dict | None = None) -> str | None:
     mapping's PGBOUNCER_URL, ``GRIDGOV_PGBOUNCER_URL``, the managed PgBouncer when
     ``GRIDGOV_PGBOUNCER`` is on (and gridgov manages the database), else None.
 
-    Everything else keeps ``database_url()``, a direct connection: LISTEN/NOTIFY (a listener
-    must stay on one server connection, which transaction pooling does not give), the
+    Everything else keeps ``database_url()``, a direct connection: the live listener (its
+    LISTEN must stay on one server connection, which transaction pooling does not give), the
     background worker (procrastinate listens too), migrations, dumps and the CLI.
     """
     url = (config or {}).get("PGBOUNCER_URL") or os.environ.get("GRIDGOV_PGBOUNCER_URL")

@@ -3,7 +3,7 @@
 - ``AppThread``: the Flask app served by werkzeug's threaded server on a free port of
   127.0.0.1, in a daemon thread of the test process (browser tests, concurrent requests).
 - ``start_server`` / ``stop_server``: ``gridgov serve`` (gunicorn, as in production) in a
-  process of its own, for what only separate processes show (LISTEN/NOTIFY between them, a
+  process of its own, for what only separate processes show (live notices between them, a
   restart, the worker class and its threads).
 - ``start_worker``: ``gridgov worker`` (the background worker) in a process of its own,
   stopped the same way (``stop_server``).

@@ -65,19 +65,20 @@ def test_an_app_thread_serves_until_stopped(empty_db_url, app_server):
 
 def test_each_gridgov_serve_worker_listens_before_its_first_request(empty_db_url, gridgov_server):
     """Each worker's live listener runs from its start (web/serve.py): the credential cache
-    (web/auth.py) answers only while it listens. One LISTEN connection per worker, with no
+    (web/auth.py) answers only while it listens. One listener connection per worker, with no
     request but /healthz (which the fixture asked) and no stream or tile."""
     import psycopg
 
     from db.session import conninfo
+    from web.live import APPLICATION_NAME
 
     gridgov_server(empty_db_url, workers=2)
 
     def listeners() -> int:
         with psycopg.connect(conninfo(empty_db_url)) as conn:
             return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                                "datname = current_database() AND query LIKE 'LISTEN%%'"
-                                ).fetchone()[0]
+                                "datname = current_database() AND application_name = %s",
+                                (APPLICATION_NAME,)).fetchone()[0]
 
     deadline = time.monotonic() + 30
     while listeners() < 2 and time.monotonic() < deadline:

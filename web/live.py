@@ -1,29 +1,38 @@
-"""Live updates: one LISTEN/NOTIFY listener per server process, fanned out to the process's
-Server-Sent-Events clients and to its tile cache.
+"""Live updates: one listener per server process, fanned out to the process's Server-Sent-Events
+clients and to its tile cache.
 
-Why LISTEN/NOTIFY: a trigger on ``cases`` (migration 0004) notifies channel ``gridgov_cases``
-for every insert and update, whoever made it — the API, the worker page, the CLI, another
-server process; the supervision pass sends its cards there too (``op`` ``card``) — so every
-process hears every change without a broker. Each process runs its own listener thread
-(started on first use, after gunicorn has forked), which:
+Every insert and update of a case appends a notice to ``live_events`` (the cases' trigger,
+migration 0066), whoever made it — the API, the worker page, the CLI, another server process —
+so every process hears every change without a broker. Rarer notices come by NOTIFY on channel
+``gridgov_cases``: a publish's, the supervision pass's cards (``op`` ``card``), emergencies',
+bulk loads'. Each process runs its own listener thread (started on first use, after gunicorn
+has forked), which every ``BATCH_S`` reads the notices appended since it last looked
+(cases/notices.py) and those NOTIFY brought, and:
 
 - drops the cached vector tiles around the changed case (tiles.cache.invalidate_point), and
 - hands the event to every listener of this process: the stream loop (web/streams.py), which
   writes it to the open streams, or, under a server without it, the queue of each stream.
 
+Why a table and not NOTIFY for the cases: a transaction that notifies holds a lock for the
+whole cluster from before its commit until its commit record is flushed, so at hundreds of
+reports a second every report's commit waited for the previous one's (migration 0066 has the
+measurements). A row of an unlogged table costs the writer an insert, and the readers one
+query every ``BATCH_S`` each.
+
 It also listens on ``gridgov_accounts`` (accounts/cache.py): a change to credentials, accounts
 or their scopes clears the process's cache of who a token or cookie belongs to; that channel's
 notes go to no stream.
 
-The listener reconnects by itself when the database restarts; SSE clients reconnect by
-themselves (EventSource) when the server restarts, and the page refetches what it shows.
+The listener reconnects by itself when the database restarts, and reads on from the last
+notice it had (those of the last minute are kept); SSE clients reconnect by themselves
+(EventSource) when the server restarts, and the page refetches what it shows.
 
 With a read replica (web/database.py), tiles are rendered on the standby, which replays a
-change a moment after the primary notifies it: a tile rendered there between the notification
-and the replay would be cached without the change, and kept until the next change near it. So
-the listener notes the primary's WAL position with each batch of notifications and drops the
-same tiles again once the standby has replayed that far (``_drop_replayed``), checked at every
-pass of its loop (at least once a second).
+change a moment after the primary commits it: a tile rendered there between the notice and
+the replay would be cached without the change, and kept until the next change near it. So
+the listener notes the primary's WAL position with each batch of notices and drops the same
+tiles again once the standby has replayed that far (``_drop_replayed``), checked at every pass
+of its loop.
 """
 
 from __future__ import annotations
@@ -38,13 +47,21 @@ from collections.abc import Callable, Iterator
 import psycopg
 
 from accounts import cache as credential_cache
+from cases.notices import Notices, prune
 from db import replication
 
 CHANNEL = "gridgov_cases"
 HEARTBEAT_S = 15.0
 CLIENT_QUEUE_SIZE = 1000
 RETRY_MS = 2000
+# how often the listener reads the notices appended since it last looked, and after a read
+# that found none
 BATCH_S = 0.05
+IDLE_S = 0.25
+# the listener's connection, as pg_stat_activity names it
+APPLICATION_NAME = "gridgov live listener"
+# how often each listener deletes the notices older than cases.notices.RETAIN_S
+PRUNE_EVERY_S = 5.0
 # batches of notifications waiting for the standby's replay, at most (then every tile is dropped)
 MAX_PENDING_REPLAY = 10_000
 PREAMBLE = f"retry: {RETRY_MS}\n\n: connected\n\n"
@@ -125,33 +142,41 @@ class Hub:
 
     def _run(self) -> None:
         backoff = 0.5
+        notices = Notices()
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5,
+                                     application_name=APPLICATION_NAME) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     conn.execute(f"LISTEN {credential_cache.CHANNEL}")
+                    if notices.last is None:
+                        notices.read(conn)  # where to read on from (after a reconnect: on)
                     self.generation += 1
                     credential_cache.credential_cache().clear()
                     self.listening.set()
                     backoff = 0.5
+                    pruned = time.monotonic()
+                    wait = BATCH_S
                     while not self._stop.is_set():
-                        # the first notification, then BATCH_S for the others to gather, then
-                        # all of them: at 300 cases/s the thread takes the GIL 20 times a
-                        # second, not 300 times, from the threads serving requests
+                        # what NOTIFY brings while we wait, then the cases' notices appended
+                        # meanwhile: at 300 cases/s the thread takes the GIL 20 times a second,
+                        # not 300 times, from the threads serving requests
                         self._drop_replayed()
-                        notes = list(conn.notifies(timeout=1.0, stop_after=1))
-                        if not notes:
-                            continue
-                        self._stop.wait(BATCH_S)
-                        notes += conn.notifies(timeout=0.001)  # what arrived meanwhile
+                        notes = list(conn.notifies(timeout=wait))
+                        payloads = notices.read(conn)
+                        # idle, look less often: the first notice after a quiet spell waits
+                        # at most IDLE_S
+                        wait = BATCH_S if payloads or notes else IDLE_S
                         events = []
                         for note in notes:
                             if note.channel == credential_cache.CHANNEL:
                                 credential_cache.credential_cache().clear()
                             else:
-                                event = self._dispatch(note.payload)
-                                if event is not None:
-                                    events.append(event)
+                                payloads.append(note.payload)
+                        for payload in payloads:
+                            event = self._dispatch(payload)
+                            if event is not None:
+                                events.append(event)
                         if events and self.invalidates_tiles and self.replica_conninfo:
                             lsn = replication.written_lsn_psycopg(conn)
                             self._replayed_pending.append((replication.lsn_number(lsn), events))
@@ -159,6 +184,9 @@ class Hub:
                                 # the standby has been away long: drop every tile instead
                                 self._replayed_pending.clear()
                                 self._invalidate_tiles({"op": "boundaries", "bbox": [-180, -90, 180, 90]})
+                        if time.monotonic() - pruned >= PRUNE_EVERY_S:
+                            prune(conn)
+                            pruned = time.monotonic()
             except psycopg.Error as exc:
                 self.listening.clear()
                 log.warning("live listener lost the database (%s); retrying in %.1f s", exc, backoff)

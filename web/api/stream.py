@@ -22,7 +22,8 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 )
 def stream():
     """Every case created or changed — by the API, a worker, the CLI or another server
-    process — is sent within a moment, via PostgreSQL LISTEN/NOTIFY. The stream sends a
+    process — is sent within a moment (each server reads the cases' notices from PostgreSQL
+    every 50 ms, web/live.py). The stream sends a
     heartbeat comment every 15 s; browsers reconnect by themselves (`retry: 2000`). An
     account hears the cases of its scope (a village operator its village, a grid worker its
     grids, a department handler its department's cases)."""
