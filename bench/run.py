@@ -5,7 +5,7 @@
 `gridgov_bench` on the managed cluster (or on the server of GRIDGOV_DATABASE_URL), loaded once
 with `gridgov demo load --seed 3 --cases 1000000` and reused while it has them.
 
-  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots,geocode,live,stream,anatomy,transitions,supervision,compliance,planning,publish,emergency]
+  .venv/bin/python bench/run.py [--only route,http,tiles,page,hotspots,geocode,live,stream,anatomy,transitions,supervision,compliance,planning,publish,emergency,trust,notices]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ BENCHES = {
     "publish": "publish_bench.py",
     "emergency": "emergency_bench.py",
     "trust": "trust_bench.py",
+    "notices": "notices_bench.py",
 }
 BENCH_DB = "gridgov_bench"
 CASES = 1_000_000

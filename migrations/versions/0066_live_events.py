@@ -7,9 +7,10 @@ order), so every report's commit waited for the one before it to be flushed; a b
 preempted while holding it held up all the others (sampled under saturated reports: 153 of
 963 active-backend samples waited on that lock, 107 on the WAL flush). Each commit then
 signalled every listening backend (two per server worker: its own and its stream process's).
+bench/notices_bench.py compares the two ways on one server and database (bench/RESULTS.md).
 
 Now the trigger appends the notice to ``live_events``, a table like any other for the
-writer's transaction, and each hub reads what was appended since it last looked (web/live.py
+writer's transaction, and each hub reads what was appended since it last looked (cases/notices.py
 says how it finds the rows of transactions that commit out of order). Rarer notices keep
 NOTIFY: a publish's, the supervision pass's cards, emergencies', bulk loads', and the
 accounts' channel.
@@ -17,7 +18,7 @@ accounts' channel.
 Unlogged: a notice is for the pages open now; it writes no WAL and is gone after a crash,
 when every page reconnects and fetches what it shows anyway. Its sequence stays logged, so
 ids keep growing across a crash (an unlogged one would start again at 1, below what the hubs
-have read). Each hub deletes notices older than a minute (web/live.py RETAIN_S).
+have read). Each hub deletes notices older than a minute (cases/notices.py RETAIN_S).
 
 Revision ID: 0066
 Revises: 0065
@@ -38,8 +39,10 @@ FIELDS = """json_build_object(
         'assignee_id', NEW.assignee_id, 'due_at', NEW.due_at,
         'created_at', NEW.created_at, 'updated_at', NEW.updated_at,
         'queue', NEW.queue, 'department_code', NEW.department_code, 'version', NEW.version,
-        'old_lon', CASE WHEN TG_OP = 'UPDATE' AND OLD.geom IS DISTINCT FROM NEW.geom THEN ST_X(OLD.geom) END,
-        'old_lat', CASE WHEN TG_OP = 'UPDATE' AND OLD.geom IS DISTINCT FROM NEW.geom THEN ST_Y(OLD.geom) END
+        'old_lon', CASE WHEN TG_OP = 'UPDATE' AND OLD.geom IS DISTINCT FROM NEW.geom
+                        THEN ST_X(OLD.geom) END,
+        'old_lat', CASE WHEN TG_OP = 'UPDATE' AND OLD.geom IS DISTINCT FROM NEW.geom
+                        THEN ST_Y(OLD.geom) END
     )::text"""
 
 FUNCTION = """
