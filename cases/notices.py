@@ -42,9 +42,13 @@ class Notices:
 
     def read(self, conn: psycopg.Connection) -> list[str]:
         """The payloads of the notices committed since the last read; the first read only
-        notes where to start (what was appended before is not news)."""
+        notes where to start: the last id taken, so what was appended before, or is being
+        appended now, is not news. (Not the highest id in the table: after a quiet minute the
+        old notices are deleted, and every id taken since the last one kept would be waited
+        for as skipped over.)"""
         if self.last is None:
-            self.last = conn.execute("SELECT coalesce(max(id), 0) FROM live_events").fetchone()[0]
+            self.last = conn.execute(
+                "SELECT coalesce(pg_sequence_last_value('live_events_id_seq'), 0)").fetchone()[0]
             return []
         now = time.monotonic()
         rows = conn.execute(self.READ, {"last": self.last, "gaps": list(self.gaps)}).fetchall()
