@@ -13,7 +13,7 @@ from db.session import conninfo, engine_for
 from tests.accounts_support import headers, session_cookie, token_for
 from tests.waits import wait_for
 from web import auth, create_app
-from web.live import hub_for, stop_hubs
+from web.live import APPLICATION_NAME, hub_for, stop_hubs
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_after_the_listener_reconnects_nothing_cached_before_is_used(app, demo_c
     generation = hub.generation
     # the listener's connection cut: notes sent while it is away are lost to it
     _sql(demo_copy_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-         "WHERE datname = current_database() AND application_name = 'gridgov live listener'")
+         "WHERE datname = current_database() AND application_name = %s", APPLICATION_NAME)
     wait_for(lambda: hub.generation > generation and hub.listening.is_set(),
              "the listener reconnected")
     hits = credential_cache().hits

@@ -13,11 +13,7 @@ has forked), which every ``BATCH_S`` reads the notices appended since it last lo
 - hands the event to every listener of this process: the stream loop (web/streams.py), which
   writes it to the open streams, or, under a server without it, the queue of each stream.
 
-Why a table and not NOTIFY for the cases: a transaction that notifies holds a lock for the
-whole cluster from before its commit until its commit record is flushed, so at hundreds of
-reports a second every report's commit waited for the previous one's (migration 0066 has the
-measurements). A row of an unlogged table costs the writer an insert, and the readers one
-query every ``BATCH_S`` each.
+Why a table and not NOTIFY for the cases: cases/notices.py.
 
 It also listens on ``gridgov_accounts`` (accounts/cache.py): a change to credentials, accounts
 or their scopes clears the process's cache of who a token or cookie belongs to; that channel's
