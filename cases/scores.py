@@ -44,7 +44,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from cases.errors import ScoresWindowError
-from cases.stats import Window
+from cases.stats import FIRST_DAY, LAST_DAY, Window
 
 ON_TIME_POINTS = 1
 CARD_POINTS = {"yellow": -5, "red": -10}
@@ -85,13 +85,21 @@ class Scope:
 
 
 def window(since: date | None, until: date | None, now: datetime | None = None) -> Window:
-    """Local days ``since`` .. ``until`` (both inclusive); by default the last 30 days."""
+    """Local days ``since`` .. ``until`` (both inclusive); by default the last 30 days.
+
+    Raises ScoresWindowError for a day outside stats.FIRST_DAY .. LAST_DAY, or ``until`` before
+    ``since``."""
+    details = {"from": str(since), "until": str(until)}
+    for name, day in (("from", since), ("until", until)):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise ScoresWindowError(f"`{name}` ({day.isoformat()}) must be a day from "
+                                    f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}", details)
     end = date.fromordinal(until.toordinal() + 1) if until else None
     try:
         return Window.of_days(since, end, now)
     except ValueError as exc:
         raise ScoresWindowError(f"`until` ({until}) must not be before `from` ({since})",
-                                {"from": str(since), "until": str(until)}) from exc
+                                details) from exc
 
 
 def worker_score(c: Mapping[str, int]) -> int:

@@ -46,6 +46,11 @@ CURRENT_GRID_JOINS = "/* current_grid_joins */"
 OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
 SATISFACTION_DAYS = 30  # the window of the satisfaction share
 DEFAULT_WINDOW_DAYS = 30  # the window of "cases per 1,000 residents" when none is given
+# The days a window may name. Python's dates end at 9999-12-31 and begin at 0001-01-01, and a
+# window is counted from its days' starts, a day or 30 days on: at those ends that arithmetic
+# failed (a 500 found by make fuzz: ``until=0001-01-01``). No town has a case outside these.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)  # the last day a window may cover: its exclusive end is the next
 # 满意率 as Chinese service assessments count it: the ratings that are not 不满意.
 SATISFIED_LEVELS = ("very_satisfied", "satisfied", "basically_satisfied")
 
@@ -93,6 +98,14 @@ def local_now() -> datetime:
     return datetime.now(LOCAL_TZ)
 
 
+class WindowError(ValueError):
+    """A window's day out of range or ``until`` not after ``since``; ``field`` names the day."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open time window [since, until), timezone-aware."""
@@ -102,12 +115,21 @@ class Window:
 
     @classmethod
     def of_days(cls, since: date | None, until: date | None, now: datetime | None = None) -> Window:
-        """Local days since (inclusive) .. until (exclusive); by default the last 30 days to now."""
+        """Local days since (inclusive) .. until (exclusive); by default the last 30 days to now.
+
+        Raises WindowError for a day outside FIRST_DAY .. LAST_DAY, or ``until`` not after
+        ``since``."""
+        after_last = LAST_DAY + timedelta(days=1)
+        for name, day, last in (("since", since, LAST_DAY), ("until", until, after_last)):
+            if day is not None and not FIRST_DAY <= day <= last:
+                raise WindowError(f"`{name}` ({day.isoformat()}) must be a day from "
+                                  f"{FIRST_DAY.isoformat()} to {last.isoformat()}", name)
         now = now or local_now()
         end = day_bounds(until)[0] if until else now
         start = day_bounds(since)[0] if since else end - timedelta(days=DEFAULT_WINDOW_DAYS)
         if end <= start:
-            raise ValueError(f"`until` ({end.isoformat()}) must be after `since` ({start.isoformat()})")
+            raise WindowError(f"`until` ({end.isoformat()}) must be after `since` "
+                              f"({start.isoformat()})", "until")
         return cls(start, end)
 
 

@@ -262,6 +262,26 @@ def test_an_unknown_aggregate_is_422(client, path, value):
     assert any(d.get("field") == "aggregate" for d in body["details"]), body
 
 
+@pytest.mark.parametrize(("query", "field"), [
+    ("until=0001-01-01", "until"),  # 30 days before it: a 500 make fuzz found
+    ("since=9999-12-31", "since"),  # the day after it
+    ("since=1899-12-31", "since"),
+    ("until=3000-01-02", "until"),
+])
+@pytest.mark.parametrize("path", ["/api/v1/grids/stats", "/api/v1/grids/140525108200000"])
+def test_a_day_outside_the_years_a_window_may_name_is_422(client, path, query, field):
+    res = client.get(f"{path}?{query}")
+    assert res.status_code == 422, res.text
+    body = res.get_json()
+    assert body["error"] == "invalid_query" and "1900-01-01" in body["message"]
+    assert [d["field"] for d in body["details"]] == [field]
+
+
+def test_the_years_a_window_may_name_reach_to_their_ends(client):
+    for query in ("since=1900-01-01&until=1900-01-02", "since=2999-12-31&until=3000-01-01"):
+        assert client.get(f"/api/v1/grids/stats?{query}").status_code == 200, query
+
+
 def test_openapi_documents_the_aggregate(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     for path in ("/api/v1/grids/stats", "/api/v1/hotspots"):

@@ -199,6 +199,12 @@ def test_the_api_answers_json_and_csv_in_the_callers_scope(history):
     assert backwards.status_code == 422 and backwards.get_json()["error"] == "invalid_window"
     bad_format = client.get("/api/v1/stats/grids", query_string={"format": "xls"}, headers=town)
     assert bad_format.status_code == 422
+    # days past the ends of the calendar's arithmetic: 500s that make fuzz found
+    for window in ({"until": "0001-01-01"}, {"until": "9999-12-31"}, {"from": "9999-12-31"}):
+        far = client.get("/api/v1/stats/villages", query_string={**window, "format": "csv"},
+                         headers=town)
+        assert far.status_code == 422, (window, far.text)
+        assert far.get_json()["error"] == "invalid_window" and "1900-01-01" in far.text
 
 
 def test_readme_carries_the_modules_formulas():

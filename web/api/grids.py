@@ -120,8 +120,8 @@ GRID_OUT = geojson.feature({"type": "object", "properties": {
 def _window(since: date | None, until: date | None) -> stats.Window:
     try:
         return stats.Window.of_days(since, until)
-    except ValueError as exc:
-        raise ApiError(str(exc), [{"field": "until", "message": str(exc)}],
+    except stats.WindowError as exc:
+        raise ApiError(str(exc), [{"field": exc.field, "message": str(exc)}],
                        code="invalid_query", status=422) from exc
 
 
@@ -158,7 +158,8 @@ def list_grids(query: GridsQuery):
 @operation(
     "/grids/stats", summary="Every grid's numbers for the choropleth", tags=["map"],
     query=StatsQuery, responses={200: ("numbers by grid code", STATS_OUT)},
-    errors={422: "invalid_query: a day that is not YYYY-MM-DD, or `until` not after `since`"},
+    errors={422: "invalid_query: a day that is not YYYY-MM-DD, outside 1900-01-01 .. "
+                 "3000-01-01, or `until` not after `since`"},
 )
 def grid_stats(query: StatsQuery):
     """Open and overdue cases now; cases created in the window (by default the last 30 days)

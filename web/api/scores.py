@@ -78,7 +78,7 @@ def answer(kind: str, query: ScoresQueryIn):
 
 
 _ERRORS = {401: "no credentials", 403: "a role that may not read scores",
-           422: "`until` before `from`"}
+           422: "`until` before `from`, or a day outside 1900-01-01 .. 2999-12-31"}
 
 
 @replica_reads
