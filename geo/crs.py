@@ -120,9 +120,9 @@ def to_wgs84(lon, lat, crs: str = "wgs84") -> tuple:
     if name in ("wgs84", "cgcs2000"):
         return _as_float(lon, lat)
     if name == "gcj02":
-        return gcj02.gcj02_to_wgs84(lon, lat)
+        return _on_the_globe(*gcj02.gcj02_to_wgs84(lon, lat))
     if name == "bd09":
-        return gcj02.bd09_to_wgs84(lon, lat)
+        return _on_the_globe(*gcj02.bd09_to_wgs84(lon, lat))
     source = parse_crs(crs)
     if is_wgs84_lonlat(source):
         return _as_float(lon, lat)
@@ -134,6 +134,16 @@ def to_wgs84(lon, lat, crs: str = "wgs84") -> tuple:
 def _transformer(wkt: str) -> Transformer:
     # always_xy: files and forms give x/lon first whatever the CRS's declared axis order
     return Transformer.from_crs(CRS.from_wkt(wkt), WGS84, always_xy=True)
+
+
+def _on_the_globe(lon, lat) -> tuple:
+    """A converted point back onto the globe: BD-09's shift applies everywhere, so a valid
+    BD-09 point at the antimeridian or a pole came out past it (lon=-180 → -180.0067; a 500
+    make fuzz found on GET /locate and POST /cases). The longitude is wrapped (the same place),
+    the latitude held at the pole; either way far outside any town, which is then answered."""
+    wrapped = (np.asarray(lon, dtype=float) + 180.0) % 360.0 - 180.0
+    lon = np.where(np.asarray(lon) == 180.0, 180.0, wrapped)  # 180 stays 180, not -180
+    return _as_float(lon, np.clip(np.asarray(lat, dtype=float), -90.0, 90.0))
 
 
 def _as_float(lon, lat) -> tuple:

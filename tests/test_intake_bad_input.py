@@ -131,6 +131,18 @@ def test_a_point_just_outside_the_town_names_the_grid_next_to_it(client, intake_
     assert 0 < body["details"]["distance_m"] <= 300.5
 
 
+@pytest.mark.parametrize("location", [
+    {"lon": -180.0, "lat": -58.02, "crs": "bd09"},  # BD-09's shift carried it past -180
+    {"lon": 0.0, "lat": -90.0, "crs": "bd09"},      # and past the pole
+    {"lon": 180.0, "lat": 90.0, "crs": "gcj02"},
+])
+def test_a_point_at_the_edge_of_the_globe_in_bd09_or_gcj02_is_outside_coverage(client, location):
+    # make fuzz found these as a 500: the converted point fell off the globe
+    r = client.post("/api/v1/cases", json=case_body(location=location))
+    body = check(r, 422, "outside_coverage")
+    assert len(body["details"]["nearest"]["code"]) == 15
+
+
 def test_an_address_that_matches_nothing_is_422_address_not_found(client):
     r = client.post("/api/v1/cases", json=case_body(address="北京市海淀区中关村大街1号"))
     body = check(r, 422, "address_not_found")
@@ -189,6 +201,24 @@ def test_multipart_with_an_unknown_field_is_422(client):
     r = multipart(client, case=case_body(location=INSIDE), extra={"photo": FileStorage(io.BytesIO(PNG), "a.png")})
     check(r, 422, "invalid_body")
     assert fields_of(r) == {"photo"}
+
+
+def unreadable_name_multipart(fields: dict[str, str]) -> tuple[str, bytes]:
+    """A multipart body of ``fields`` and one more part whose name has a quote left open
+    (``name="ñ\\"``): werkzeug gives that part the name None. Its content type and bytes."""
+    boundary = "b0undary"
+    parts = [("\u00f1\\", "x"), *fields.items()]
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                   f"{value}\r\n" for name, value in parts) + f"--{boundary}--\r\n"
+    return f"multipart/form-data; boundary={boundary}", body.encode()
+
+
+def test_multipart_with_a_field_whose_name_cannot_be_read_is_422(client):
+    # sorting the None name with the others was a 500 (make fuzz found it on POST /visits)
+    content_type, body = unreadable_name_multipart({"case": json.dumps(case_body(location=INSIDE))})
+    r = client.post("/api/v1/cases", data=body, content_type=content_type)
+    check(r, 422, "invalid_body")
+    assert fields_of(r) == {""}
 
 
 def test_more_than_five_photos_is_422(client):

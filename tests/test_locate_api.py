@@ -86,6 +86,17 @@ def test_a_point_outside_every_grid_is_404_naming_the_nearest(client):
     assert body["details"]["nearest"]["code"] in body["message"]
 
 
+@pytest.mark.parametrize("query", ["lon=-180&lat=-58.02&crs=bd09", "lon=0&lat=-90&crs=bd09"])
+def test_a_bd09_point_at_the_antimeridian_or_a_pole_is_404_not_a_500(client, query):
+    # BD-09's shift carried these past -180 and past the pole; make fuzz found the 500
+    resp = client.get(f"/api/v1/locate?{query}")
+    assert resp.status_code == 404, resp.text
+    body = resp.get_json()
+    assert body["error"] == "outside_coverage"
+    assert set(body["details"]) == {"nearest", "distance_m"}
+    assert body["details"]["distance_m"] > 5_000_000  # the far south of the globe
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
