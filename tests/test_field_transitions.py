@@ -191,6 +191,18 @@ def test_a_note_keeps_the_state_moves_the_version_and_needs_text_or_a_photo(
                                                                   "escalate"]
 
 
+def test_a_part_whose_name_cannot_be_read_is_422_and_changes_nothing(client, url, field):
+    from tests.test_intake_bad_input import unreadable_name_multipart
+
+    case_id, token = field["case_id"], field["token"]
+    before = state(url, case_id)
+    content_type, data = unreadable_name_multipart({"action": "note", "note": "x"})
+    got = client.post(f"/api/v1/cases/{case_id}/transitions", data=data,
+                      content_type=content_type, headers=auth(token, before["version"]))
+    assert got.status_code == 422 and got.get_json()["error"] == "invalid_body", got.text
+    assert state(url, case_id) == before
+
+
 def test_a_stale_version_is_still_409_stale_version_for_the_phone_to_show(client, url, field,
                                                                            demo_tokens):
     case_id, token = field["case_id"], field["token"]

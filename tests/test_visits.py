@@ -228,6 +228,16 @@ def test_a_photo_over_the_limit_is_413(worker, visits_url, grids, nothing_writte
     _refused(r, 413, "photo_too_large")
 
 
+def test_a_part_whose_name_cannot_be_read_is_422(worker, visits_url, grids, nothing_written):
+    from tests.test_intake_bad_input import unreadable_name_multipart
+
+    content_type, data = unreadable_name_multipart({
+        "visit": json.dumps(body(target_in(visits_url, grids)))})
+    out = _refused(worker.post("/api/v1/visits", data=data, content_type=content_type),
+                   422, "invalid_body")
+    assert [d["field"] for d in out["details"]] == [""]
+
+
 def test_a_target_outside_the_workers_grids_is_403(worker, visits_url, grids, nothing_written):
     other = target_in(visits_url, grids, "household", inside=False)
     _refused(worker.post("/api/v1/visits", json=body(other)), 403, "target_out_of_scope")

@@ -19,7 +19,8 @@ from accounts.access import ANY_ACCOUNT, PUBLIC, allow
 from cases import errors as case_errors
 from cases import intake, publication, repository
 from cases.deadlines import LOCAL_TZ
-from web.api import IMAGE, OPERATIONS, field_errors, json_body, operation
+from web.api import IMAGE, OPERATIONS, field_errors, json_body, operation, refuse_unknown_fields
+from web.nul import refuse_nul
 from web.auth import current_actor
 from web.api.case_schemas import (CaseDetailOut, CaseIn, CaseListOut, CaseListQuery, CaseOut,
                                   CaseReadQuery, bbox_4326)
@@ -59,12 +60,8 @@ def _read_request() -> tuple[Any, list[intake.Photo]]:
     """The report's JSON and its photos, from a JSON body or multipart/form-data."""
     if request.mimetype != "multipart/form-data":
         return json_body(), []
-    form, files = request.form, request.files  # 413 past MAX_CONTENT_LENGTH
-    unknown = sorted(set(files) - {"photos"}) + sorted(set(form) - {"case"})
-    if unknown:
-        raise ApiError("unknown multipart fields", [
-            {"field": name, "message": "not a field of this form: send `case` (JSON) and `photos`"}
-            for name in unknown], code="invalid_body", status=422)
+    refuse_unknown_fields({"case"}, "send `case` (JSON) and `photos`")
+    form, files = request.form, request.files
     raw = form.get("case")
     if raw is None:
         raise ApiError("the request body is not valid", [
@@ -75,6 +72,7 @@ def _read_request() -> tuple[Any, list[intake.Photo]]:
     except ValueError as exc:
         raise ApiError(f"the `case` field is not valid JSON: {exc}", code="malformed_json",
                        status=400) from exc
+    refuse_nul(payload)  # escaped in the JSON text, where the form's own check cannot see it
     uploads = files.getlist("photos")
     intake.check_photo_count(len(uploads))
     photos = [intake.photo(f.filename, f.read(intake.MAX_PHOTO_BYTES + 1), i)

@@ -29,7 +29,8 @@ from cases.transition_keys import MAX_AGE, MAX_KEY, MAX_SKEW
 from cases.transitions import allowed_actions, apply_transition
 from cases.workflow import ACTIONS, MAX_NOTE
 from geo.crs import POINT_CRS, to_wgs84
-from web.api import OPERATIONS, field_errors, json_body, operation
+from web.api import OPERATIONS, field_errors, json_body, operation, refuse_unknown_fields
+from web.nul import refuse_nul
 from web.auth import current_actor
 from web.database import session
 from web.errors import ApiError
@@ -159,15 +160,11 @@ def _read_request() -> tuple[TransitionIn, list[intake.Photo]]:
     """The body (JSON, or multipart with photos) as TransitionIn, and the checked photos."""
     photos: list[intake.Photo] = []
     if request.mimetype == "multipart/form-data":
-        form, files = request.form, request.files  # 413 past MAX_CONTENT_LENGTH
-        unknown = sorted(set(files) - {"photos"}) + sorted(
-            set(form) - set(FORM_FIELDS) - {"csrf_token"})
-        if unknown:
-            raise ApiError("unknown multipart fields", [
-                {"field": name, "message": f"not a field of this form: {', '.join(FORM_FIELDS)}, "
-                                           "photos"} for name in unknown],
-                code="invalid_body", status=422)
+        refuse_unknown_fields(set(FORM_FIELDS) | {"csrf_token"},
+                              f"{', '.join(FORM_FIELDS)}, photos")
+        form, files = request.form, request.files
         payload: Any = {k: _form_value(k, form[k]) for k in FORM_FIELDS if k in form}
+        refuse_nul(payload)  # escaped in a field's JSON text (web/nul.py)
         uploads = files.getlist("photos")
         intake.check_photo_count(len(uploads))
         photos = [intake.photo(f.filename, f.read(intake.MAX_PHOTO_BYTES + 1), i)

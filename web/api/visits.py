@@ -21,7 +21,8 @@ from cases.deadlines import LOCAL_TZ
 from field import visits as field_visits
 from field.rules import rules
 from geo.crs import POINT_CRS, to_wgs84
-from web.api import field_errors, json_body, operation
+from web.api import field_errors, json_body, operation, refuse_unknown_fields
+from web.nul import refuse_nul
 from web.auth import current_actor
 from web.database import session
 from web.errors import ApiError
@@ -184,14 +185,9 @@ VISIT_FORM = {
 
 
 def _form_payload() -> tuple[Any, list[intake.Photo]]:
-    form, files = request.form, request.files  # 413 past MAX_CONTENT_LENGTH
-    allowed = set(FORM_FIELDS) | {"visit", "csrf_token"}
-    unknown = sorted(set(files) - {"photos"}) + sorted(set(form) - allowed)
-    if unknown:
-        raise ApiError("unknown multipart fields", [
-            {"field": name, "message": f"not a field of this form: {', '.join(FORM_FIELDS)}, "
-                                       "visit, photos"} for name in unknown],
-            code="invalid_body", status=422)
+    refuse_unknown_fields(set(FORM_FIELDS) | {"visit", "csrf_token"},
+                          f"{', '.join(FORM_FIELDS)}, visit, photos")
+    form, files = request.form, request.files
     try:
         if "visit" in form:
             payload = json.loads(form["visit"])
@@ -201,6 +197,7 @@ def _form_payload() -> tuple[Any, list[intake.Photo]]:
     except ValueError as exc:
         raise ApiError(f"a JSON field of the form is not valid JSON: {exc}",
                        code="malformed_json", status=400) from exc
+    refuse_nul(payload)  # escaped in a field's JSON text (web/nul.py)
     uploads = files.getlist("photos")
     intake.check_photo_count(len(uploads))
     photos = [intake.photo(f.filename, f.read(intake.MAX_PHOTO_BYTES + 1), i)
