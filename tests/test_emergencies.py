@@ -365,6 +365,16 @@ def test_an_unknown_task_is_404(worker, emergency):
     assert answer.status_code == 404 and answer.json["error"] == "task_not_found"
 
 
+def test_a_summary_holding_a_nul_is_422_and_the_emergency_stays_open(operator, emergency, em_url):
+    # PostgreSQL's text cannot hold U+0000: it was a 500 (make fuzz, web/nul.py)
+    eid, _ = emergency
+    answer = operator.post(f"/api/v1/emergencies/{eid}/close", json={"summary": "Q\u0000"})
+    assert answer.status_code == 422 and answer.json["error"] == "invalid_body", answer.json
+    assert [d["field"] for d in answer.json["details"]] == ["summary"]
+    assert query(em_url, "SELECT closed_at FROM emergencies WHERE id = :e",
+                 e=eid)[0]["closed_at"] is None
+
+
 def test_close_keeps_the_summary_and_refuses_later_confirmations(worker, operator, emergency):
     eid, tasks = emergency
     closed = operator.post(f"/api/v1/emergencies/{eid}/close", json={"summary": "全部转移完毕"})

@@ -61,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     from web import (
-        api, auth, database, errors, limits, login, ogc, open311, pages, planner, public,
+        api, auth, database, errors, limits, login, nul, ogc, open311, pages, planner, public,
         rating, scores, security, throttle, tiles, unavailable, worker,
     )
     from web import emergencies as emergency_pages
@@ -89,6 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)  # before auth: a refused page has its nonce too
     auth.init_app(app)  # after errors: its handlers answer refusals on pages with a page
     limits.init_app(app)
+    nul.init_app(app)  # after limits: it reads forms, refused unread by limits when too large
     app.register_blueprint(pages.bp)
     app.register_blueprint(public.bp)
     rating.init_app(app)
