@@ -193,6 +193,15 @@ class ScoresWindowError(CaseError):
     """The scores' window (``from``/``until``) is empty or reversed."""
 
 
+class StatsWindowError(CaseError):
+    """A statistics window (``since``/``until``, cases/stats.py) names a day outside the years
+    it may, or ends before it starts; ``details`` names the field, as a query's refusals do."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message, [{"field": field, "message": message}])
+        self.field = field
+
+
 class UnreadableImage(CaseError):
     """A stored photo that cannot be decoded, so its metadata cannot be removed for the
     public board (cases/publication.py public_image); the web layer answers 404."""

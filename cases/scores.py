@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
-from cases.errors import ScoresWindowError
+from cases.errors import ScoresWindowError, StatsWindowError
 from cases.stats import FIRST_DAY, LAST_DAY, Window
 
 ON_TIME_POINTS = 1
@@ -97,7 +97,7 @@ def window(since: date | None, until: date | None, now: datetime | None = None) 
     end = date.fromordinal(until.toordinal() + 1) if until else None
     try:
         return Window.of_days(since, end, now)
-    except ValueError as exc:
+    except StatsWindowError as exc:
         raise ScoresWindowError(f"`until` ({until}) must not be before `from` ({since})",
                                 details) from exc
 

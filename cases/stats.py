@@ -39,6 +39,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from cases.deadlines import LOCAL_TZ
+from cases.errors import StatsWindowError
 from cases.models import CLOSED_STATES, SATISFACTION, STATES
 
 AGGREGATES = ("routed", "current")  # see "History across boundary changes" above
@@ -98,14 +99,6 @@ def local_now() -> datetime:
     return datetime.now(LOCAL_TZ)
 
 
-class WindowError(ValueError):
-    """A window's day out of range or ``until`` not after ``since``; ``field`` names the day."""
-
-    def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.field = field
-
-
 @dataclass(frozen=True)
 class Window:
     """A half-open time window [since, until), timezone-aware."""
@@ -117,19 +110,19 @@ class Window:
     def of_days(cls, since: date | None, until: date | None, now: datetime | None = None) -> Window:
         """Local days since (inclusive) .. until (exclusive); by default the last 30 days to now.
 
-        Raises WindowError for a day outside FIRST_DAY .. LAST_DAY, or ``until`` not after
+        Raises StatsWindowError for a day outside FIRST_DAY .. LAST_DAY, or ``until`` not after
         ``since``."""
         after_last = LAST_DAY + timedelta(days=1)
         for name, day, last in (("since", since, LAST_DAY), ("until", until, after_last)):
             if day is not None and not FIRST_DAY <= day <= last:
-                raise WindowError(f"`{name}` ({day.isoformat()}) must be a day from "
-                                  f"{FIRST_DAY.isoformat()} to {last.isoformat()}", name)
+                raise StatsWindowError(f"`{name}` ({day.isoformat()}) must be a day from "
+                                       f"{FIRST_DAY.isoformat()} to {last.isoformat()}", name)
         now = now or local_now()
         end = day_bounds(until)[0] if until else now
         start = day_bounds(since)[0] if since else end - timedelta(days=DEFAULT_WINDOW_DAYS)
         if end <= start:
-            raise WindowError(f"`until` ({end.isoformat()}) must be after `since` "
-                              f"({start.isoformat()})", "until")
+            raise StatsWindowError(f"`until` ({end.isoformat()}) must be after `since` "
+                                   f"({start.isoformat()})", "until")
         return cls(start, end)
 
 

@@ -136,6 +136,7 @@ STATUS_FOR = {
     case_errors.RatingFormRefused: (403, "rating_form_refused"),
     case_errors.CaseAlreadyRated: (409, "case_already_rated"),
     case_errors.ScoresWindowError: (422, "invalid_window"),
+    case_errors.StatsWindowError: (422, "invalid_query"),
     # field (patrol visits and compliance)
     field_errors.FieldError: (422, "invalid_visit"),
     field_errors.PositionRequired: (422, "position_required"),
