@@ -4,8 +4,9 @@ PostgreSQL's text cannot hold it: a NUL in a description, a summary or a name re
 database and came back a driver error, answered 500 (make fuzz found it on
 ``POST /api/v1/emergencies/{id}/close``; every text field of the API and the pages' forms was
 open to it). It is refused here, before a view runs, naming the field: 422 on the API
-(``invalid_query`` or ``invalid_body``), a 400 page elsewhere (Open311: its error format). A JSON body is checked where it
-is parsed (``web.api.json_body``), and so is JSON text inside a form field (``refuse_nul``).
+(``invalid_query`` or ``invalid_body``), a 400 page elsewhere (Open311: its error format). A
+JSON body is checked where it is parsed (``web.api.json_body``), and so is JSON text inside a
+form field (``refuse_nul``).
 """
 
 from __future__ import annotations
@@ -47,18 +48,22 @@ def message(field: str) -> str:
     return f"`{field}` holds the NUL character (U+0000), which no text may hold"
 
 
+def refused(field: str, code: str) -> ApiError:
+    """The API's answer to a NUL in ``field``: 422 ``code`` naming it."""
+    return ApiError(message(field), [{"field": field, "message": message(field)}],
+                    code=code, status=422)
+
+
 def refuse_nul(data: Any, code: str = "invalid_body") -> None:
     """422 ``code`` naming the field of ``data`` (parsed JSON) that holds a NUL."""
     field = nul_field(data)
     if field is not None:
-        raise ApiError(message(field), [{"field": field, "message": message(field)}],
-                       code=code, status=422)
+        raise refused(field, code)
 
 
 def _refuse(field: str, code: str):
     if request.path.startswith("/api/"):
-        raise ApiError(message(field), [{"field": field, "message": message(field)}],
-                       code=code, status=422)
+        raise refused(field, code)
     if request.blueprint == "open311":  # its own error format, as its other refusals
         from web import open311
 
