@@ -158,7 +158,7 @@ def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: 
     complete = min(r["complete"] for r in streamed)
     lines = [
         f"- server: `gridgov serve` with its defaults (2 workers × 4 threads; gunicorn gthread, streams "
-        f"handed to each worker's stream process, one uvloop loop at nice 10) on a throwaway database with the Bagong demo; {versions}",
+        f"handed to each worker's stream process, one uvloop loop under SCHED_IDLE) on a throwaway database with the Bagong demo; {versions}",
         f"- load: wrk, {args.clients} keep-alive connections offering {args.rate:g} `POST /api/v1/cases`/s "
         f"for {args.duration} s per phase; {args.streams} stream clients in one asyncio process "
         "(bench/stream_clients.py) on the same 2 cores; each run has a phase without streams, then one with them",

@@ -4,6 +4,7 @@ defaults while the API keeps answering, and every stream gets every event (web/s
 from __future__ import annotations
 
 import json
+import os
 import re
 import selectors
 import socket
@@ -246,6 +247,15 @@ def test_a_handed_off_socket_is_served_by_the_stream_process_in_the_accounts_sco
     assert b'"id":%d,' % other not in got, "a case outside the village reached its stream"
     everything.close()
     villages.close()
+
+
+def test_the_stream_process_and_its_listener_run_below_every_request(stream_process, demo_copy_url):
+    handed_off(stream_process, demo_copy_url).close()  # its hub's listener thread is running
+    pid = stream_process._proc.pid
+    threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    assert len(threads) > 1
+    assert {os.sched_getscheduler(t) for t in threads} == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(os.getpid()) != os.SCHED_IDLE  # the process that started it
 
 
 def test_a_dead_stream_process_is_replaced_and_one_ends_with_its_worker(stream_process, demo_copy_url):
