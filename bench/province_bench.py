@@ -223,8 +223,8 @@ def measure(url: str, args: argparse.Namespace, replica_url: str | None = None) 
     town = towns[0]
     token, cookie = operator_of(url, town)
     # the loads' dirty pages written out before, not during, the runs: measured 2026-12-01,
-    # the checkpoint after a load of 10M cases wrote 535,558 pages (4.1 GB) over 270 s, across
-    # the partitioned layout's three runs (intake p99 36.8, 39.9, 49.1 ms)
+    # the checkpoint at the end of a load of 10M cases wrote 535,558 pages (4.1 GB) over 270 s,
+    # across the flat layout's three runs (intake p99 36.8, 39.9, 49.1 ms)
     took = checkpoint()
     print(f"checkpoint before measuring: {'not allowed' if took is None else f'{took:.1f} s'}",
           flush=True)
