@@ -279,7 +279,9 @@ def _lower_priority() -> None:
     Measured with 1,000 streams at 300 reports/s (stream_bench, 2 runs of 30 s each, the same
     machine, 2026-12-01): the intake's p99 was 44.6 and 45.4 ms at nice 10, 35.6 and 39.5 ms
     under SCHED_IDLE. A process may lower its own policy without privileges; where it cannot
-    (not Linux), nice 10."""
+    (not Linux), nice 10. The price, as with nice 10 but more so: while requests keep both
+    cores busy without a pause, the streams wait; past ``cases.notices.RETAIN_S`` of that, a
+    stream misses the notices pruned meanwhile."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
