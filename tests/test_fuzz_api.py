@@ -40,10 +40,10 @@ from collections.abc import Iterator
 
 import hypothesis
 import hypothesis.strategies as st
-from hypothesis.errors import Flaky, HypothesisException
 import pytest
 import requests
 import schemathesis
+from hypothesis.errors import Flaky, HypothesisException
 from schemathesis.checks import max_response_time, not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance, ensure_resource_availability, ignored_auth,

@@ -117,12 +117,6 @@ GRID_OUT = geojson.feature({"type": "object", "properties": {
 }}, _AREA, description="one grid's current version, EPSG:4326; the feature id is its code")
 
 
-def _window(since: date | None, until: date | None) -> stats.Window:
-    # a day out of range or `until` not after `since`: StatsWindowError, 422 invalid_query by
-    # the table of web/errors.py, naming the field
-    return stats.Window.of_days(since, until)
-
-
 def numbers(window: stats.Window, code: str | None = None,
             aggregate: str = "routed") -> tuple[dict, list[dict]]:
     """Every current grid's numbers over ``window`` (see cases/stats.py), and the case counts
@@ -165,7 +159,8 @@ def grid_stats(query: StatsQuery):
     households per on-duty grid worker. A window that spans a change of the boundaries counts
     each case in the grid it was routed to, or with `aggregate=current` in today's grid that
     holds its point; what no current grid counts is under `none`."""
-    window = _window(query.since, query.until)
+    # a day out of range, or `until` not after `since`: StatsWindowError, 422 invalid_query
+    window = stats.Window.of_days(query.since, query.until)
     grids, counts = numbers(window, aggregate=query.aggregate)
     none, retired = stats.unplaced(counts, grids)
     return {"since": window.since.isoformat(), "until": window.until.isoformat(),
@@ -188,7 +183,8 @@ def get_grid(code: str, query: StatsQuery):
     if not GRID_CODE.match(code):
         raise ApiError(f"{code!r} is not a grid code: 9 to 20 digits",
                        {"code": code}, code="invalid_grid_code", status=422)
-    window = _window(query.since, query.until)
+    # a day out of range, or `until` not after `since`: StatsWindowError, 422 invalid_query
+    window = stats.Window.of_days(query.since, query.until)
     db = session()
     feature = repository.grid_feature(db, code)
     if feature is None:
