@@ -276,12 +276,13 @@ def _lower_priority() -> None:
     """Run this process (its threads are started after this, and inherit it) below every
     request: Linux's SCHED_IDLE, which the kernel runs only when no ordinary task wants the
     core, and preempts as soon as one wakes (a nice-10 task is only given a smaller share).
-    Measured with 1,000 streams at 300 reports/s (stream_bench, 2 runs of 30 s each, the same
+    Trials with 1,000 streams at 300 reports/s (stream_bench, 2 runs of 30 s each, the same
     machine, 2026-12-01): the intake's p99 was 44.6 and 45.4 ms at nice 10, 35.6 and 39.5 ms
-    under SCHED_IDLE. A process may lower its own policy without privileges; where it cannot
-    (not Linux), nice 10. The price, as with nice 10 but more so: while requests keep both
-    cores busy without a pause, the streams wait; past ``cases.notices.RETAIN_S`` of that, a
-    stream misses the notices pruned meanwhile."""
+    under SCHED_IDLE (those with pg_stat_statements loaded, which costs them, not helps). A
+    process may lower its own policy without privileges; where it cannot (not Linux), nice 10.
+    The price, as with nice 10 but more so: while requests keep both cores busy without a
+    pause, the streams wait; past ``cases.notices.RETAIN_S`` of that, a stream misses the
+    notices pruned meanwhile."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
