@@ -80,7 +80,15 @@ def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True,
                                            seed, progress)
             counts.update(province.copy_towns(conn, towns, cases, progress))
             conn.execute("SELECT pg_notify('gridgov_cases', json_build_object('op', 'bulk', 'count', %s::int)::text)", (cases,))
-        conn.execute("ANALYZE")
+        # A bulk load passes autovacuum's insert threshold (a fifth of a table) on every table
+        # it fills, and autovacuum then goes through them all later, while the service runs:
+        # after a province of 10M cases, three autovacuum workers were still vacuuming cases and
+        # case_events when the province benchmark measured, minutes after the load (2026-12-02).
+        # Vacuumed here, once, before anyone uses the database (PostgreSQL's "Populating a
+        # Database" asks for ANALYZE after a load; VACUUM also sets the visibility map).
+        conn.autocommit = True  # VACUUM runs outside a transaction
+        conn.execute("VACUUM (ANALYZE) " + ", ".join(TABLES))
+        conn.execute("ANALYZE")  # the tables the demo does not write (categories, calendar, …)
     with session_scope(url) as session:
         accounts = create_demo_accounts(session)
     counts["accounts"] = len(accounts)

@@ -11,7 +11,7 @@ import shapely
 
 from db.session import session_scope
 from demo import geometry
-from demo.load import DemoError, conninfo, load_demo
+from demo.load import TABLES, DemoError, conninfo, load_demo
 from tests.conftest import DEMO_CASES
 
 
@@ -281,3 +281,21 @@ def test_load_demo_refuses_a_population_before_writing(demo_copy_url):
         load_demo(demo_copy_url, seed=2, cases=0, progress=False, replace=True, residents=0)
     # --replace did not empty anything
     assert _one(demo_copy_url, "SELECT count(*) FROM cases")[0] == DEMO_CASES
+
+
+def test_a_load_vacuums_what_it_wrote_so_autovacuum_need_not(empty_db_url):
+    """A bulk load leaves autovacuum's insert threshold (a fifth of a table) passed on every
+    table it filled, and autovacuum would go through them all later, while the service runs
+    (demo/load.py). The load vacuums them itself: every table it wrote, each month partition
+    of the cases and their events included, has been vacuumed by hand when it returns."""
+    load_demo(empty_db_url, seed=1, cases=300, progress=False, residents=2000)
+    rows = _all(empty_db_url, """
+        SELECT c.relname, s.last_vacuum IS NOT NULL
+          FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+         WHERE c.relkind = 'r' AND c.relpages > 0
+           AND (c.relname = ANY(%s) OR c.relispartition)
+    """, list(TABLES))
+    names = {name for name, _ in rows}
+    assert {"households", "people", "grids", "visits", "case_deadlines"} <= names
+    assert any(n.startswith("cases_p") for n in names) and any(n.startswith("case_events_p") for n in names)
+    assert sorted(name for name, vacuumed in rows if not vacuumed) == []
