@@ -247,3 +247,22 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
     read = {n["Relation Name"] for n in scans}
     assert 1 <= len(read & populated) <= 2, sorted(read)
     assert "ix_cases_created_at" not in indexes, indexes
+
+
+def test_the_insert_runs_on_its_generic_plan_and_leaves_the_setting_as_it_was(dup_url, spot):
+    # repository.FORCE_GENERIC: once psycopg has prepared the insert (after 5 executions), no
+    # execution of it is planned again for its values. Left to the plan cache, the first five
+    # of a prepared statement are custom plans, and in a province every one was (6.6 ms each).
+    with session_scope(dup_url) as s:
+        conn = driver_connection(s)
+        for i in range(9):
+            intake.create_case(s, intake.CaseRequest(
+                category=OTHER_CATEGORY, description="plan", channel="patrol",
+                lon=spot["lon"] + i * 1e-4, lat=spot["lat"]))
+        generic, custom = conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%near AS MATERIALIZED%%'").fetchone()
+        # put back for what the transaction does next
+        setting = conn.execute("SHOW plan_cache_mode").fetchone()[0]
+        s.rollback()
+    assert (custom, setting) == (0, "auto") and generic >= 3
