@@ -40,8 +40,9 @@ WITH pt AS (
     -- The start of the 24 h is named here, on the partition key: the months before it are
     -- pruned (EXPLAIN ANALYZE on 1M cases in 18 months, 2026-12-01: 0.42 against 0.64 ms
     -- with every month read). Only the start: the statement runs prepared, on a generic plan
-    -- that cannot see the values, and a BETWEEN there is costed as a narrow range (0.5 % of
-    -- the rows), narrow enough that the plan ANDed the day's created_at entries in again —
+    -- (forced: cases/repository.py FORCE_GENERIC) that cannot see the values, and a BETWEEN
+    -- there is costed as a narrow range (0.5 % of the rows), narrow enough that the plan
+    -- ANDed the day's created_at entries in again —
     -- 62,670 of them read per insert after a few minutes at 300/s, 2.8 of its 3.1 ms
     -- (auto_explain, 2026-12-01). A lone lower bound is costed as a third of the rows, which
     -- no plan reads through an index; the end of the 24 h is a filter in dup below.
