@@ -89,7 +89,9 @@ def town_at(session: Session, lon: float, lat: float) -> dict[str, Any] | None:
 # every call, 6.6 ms of planning for 3.1 ms of execution (pg_stat_statements, plans = calls,
 # 2026-12-02); with the generic plan forced, 63 plans for 16,856 calls and 2.2 ms to execute.
 # In the one town of the demo the plan cache chose the generic plan by itself (11 plans for 400
-# calls): forcing it there changes nothing.
+# calls): there forcing it changes no plan and costs psycopg's pipeline, about 0.2 ms of the
+# worker's CPU per intake (a trial, 2026-12-02); a function declared with the setting would
+# not need the pipeline.
 FORCE_GENERIC = ("SELECT set_config('gridgov.plan_cache_mode', current_setting('plan_cache_mode'), true),"
                  " set_config('plan_cache_mode', 'force_generic_plan', true)")
 PLAN_CACHE_BACK = "SELECT set_config('plan_cache_mode', current_setting('gridgov.plan_cache_mode'), true)"
