@@ -87,8 +87,8 @@ def load_demo(url: str, seed: int = 1, cases: int = 4107, progress: bool = True,
         # Vacuumed here, once, before anyone uses the database (PostgreSQL's "Populating a
         # Database" asks for ANALYZE after a load; VACUUM also sets the visibility map).
         conn.autocommit = True  # VACUUM runs outside a transaction
-        conn.execute("VACUUM (ANALYZE) " + ", ".join(TABLES))
-        conn.execute("ANALYZE")  # the tables the demo does not write (categories, calendar, …)
+        conn.execute("VACUUM " + ", ".join(TABLES))
+        conn.execute("ANALYZE")  # every table, once: those above and the rest (categories, …)
     with session_scope(url) as session:
         accounts = create_demo_accounts(session)
     counts["accounts"] = len(accounts)
