@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import resource
+import selectors
 import socket
+from multiprocessing.sharedctypes import RawArray
 
 import click
 from gunicorn.app.base import BaseApplication
@@ -19,11 +22,98 @@ from db.session import database_url, engine_for
 # Live streams hold none of them (StreamingWorker).
 DEFAULT_THREADS = 4
 STREAM_PATH = "/api/v1/stream"
+# while another worker is due to take the next connection, how soon a worker looks again
+BALANCE_POLL_S = 0.01
+
+
+class ConnectionCounts:
+    """How many connections each worker holds, in memory the arbiter makes before it forks the
+    workers, so that they take new connections in turns (``StreamingWorker._balance``).
+
+    Why: a keep-alive connection stays with the worker that accepted it. Spread by the kernel
+    (SO_REUSEPORT, a hash of the client's address and port), 8 connections landed 4/4 on the
+    two workers in 1 of 10 trials, 6/2 or 7/1 in 5 of them (2026-12-02): the worker with six
+    served three quarters of the requests, its threads queued on its GIL while the other
+    worker idled. Few long-lived connections are the usual case: a reverse proxy's upstream
+    pool, the command center's screens. Here a worker listens only while it holds no more
+    connections than any other, the least-connections rule of a load balancer.
+
+    A slot per worker (``claim`` in the arbiter before the fork, ``release`` when the worker
+    exits): its open connections, or -1 for none. A worker writes only its own slot and reads
+    the others' (aligned ints: a read sees a whole value, perhaps a moment old)."""
+
+    SLOTS = 64  # gridgov serve --workers allows at most 64
+
+    def __init__(self) -> None:
+        self.counts = RawArray(ctypes.c_int, [-1] * self.SLOTS)
+
+    def claim(self, server, worker) -> None:
+        """gunicorn's pre_fork hook: give the new worker a free slot."""
+        used = {getattr(w, "slot", None) for w in server.WORKERS.values()}
+        worker.slot = next(i for i in range(self.SLOTS) if i not in used)
+        worker.connection_counts = self
+        self.counts[worker.slot] = 0
+
+    def release(self, server, worker) -> None:
+        """gunicorn's child_exit hook: the worker's slot is free again."""
+        slot = getattr(worker, "slot", None)
+        if slot is not None:
+            self.counts[slot] = -1
+
+    def my_turn(self, slot: int, mine: int) -> bool:
+        """Whether the worker in ``slot``, holding ``mine`` connections, should take the next:
+        no other worker holds fewer."""
+        self.counts[slot] = mine
+        return all(c < 0 or mine <= c for i, c in enumerate(self.counts) if i != slot)
 
 
 class StreamingWorker(ThreadWorker):
     """gunicorn's gthread worker, except that a live stream the app accepts is handed to the
-    worker's stream process (web/streams.py explains why) instead of holding a thread."""
+    worker's stream process (web/streams.py explains why) instead of holding a thread, and
+    that it takes new connections only in its turn (ConnectionCounts explains why)."""
+
+    slot: int | None = None
+    connection_counts: ConnectionCounts | None = None
+    _listening = False
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        # gunicorn's wish (room for more connections, not stopping); whether the worker listens
+        # depends on its turn too
+        self._accepting = enabled
+        self._balance()
+
+    def _balance(self) -> bool:
+        """Listen on the server's socket while gunicorn wishes to and it is this worker's turn;
+        whether it listens."""
+        listen = self._accepting and (
+            self.connection_counts is None
+            or self.connection_counts.my_turn(self.slot, self.nr_conns))
+        if listen == self._listening:
+            return listen
+        for listener in self.sockets:
+            if listen:
+                listener.setblocking(False)
+                self.poller.register(listener, selectors.EVENT_READ, self.accept)
+            else:
+                self.poller.unregister(listener)
+        self._listening = listen
+        return listen
+
+    def accept(self, listener) -> None:
+        # Every listening worker is woken by a new connection; only the one whose turn it is
+        # now takes it (the others' connections may have ended since it last looked), the
+        # others leave it and stop listening until their turn.
+        if self._balance():
+            super().accept(listener)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # the main loop comes here after every batch of events: counts changed by them are
+        # published and the turn looked at again
+        self._balance()
+        if self._accepting and not self._listening:
+            # another worker's turn: its count may change without waking this one
+            timeout = min(timeout, BALANCE_POLL_S)
+        super().wait_for_and_dispatch_events(timeout)
 
     def init_process(self) -> None:
         # every open stream is a socket: allow as many as the hard limit does (the stream
@@ -99,16 +189,20 @@ class StreamingWorker(ThreadWorker):
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
     """gunicorn's settings for ``gridgov serve``."""
+    counts = ConnectionCounts()
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": StreamingWorker,
         "threads": threads,
-        # Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new
-        # connections over them. With one shared socket the worker that wakes first takes
-        # them, and a few long-lived keep-alive clients can all land on one worker while the
-        # other idles (measured with 8 wrk connections: one worker at 0.7 cores, one at 0).
-        "reuse_port": True,
+        # One socket, made by the arbiter and shared by the workers, each listening on it only
+        # in its turn (ConnectionCounts). Left to themselves on a shared socket, the worker
+        # that wakes first took every connection (measured with 8 wrk connections: one worker
+        # at 0.7 cores, one at 0); each on a socket of its own (SO_REUSEPORT), the kernel
+        # spread them by a hash, 6/2 or 7/1 as often as not.
+        "reuse_port": False,
+        "pre_fork": counts.claim,
+        "child_exit": counts.release,
         "timeout": 120,
         # live-map streams never end by themselves: don't wait 30 s for them on a restart
         "graceful_timeout": 3,
@@ -118,8 +212,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Refuse a port something already listens on. With SO_REUSEPORT the workers would
-    otherwise share it with another gridgov serve, or fail to bind and be restarted forever."""
+    """Refuse a port something already listens on, saying so at once (gunicorn would try to
+    bind it for five seconds, then exit with a message of its own)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
