@@ -46,7 +46,8 @@ import psycopg  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
 from http_bench import (  # noqa: E402  (bench/)
-    CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, paced, post_script, prepare_load, run_wrk,
+    CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, backend_pids, paced, post_script, prepare_load,
+    run_wrk,
 )
 from servers import add_server_options, bench_token, drop_database, start_gridgov  # noqa: E402
 from results import spread as spread_of, write_section  # noqa: E402
@@ -83,7 +84,7 @@ def percentile_ms(histogram: list[tuple[int, int]], q: float) -> float:
     return float(histogram[-1][0])
 
 
-def with_streams(args, port: int, script: Path, server: list[int], url: str) -> dict:
+def with_streams(args, port: int, script: Path, server: list[int], url: str, backends: list[int]) -> dict:
     """One phase with ``args.streams`` open streams: the clients, then the POST load."""
     clients = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "stream_clients.py"), "--port", str(port),
@@ -100,7 +101,7 @@ def with_streams(args, port: int, script: Path, server: list[int], url: str) -> 
         clients.stdin.write(f"FROM {before}\n")
         clients.stdin.flush()
         clients_before = _proc_ticks(clients.pid)
-        r = run_wrk(port, script, args.clients, args.threads, args.duration, server)
+        r = run_wrk(port, script, args.clients, args.threads, args.duration, server, backends)
         r["cpu_clients_s"] = (_proc_ticks(clients.pid) - clients_before) / CLK_TCK
         expected = max_case_id(url, count_after=before)
         # the last events of the phase are on their way: give them the target's 2 s and more
@@ -148,6 +149,14 @@ def spread(runs: list[dict], key: str, fmt: str = "{:.1f}") -> str:
     return spread_of([r[key] for r in runs], fmt)
 
 
+def cpu_shares(r: dict) -> str:
+    """The cores each party used during a phase: wrk / gunicorn / PostgreSQL / stream clients /
+    everything else (the machine's busy time minus theirs)."""
+    parts = [r["cpu_wrk_s"], r["cpu_server_s"], r["cpu_postgres_s"], r["cpu_clients_s"]]
+    rest = max(0.0, r["cpu_busy_s"] - sum(parts))
+    return " / ".join(f"{x / r['wall_s']:.2f}" for x in [*parts, rest])
+
+
 def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: str) -> list[str]:
     def met(ok: bool) -> str:
         return "met" if ok else "**missed**"
@@ -192,10 +201,9 @@ def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: 
             f"{s['p99_ms']:.2f} ms, {s['rps']:.0f} req/s, {s['errors']} errors; {s['connected']} streams "
             f"connected, {s['closed_by_server']} closed by the server; {s['expected']} cases created, each "
             f"stream received {s['fewest']}–{s['most']} events ({s['deliveries']:,} deliveries); delivery "
-            f"p95 {s['lat_p95']:.0f} ms, max {s['lat_max']:.0f} ms; CPU cores wrk / gunicorn / stream clients / "
-            f"everything else: {s['cpu_wrk_s'] / s['wall_s']:.2f} / {s['cpu_server_s'] / s['wall_s']:.2f} / "
-            f"{s['cpu_clients_s'] / s['wall_s']:.2f} / "
-            f"{max(0.0, s['cpu_busy_s'] - s['cpu_wrk_s'] - s['cpu_server_s'] - s['cpu_clients_s']) / s['wall_s']:.2f}"
+            f"p95 {s['lat_p95']:.0f} ms, max {s['lat_max']:.0f} ms; CPU cores wrk / gunicorn (its stream "
+            f"processes included) / PostgreSQL (the server's connections) / stream clients / everything else, "
+            f"without streams {cpu_shares(a)}, with streams {cpu_shares(s)}"
         )
     return lines
 
@@ -221,11 +229,14 @@ def main() -> None:
             script.write_text(paced(body, args.rate, args.threads), encoding="utf-8")
             run_wrk(port, script, args.clients, args.threads, 5, server)  # warm-up
             idle = server_footprint(server)
+            # the server's pooled connections, open after the warm-up (its live listeners too)
+            backends = backend_pids(url)
             for k in range(args.runs):
-                a = run_wrk(port, script, args.clients, args.threads, args.duration, server)
+                a = run_wrk(port, script, args.clients, args.threads, args.duration, server, backends)
+                a["cpu_clients_s"] = 0.0
                 print(f"run {k + 1} without streams: p99 {a['p99_ms']:.2f} ms, {a['errors']} errors", flush=True)
                 time.sleep(2)  # the phase's last answers and events settle before the streams open
-                s = with_streams(args, port, script, server, url)
+                s = with_streams(args, port, script, server, url, backends)
                 print(f"run {k + 1} with {args.streams} streams: p99 {s['p99_ms']:.2f} ms, {s['errors']} errors, "
                       f"{s['complete']} complete, delivery p95 {s['lat_p95']:.0f} ms", flush=True)
                 alone.append(a)
