@@ -103,12 +103,17 @@ def test_many_rows_naming_one_missing_case_are_refused(demo_copy_url):
                          "UNION ALL SELECT 987654321, '140525108', 'note'")
 
 
+@pytest.mark.parametrize("days_old", [0, 200], ids=["a recent case", "a case of an older month"])
 @pytest.mark.parametrize("others", [0, 2000], ids=["one case", "many cases"])
-def test_a_case_named_by_an_open_transaction_cannot_be_deleted_meanwhile(demo_copy_url, others):
+def test_a_case_named_by_an_open_transaction_cannot_be_deleted_meanwhile(
+    demo_copy_url, others, days_old
+):
     """The check locks a case it did not write as a foreign key would (FOR KEY SHARE): a
-    concurrent DELETE of it waits, where without the lock it would see no row naming it."""
+    concurrent DELETE of it waits, where without the lock it would see no row naming it. A
+    case of an older month is found by the check's second look, over every month (0067)."""
     with psycopg.connect(conninfo(demo_copy_url), autocommit=True) as setup:
-        free = setup.execute(NEW_CASE, (datetime.now(LOCAL_TZ), None)).fetchone()[0]
+        created = datetime.now(LOCAL_TZ) - timedelta(days=days_old)
+        free = setup.execute(NEW_CASE, (created, None)).fetchone()[0]
     with psycopg.connect(conninfo(demo_copy_url)) as writer, \
             psycopg.connect(conninfo(demo_copy_url)) as deleter:
         writer.execute(
@@ -122,6 +127,17 @@ def test_a_case_named_by_an_open_transaction_cannot_be_deleted_meanwhile(demo_co
         writer.rollback()
         deleter.rollback()
         deleter.execute("DELETE FROM cases WHERE id = %s", (free,))  # free again
+
+
+def test_events_of_an_older_case_this_transaction_wrote_are_accepted(demo_copy_url):
+    # its month is not among the recent ones the check looks in first (migration 0067)
+    with psycopg.connect(conninfo(demo_copy_url)) as conn:
+        old = conn.execute(NEW_CASE, (datetime.now(LOCAL_TZ) - timedelta(days=200), None)).fetchone()[0]
+        conn.execute("INSERT INTO case_events (case_id, town_code, type) VALUES (%s, '140525108', "
+                     "'note'), (%s, '140525108', 'note')", (old, old))
+        conn.commit()
+        assert conn.execute("SELECT count(*) FROM case_events WHERE case_id = %s",
+                            (old,)).fetchone()[0] == 2
 
 
 def test_a_case_still_named_is_not_deleted_and_a_free_one_frees_its_key(demo_copy_url):
