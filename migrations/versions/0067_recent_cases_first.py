@@ -47,25 +47,9 @@ _0062 = importlib.import_module("migrations.versions.0062_own_rows_held")
 # check, only slower.
 RECENT = "1 day"
 
-EXIST = """
-CREATE OR REPLACE FUNCTION gridgov_{table}_{column}_exist() RETURNS trigger LANGUAGE plpgsql AS $$
--- After an INSERT statement on {table}: each case its {column} names must exist. A case whose
--- row version this transaction wrote is held already (migration 0062); every other one is
--- locked as a foreign key would lock it (FOR KEY SHARE), then counted: locked first, counted
--- after, so a case deleted by a transaction that commits while we wait for its lock is not
--- counted. The recent months first (migration 0067), every month only for what they lack.
-DECLARE
-    me xid := CAST(pg_current_xact_id() AS xid);
-    wanted bigint;
-    own bigint;
-    locked bigint := 0;
-    missing bigint;
-BEGIN
-    SELECT count(DISTINCT n.{column}) INTO wanted FROM new_rows n;
-    IF wanted = 0 THEN
-        RETURN NULL;
-    END IF;
-    IF wanted <= {planned_once} THEN
+# 0062's function with its branch for few rows replaced (the lines from ``IF wanted <=`` to the
+# ``ELSE`` of the many), and a line more in its heading comment
+FEW_ROWS = """    IF wanted <= {planned_once} THEN
         -- few rows (an intake, a transition): static SQL, planned once per session; the
         -- months before the recent ones are pruned when the statement starts
         SELECT count(DISTINCT c.id) INTO own
@@ -86,28 +70,11 @@ BEGIN
               FROM (SELECT c.id FROM new_rows n JOIN cases c ON c.id = n.{column}
                      WHERE c.xmin <> me FOR KEY SHARE OF c) l;
         END IF;
-    ELSE
-        -- many (a publish re-routing a town): planned for this statement's rows, whose count
-        -- the planner then knows, where a plan cached from an intake's one row would probe
-        -- every partition for each of them
-        EXECUTE 'SELECT count(DISTINCT c.id) FROM new_rows n JOIN cases c ON c.id = n.{column}'
-                ' WHERE c.xmin = $1' INTO own USING me;
-        IF own < wanted THEN
-            EXECUTE 'SELECT count(DISTINCT l.id) FROM (SELECT c.id FROM new_rows n'
-                    ' JOIN cases c ON c.id = n.{column} WHERE c.xmin <> $1 FOR KEY SHARE OF c) l'
-                    INTO locked USING me;
-        END IF;
-    END IF;
-    IF own + locked < wanted THEN
-        SELECT n.{column} INTO missing FROM new_rows n
-         WHERE n.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = n.{column})
-         LIMIT 1;
-        RAISE EXCEPTION '{table}.{column} refers to case %, which does not exist', missing
-              USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END $$;
 """
+_HEAD, _REST = _0062.EXIST.split("    IF wanted <= {planned_once} THEN\n", 1)
+_MANY = _REST[_REST.index("    ELSE\n"):]
+EXIST = (_HEAD.replace("-- counted.\n", "-- counted. The recent months first (migration 0067), every month only for what they lack.\n", 1)
+         + FEW_ROWS + _MANY)
 
 
 def upgrade() -> None:
