@@ -75,6 +75,19 @@ class StreamingWorker(ThreadWorker):
     slot: int | None = None
     connection_counts: ConnectionCounts | None = None
     _listening = False
+    _nr_conns = 0
+
+    @property
+    def nr_conns(self) -> int:
+        return self._nr_conns
+
+    @nr_conns.setter
+    def nr_conns(self, value: int) -> None:
+        # gunicorn counts a connection out before it closes the socket: the other workers see
+        # the count change before the client sees the close
+        self._nr_conns = value
+        if self.connection_counts is not None:
+            self.connection_counts.counts[self.slot] = value
 
     def set_accept_enabled(self, enabled: bool) -> None:
         # gunicorn's wish (room for more connections, not stopping); whether the worker listens
