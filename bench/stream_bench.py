@@ -46,8 +46,8 @@ import psycopg  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
 from http_bench import (  # noqa: E402  (bench/)
-    CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, backend_pids, paced, post_script, prepare_load,
-    run_wrk,
+    CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, backend_pids, paced, post_script,
+    prepare_load, run_wrk,
 )
 from servers import add_server_options, bench_token, drop_database, start_gridgov  # noqa: E402
 from results import spread as spread_of, write_section  # noqa: E402
@@ -84,7 +84,9 @@ def percentile_ms(histogram: list[tuple[int, int]], q: float) -> float:
     return float(histogram[-1][0])
 
 
-def with_streams(args, port: int, script: Path, server: list[int], url: str, backends: list[int]) -> dict:
+def with_streams(
+    args, port: int, script: Path, server: list[int], url: str, backends: list[int]
+) -> dict:
     """One phase with ``args.streams`` open streams: the clients, then the POST load."""
     clients = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "stream_clients.py"), "--port", str(port),

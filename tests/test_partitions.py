@@ -132,9 +132,10 @@ def test_a_case_named_by_an_open_transaction_cannot_be_deleted_meanwhile(
 def test_events_of_an_older_case_this_transaction_wrote_are_accepted(demo_copy_url):
     # its month is not among the recent ones the check looks in first (migration 0067)
     with psycopg.connect(conninfo(demo_copy_url)) as conn:
-        old = conn.execute(NEW_CASE, (datetime.now(LOCAL_TZ) - timedelta(days=200), None)).fetchone()[0]
-        conn.execute("INSERT INTO case_events (case_id, town_code, type) VALUES (%s, '140525108', "
-                     "'note'), (%s, '140525108', 'note')", (old, old))
+        created = datetime.now(LOCAL_TZ) - timedelta(days=200)
+        old = conn.execute(NEW_CASE, (created, None)).fetchone()[0]
+        conn.execute("INSERT INTO case_events (case_id, town_code, type) "
+                     "VALUES (%s, '140525108', 'note'), (%s, '140525108', 'note')", (old, old))
         conn.commit()
         assert conn.execute("SELECT count(*) FROM case_events WHERE case_id = %s",
                             (old,)).fetchone()[0] == 2

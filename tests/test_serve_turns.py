@@ -63,19 +63,16 @@ def test_keep_alive_connections_are_taken_in_turns(empty_db_url, gridgov_server)
     assert len(workers) == 2
     conns: list[http.client.HTTPConnection] = []
     try:
-        _take_turns(server, workers, conns)
+        for _ in range(8):
+            conns.append(_open(server.port))
+        ports = [c.sock.getsockname()[1] for c in conns]
+
+        def per_worker() -> Counter:
+            held = _holder(workers, server.port)
+            return Counter(held[p] for p in ports if p in held)
+
+        wait_for(lambda: sum(per_worker().values()) == 8, "the 8 connections held by the workers")
+        assert sorted(per_worker().values()) == [4, 4]
     finally:
         for conn in conns:
             conn.close()
-
-
-def _take_turns(server, workers: list[int], conns: list) -> None:
-    conns += [_open(server.port) for _ in range(8)]
-    ports = [c.sock.getsockname()[1] for c in conns]
-
-    def per_worker() -> Counter:
-        held = _holder(workers, server.port)
-        return Counter(held[p] for p in ports if p in held)
-
-    wait_for(lambda: sum(per_worker().values()) == 8, "the 8 connections held by the workers")
-    assert sorted(per_worker().values()) == [4, 4]

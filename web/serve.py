@@ -62,8 +62,7 @@ class ConnectionCounts:
 
     def my_turn(self, slot: int, mine: int) -> bool:
         """Whether the worker in ``slot``, holding ``mine`` connections, should take the next:
-        no other worker holds fewer."""
-        self.counts[slot] = mine
+        no other worker holds fewer. (Its own slot is kept by StreamingWorker.nr_conns.)"""
         return all(c < 0 or mine <= c for i, c in enumerate(self.counts) if i != slot)
 
 

@@ -73,8 +73,9 @@ FEW_ROWS = """    IF wanted <= {planned_once} THEN
 """
 _HEAD, _REST = _0062.EXIST.split("    IF wanted <= {planned_once} THEN\n", 1)
 _MANY = _REST[_REST.index("    ELSE\n"):]
-EXIST = (_HEAD.replace("-- counted.\n", "-- counted. The recent months first (migration 0067), every month only for what they lack.\n", 1)
-         + FEW_ROWS + _MANY)
+_HEADING_MORE = ("-- counted. The recent months first (migration 0067), every month only for "
+                 "what they lack.\n")
+EXIST = _HEAD.replace("-- counted.\n", _HEADING_MORE, 1) + FEW_ROWS + _MANY
 
 
 def upgrade() -> None:
