@@ -26,25 +26,36 @@ def _workers(arbiter: int) -> list[int]:
     return kids
 
 
-def _holder(workers: list[int], server_port: int) -> dict[int, int]:
-    """For each established connection to ``server_port``: the client's port → the worker
-    holding the server's end (by the socket's inode in /proc/net/tcp and the workers' fds)."""
+def _server_ends(server_port: int) -> dict[str, int]:
+    """The server's end of each established connection to ``server_port``: its socket's inode
+    (/proc/net/tcp) → the client's port."""
     inode_of = {}
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         cols = line.split()
         local, remote, state, inode = cols[1], cols[2], cols[3], cols[9]
         if state == "01" and int(local.split(":")[1], 16) == server_port:
             inode_of[inode] = int(remote.split(":")[1], 16)
-    held = {}
-    for pid in workers:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in inode_of:
-                held[inode_of[target[8:-1]]] = pid
-    return held
+    return inode_of
+
+
+def _sockets(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds open."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[8:-1])
+    return found
+
+
+def _holder(workers: list[int], server_port: int) -> dict[int, int]:
+    """For each established connection to ``server_port``: the client's port → the worker
+    holding the server's end."""
+    inode_of = _server_ends(server_port)
+    return {inode_of[i]: pid for pid in workers for i in _sockets(pid) if i in inode_of}
 
 
 def _open(port: int) -> http.client.HTTPConnection:
@@ -73,6 +84,26 @@ def test_keep_alive_connections_are_taken_in_turns(empty_db_url, gridgov_server)
 
         wait_for(lambda: sum(per_worker().values()) == 8, "the 8 connections held by the workers")
         assert sorted(per_worker().values()) == [4, 4]
+
+        # three of one worker's connections end: the next three are that worker's, the other
+        # holding four and it one
+        first = workers[0]
+        inode_of = _server_ends(server.port)
+        mine = {port: inode for inode, port in inode_of.items() if inode in _sockets(first)}
+        closing = [c for c, p in zip(conns, ports) if p in mine][:3]
+        gone = {mine[c.sock.getsockname()[1]] for c in closing}
+        for conn in closing:
+            conn.close()
+        # the worker has closed its ends (counted out before it closes them: web/serve.py);
+        # not the TCP state, which leaves ESTABLISHED as soon as the client closes
+        wait_for(lambda: not gone & _sockets(first), "the worker closing its ends")
+        newer = [_open(server.port) for _ in range(3)]
+        conns += newer
+        new_ports = [c.sock.getsockname()[1] for c in newer]
+        wait_for(lambda: set(new_ports) <= _holder(workers, server.port).keys(),
+                 "the new connections held")
+        held = _holder(workers, server.port)
+        assert [held[p] for p in new_ports] == [first] * 3
     finally:
         for conn in conns:
             conn.close()
