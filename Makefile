@@ -67,6 +67,7 @@ $(ASSETS_STAMP): package.json package-lock.json scripts/vendor_assets.py $(PY_ST
 
 bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/gridgov db start
 	# the benchmarks make their databases with the managed cluster's superuser, owned by the

@@ -89,14 +89,20 @@ def create(name: str, layout: str) -> str:
     url = create_database(name)
     migrate.upgrade(url)
     if layout == "flat":
-        with psycopg.connect(conninfo(url)) as conn:
-            months = [r[0] for r in conn.execute(
-                "SELECT inhrelid::regclass::text FROM pg_inherits"
-                " WHERE inhparent IN ('cases'::regclass, 'case_events'::regclass)"
-                " AND inhrelid::regclass::text NOT LIKE '%\\_default'")]
-            for month in months:
-                conn.execute(f'DROP TABLE "{month}"')
+        drop_month_partitions(url)
     return url
+
+
+def drop_month_partitions(url: str) -> None:
+    """Every month partition of cases and case_events dropped (before a load): what is loaded
+    then lies in their DEFAULT partitions."""
+    with psycopg.connect(conninfo(url)) as conn:
+        months = [r[0] for r in conn.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits"
+            " WHERE inhparent IN ('cases'::regclass, 'case_events'::regclass)"
+            " AND inhrelid::regclass::text NOT LIKE '%\\_default'")]
+        for month in months:
+            conn.execute(f'DROP TABLE "{month}"')
 
 
 def load(url: str, layout: str, args: argparse.Namespace) -> str:

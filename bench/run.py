@@ -45,6 +45,7 @@ BENCHES = {
     "emergency": "emergency_bench.py",
     "trust": "trust_bench.py",
     "notices": "notices_bench.py",
+    "instructions": "intake_instructions.py",
 }
 BENCH_DB = "gridgov_bench"
 CASES = 1_000_000
