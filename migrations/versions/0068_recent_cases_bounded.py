@@ -22,7 +22,7 @@ Counted in instructions (bench/intake_instructions.py: PostgreSQL under callgrin
 through cases.intake after a day of steady intake, 2026-12-02), this migration with
 cases/queries.sql's bound and migration 0069 against the commit before them: 4.26 → 3.90 M a
 report with month partitions, 3.92 → 3.75 M with every case in the DEFAULT partition (the
-partitions' extra cost 0.33 → 0.15 M); setting up the statements' plans 1.04 → 0.90 M with the
+partitions' extra cost 0.33 → 0.14 M); setting up the statements' plans 1.04 → 0.90 M with the
 partitions. The setting costs each of a report's four check calls a few thousand instructions
 (0.52 → 0.58 M for the AFTER triggers without partitions); on the demo as loaded, without the
 day of intake and without ANALYZE, the checks cost 1.67 M a report without it and 1.40 M with
