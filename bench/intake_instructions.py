@@ -59,9 +59,10 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from cases.intake import CaseRequest, create_case  # noqa: E402
 from db import migrate  # noqa: E402
 from db.cluster import Cluster, pg_tool, server_user  # noqa: E402
+from db.session import conninfo  # noqa: E402
 from demo.load import load_demo  # noqa: E402
 from province_bench import drop_month_partitions  # noqa: E402
-from results import write_section  # noqa: E402
+from results import spread, write_section  # noqa: E402
 
 LAYOUTS = ("partitioned", "flat")
 BUSY = 5  # the demo's 4,107 cases five times over: about a minute at 300 reports a second
@@ -72,10 +73,6 @@ PARTS = {
     "ExecConstraints": "CHECK constraints of the rows inserted",
     "pg_plan_queries": "planning",
 }
-
-
-def conninfo(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def make_layout(cluster: Cluster, layout: str, seed: int) -> None:
@@ -189,12 +186,10 @@ def instructions(path: Path) -> dict[str, int]:
     return found
 
 
-def spread(values: list[float], scale: float = 1e6) -> str:
-    # (a part that costs nothing per report comes out a few instructions either side of 0)
-    values = sorted(round(v / scale, 2) + 0.0 for v in values)
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.median(values):.2f} ({values[0]:.2f}–{values[-1]:.2f})"
+def millions(value: float) -> float:
+    # rounded as printed, and never -0.00: a part that costs nothing per report comes out a
+    # few instructions either side of 0
+    return round(value / 1e6, 2) + 0.0
 
 
 def main() -> None:
@@ -277,8 +272,9 @@ def main() -> None:
     for key, label in [("total", "all of PostgreSQL's work"), *PARTS.items()]:
         p = [r.get(key, 0) for r in part]
         f = [r.get(key, 0) for r in flat]
-        gap = round((statistics.median(p) - statistics.median(f)) / 1e6, 2) + 0.0
-        out_lines.append(f"| {label} | {spread(p)} | {spread(f)} | {gap:+.2f} |")
+        gap = millions(statistics.median(p) - statistics.median(f))
+        out_lines.append(f"| {label} | {spread([millions(v) for v in p])} | "
+                         f"{spread([millions(v) for v in f])} | {gap:+.2f} |")
     print("\n".join(out_lines))
     if not args.no_write:
         title = "What an intake costs PostgreSQL, in instructions: month partitions and none"

@@ -46,20 +46,25 @@ _0062 = importlib.import_module("migrations.versions.0062_own_rows_held")
 _0067 = importlib.import_module("migrations.versions.0067_recent_cases_first")
 
 _LOWER = "c.created_at >= statement_timestamp() - interval '{recent}'"
-_BOTH = (_LOWER + "\n{indent}AND c.created_at"
-         " <= ANY (ARRAY[statement_timestamp() + interval '{recent}'])")
-# 0067's function with both recent lookups bounded above as well as below
+
+
+def _bounded(indent: int) -> str:
+    """The recent days, bounded below and above, the upper bound on a line of its own."""
+    return (_LOWER + "\n" + " " * indent
+            + "AND c.created_at <= ANY (ARRAY[statement_timestamp() + interval '{recent}'])")
+
+
+# 0067's function with both recent lookups bounded above as well as below, and its few rows'
+# statements probing cases by key whatever the statistics say (the heading says why)
 EXIST = (_0067.EXIST
          .replace("         WHERE c.xmin = me AND " + _LOWER + ";",
-                  "         WHERE c.xmin = me AND " + _BOTH.replace("{indent}", " " * 11) + ";", 1)
+                  "         WHERE c.xmin = me AND " + _bounded(11) + ";", 1)
          .replace("                       AND " + _LOWER + "\n",
-                  "                       AND " + _BOTH.replace("{indent}", " " * 23) + "\n", 1)
+                  "                       AND " + _bounded(23) + "\n", 1)
          .replace("-- months before the recent ones are pruned when the statement starts",
                   "-- months other than the recent ones are pruned when the statement starts", 1)
          .replace("-- counted. The recent months first (migration 0067)",
-                  "-- counted. The recent months first (migrations 0067, 0068)", 1))
-# The few rows' statements probe cases by key, whatever the statistics say (below)
-EXIST = (EXIST
+                  "-- counted. The recent months first (migrations 0067, 0068)", 1)
          .replace("RETURNS trigger LANGUAGE plpgsql AS $$",
                   "RETURNS trigger LANGUAGE plpgsql SET enable_seqscan = off AS $$", 1)
          .replace("        -- every partition for each of them\n",
