@@ -7,7 +7,7 @@ import gc
 import resource
 import selectors
 import socket
-from multiprocessing.sharedctypes import RawArray
+from multiprocessing.sharedctypes import RawArray, RawValue
 
 import click
 from gunicorn.app.base import BaseApplication
@@ -46,6 +46,8 @@ class ConnectionCounts:
 
     def __init__(self) -> None:
         self.counts = RawArray(ctypes.c_int, [-1] * self.SLOTS)
+        # every slot ever claimed lies below this: what my_turn reads, not all 64
+        self.span = RawValue(ctypes.c_int, 0)
 
     def claim(self, server, worker) -> None:
         """gunicorn's pre_fork hook: give the new worker a free slot."""
@@ -53,6 +55,7 @@ class ConnectionCounts:
         worker.slot = next(i for i in range(self.SLOTS) if i not in used)
         worker.connection_counts = self
         self.counts[worker.slot] = 0
+        self.span.value = max(self.span.value, worker.slot + 1)
 
     def release(self, server, worker) -> None:
         """gunicorn's child_exit hook: the worker's slot is free again."""
@@ -62,8 +65,10 @@ class ConnectionCounts:
 
     def my_turn(self, slot: int, mine: int) -> bool:
         """Whether the worker in ``slot``, holding ``mine`` connections, should take the next:
-        no other worker holds fewer. (Its own slot is kept by StreamingWorker.nr_conns.)"""
-        return all(c < 0 or mine <= c for i, c in enumerate(self.counts) if i != slot)
+        no other worker holds fewer. Its own slot holds ``mine`` (StreamingWorker.nr_conns
+        keeps it), which passes the test; the main loop asks after every batch of events, so
+        the slots are read as one slice, in C."""
+        return all(c < 0 or mine <= c for c in self.counts[:self.span.value])
 
 
 class StreamingWorker(ThreadWorker):
