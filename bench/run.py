@@ -46,6 +46,7 @@ BENCHES = {
     "trust": "trust_bench.py",
     "notices": "notices_bench.py",
     "instructions": "intake_instructions.py",
+    "app_instructions": "app_instructions.py",
 }
 BENCH_DB = "gridgov_bench"
 CASES = 1_000_000
