@@ -15,10 +15,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import psycopg
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
-from db.driver import driver_connection, driver_sql
+from db.driver import array_literal, driver_connection, driver_sql
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -108,22 +109,30 @@ def insert_case(
     Returns (new id, probable_duplicate_of or None), or None when a case with the same
     idempotency key already exists (it may have been committed by a concurrent request)."""
     params = {**values, "actor": actor, "event_data": json.dumps(event_data, ensure_ascii=False),
-              "clock_names": [c.clock for c in clocks],
-              "clock_started": [c.started_at for c in clocks],
-              "clock_due": [c.due_at for c in clocks], "clock_soon": [c.soon_at for c in clocks],
-              "clock_yellow": [c.yellow_at for c in clocks],
-              "clock_red": [c.red_at for c in clocks], "clock_units": [c.unit for c in clocks]}
+              # as text, cast in the statement (db/driver.py array_literal says why)
+              "clock_names": array_literal([c.clock for c in clocks]),
+              "clock_started": array_literal([c.started_at for c in clocks]),
+              "clock_due": array_literal([c.due_at for c in clocks]),
+              "clock_soon": array_literal([c.soon_at for c in clocks]),
+              "clock_yellow": array_literal([c.yellow_at for c in clocks]),
+              "clock_red": array_literal([c.red_at for c in clocks]),
+              "clock_units": array_literal([c.unit for c in clocks])}
     # on the driver's connection: it runs on every POST (db/driver.py says why)
     conn = driver_connection(session)
-    # the generic plan for this statement alone (FORCE_GENERIC says why): set before it and put
-    # back after it, the three sent together in one round trip. Each set_config(..., true)
-    # lasts until the transaction ends: in autocommit the three share one implicit transaction
-    # (one Sync, sent as the pipeline ends), which the insert's commit or failure ends; in the
-    # caller's transaction the setting is put back for the statements that follow
+    # the generic plan for this statement alone (FORCE_GENERIC says why): set before it, in
+    # one round trip with it. set_config(..., true) lasts until the transaction ends. In
+    # autocommit (an intake without photos) the two share one implicit transaction, ended by
+    # the Sync sent as the pipeline ends, and the setting with it; in the caller's transaction
+    # it is put back after the insert (PLAN_CACHE_BACK) for the statements that follow. One
+    # cursor: its result is its last statement's, the insert's
+    in_transaction = (not conn.autocommit
+                      or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
     with conn.pipeline():
-        conn.execute(FORCE_GENERIC)
-        cursor = conn.execute(driver_sql(_q("insert_case").text), params)
-        conn.execute(PLAN_CACHE_BACK)
+        cursor = conn.cursor()
+        cursor.execute(FORCE_GENERIC)
+        cursor.execute(driver_sql(_q("insert_case").text), params)
+        if in_transaction:
+            conn.execute(PLAN_CACHE_BACK)
     row = cursor.fetchone()
     return (row[0], row[1]) if row is not None else None
 

@@ -15,10 +15,11 @@ import psycopg
 import pytest
 from psycopg.sql import Literal
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from cases import intake, repository
 from cases.deadlines import LOCAL_TZ
-from db.driver import driver_connection, driver_sql
+from db.driver import array_literal, driver_connection, driver_sql
 from db.session import engine_for, session_scope
 from tests.test_intake_api import query
 from web import create_app
@@ -199,7 +200,8 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
         "assignment_reason": None, "idempotency_key": None, "request_hash": None,
         "boundary_version": 1, "routed_town": "140525108",
         "actor": "test", "event_data": json.dumps({}),
-        **{f"clock_{k}": [] for k in ("names", "started", "due", "soon", "yellow", "red", "units")},
+        **{f"clock_{k}": array_literal([])
+           for k in ("names", "started", "due", "soon", "yellow", "red", "units")},
     }
     with session_scope(dup_url) as s:
         # A busy day first, as under the intake's steady load (bench/http_bench.py: 300
@@ -268,3 +270,27 @@ def test_the_insert_runs_on_its_generic_plan_and_leaves_the_setting_as_it_was(du
         setting = conn.execute("SHOW plan_cache_mode").fetchone()[0]
         s.rollback()
     assert (custom, setting) == (0, "auto") and generic >= 3
+
+
+def test_in_autocommit_too_the_insert_runs_generic_and_the_setting_ends_with_it(dup_url, spot):
+    # as POST /api/v1/cases runs it without photos (web/database.py session(autocommit=True)):
+    # the setting is not put back by a statement of its own, it ends with the insert's
+    # implicit transaction
+    engine = engine_for(dup_url).execution_options(isolation_level="AUTOCOMMIT")
+    with Session(engine) as s:
+        conn = driver_connection(s)
+        ids = []
+        for i in range(9):
+            ids.append(intake.create_case(s, intake.CaseRequest(
+                category=OTHER_CATEGORY, description="plan, autocommit", channel="patrol",
+                lon=spot["lon"] - i * 1e-4, lat=spot["lat"])).case["id"])
+            assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "auto"
+        generic, custom = conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%near AS MATERIALIZED%%'").fetchone()
+        # each report committed by itself: another connection sees them all (they stay, in
+        # this module's copy of the demo, the last test of the module)
+        with session_scope(dup_url) as other:
+            seen = other.execute(text("SELECT count(*) FROM cases WHERE id = ANY(:ids)"),
+                                 {"ids": ids}).scalar_one()
+    assert (custom, seen) == (0, 9) and generic >= 3
