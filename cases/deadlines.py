@@ -20,6 +20,7 @@ Times are computed in the town's local time (Asia/Shanghai) and returned timezon
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -39,6 +40,10 @@ class BusinessCalendar:
 
     def __init__(self, overrides: Mapping[date, bool] | None = None):
         self.overrides = dict(overrides or {})
+        # the working days of a span of days, as ordinals in order: (first, end, days), made
+        # when first needed (workday_after) and replaced whole, so threads sharing the
+        # calendar (cases/intake.py caches one per process) read one or the other
+        self._index: tuple[int, int, list[int]] = (0, 0, [])
 
     def is_workday(self, day: date) -> bool:
         if day in self.overrides:
@@ -52,6 +57,24 @@ class BusinessCalendar:
                 return day
             day += timedelta(days=1)
         raise ValueError(f"no working day within ten years of {day}")
+
+    def workday_after(self, day: date, n: int) -> date:
+        """The ``n``-th working day after ``day`` (n ≥ 1), looked up in the index of working
+        days rather than walked day by day (add_working_time says why)."""
+        o = day.toordinal()
+        for reach in (800, 3660 + 2 * n):
+            first, end, days = self._index
+            i = bisect_right(days, o) + n - 1
+            if first <= o and i < len(days):
+                return date.fromordinal(days[i])
+            first, end = o - 366, o + max(reach, 2 * n)
+            self._index = (first, end, [d for d in range(first, end)
+                                        if self.is_workday(date.fromordinal(d))])
+        first, end, days = self._index
+        i = bisect_right(days, o) + n - 1
+        if i < len(days):
+            return date.fromordinal(days[i])
+        raise ValueError(f"no {n} working days within ten years after {day}")
 
 
 def _days_from(moment: datetime, cal: BusinessCalendar):
@@ -77,26 +100,34 @@ def _day_windows(day: date, moment: datetime):
 def add_working_time(start: datetime, hours: float, cal: BusinessCalendar) -> datetime:
     """``start`` plus ``hours`` of working time (inside the windows of working days).
 
-    A whole working day the time runs through is counted as WORKING_DAY at once, without its
-    windows: an intake computes about eight such moments per report (a case's first clocks,
-    cases/clocks.py), and for a five-working-day limit walking every window took 280 us of
-    each report's CPU, counting by days 123 us (timeit, 2026-12-01). The same sum as walking
-    the windows: a time longer than a day's working hours runs through both of its windows
-    (tests/test_deadlines.py compares the two)."""
+    Only two days' windows are walked: what is left of ``start``'s own day, then the day the
+    time runs out on — the k-th working day after, when k − 1 whole working days
+    (WORKING_DAY each) lie between — found in the calendar's index of working days. An intake
+    computes about eight such moments per report (a case's first clocks, cases/clocks.py):
+    walking every window of a five-working-day limit took 280 us of each report's CPU,
+    counting day by day 123 us (timeit, 2026-12-01), looking the day up 30 us (2026-12-02).
+    The same sum as walking every window: tests/test_deadlines.py compares the two."""
     if hours < 0:
         raise ValueError(f"`hours` was {hours} but must not be negative")
     moment = start.astimezone(LOCAL_TZ)
     remaining = timedelta(hours=hours)
-    for day, whole in _days_from(moment, cal):
-        if whole and remaining > WORKING_DAY:
-            remaining -= WORKING_DAY
-            continue
+    day = moment.date()
+    if cal.is_workday(day):
         for w_start, w_end in _day_windows(day, moment):
             span = w_end - w_start
             if remaining <= span:
                 return w_start + remaining
             remaining -= span
-    raise AssertionError("unreachable: _days_from is infinite")
+    # the time runs out on the k-th working day after ``day``: all of the k − 1 before it pass
+    # whole (nothing left, k = 1: its first window's start, as walking the windows finds)
+    k = max(1, -(-remaining // WORKING_DAY))
+    remaining -= (k - 1) * WORKING_DAY
+    for w_start, w_end in _day_windows(cal.workday_after(day, k), moment):
+        span = w_end - w_start
+        if remaining <= span:
+            return w_start + remaining
+        remaining -= span
+    raise AssertionError("unreachable: the k-th day's windows hold what is left")
 
 
 def deadline_at(start: datetime, value: int, unit: str, cal: BusinessCalendar) -> datetime:
