@@ -23,7 +23,8 @@ How:
    the count: it is the same for every view);
 4. ``--checkout DIR`` counts another checkout's code instead (a ``git worktree`` of an older
    commit: the figure before a change, in the same run); writes its section of
-   bench/RESULTS.md (``--no-write`` to print only).
+   bench/RESULTS.md (``--no-write`` to print only; ``--section NAME`` to a section of its
+   own, e.g. ``--checkout`` of an older commit beside the current figure).
 
 The live listener reads the notices of the reports only every hour here, so its polling,
 which depends on time and not on the reports, is not counted.
@@ -152,6 +153,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--checkout", type=Path, help="count this checkout's code (module doc)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--section", default="",
+                        help="write to a section of its own (the figure of an older commit)")
     add_server_options(parser, "app_instructions")
     args = parser.parse_args()
     for tool in ("valgrind", "gcc"):
@@ -186,8 +189,10 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if not args.no_write:
-        write_section("app_instructions", "What a case report costs the server's Python, in instructions",
-                      lines, "python bench/app_instructions.py " + " ".join(sys.argv[1:]))
+        name, title = "app_instructions", "What a case report costs the server's Python, in instructions"
+        if args.section:
+            name, title = f"app_instructions_{args.section}", f"{title}: {args.section}"
+        write_section(name, title, lines, "python bench/app_instructions.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from datetime import datetime
 from functools import cache
 
 import shapely
-from psycopg.rows import namedtuple_row
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
@@ -85,9 +84,9 @@ def locate(session: Session, lon: float, lat: float) -> Location:
     """The grid hierarchy at WGS 84 ``lon, lat``; raises OutsideCoverage when no grid covers it."""
     lon, lat = _checked(lon, lat)
     # on the driver's connection: every intake runs it (db/driver.py says why)
-    cursor = driver_connection(session).cursor(row_factory=namedtuple_row)
-    row = cursor.execute(driver_sql(_statements()["locate"].text), {"lon": lon, "lat": lat}).fetchone()
-    if row.leaf is None and row.admin is None:
+    cursor = driver_connection(session).cursor()
+    (row,) = cursor.execute(driver_sql(_statements()["locate"].text), {"lon": lon, "lat": lat}).fetchone()
+    if row["leaf"] is None and row["admin"] is None:
         raise _outside(session, lon, lat)
     return _location(row, lon, lat)
 
@@ -102,28 +101,30 @@ def locate_many(session: Session, points: list[tuple[float, float]]) -> list[Loc
     checked = [_checked(lon, lat) for lon, lat in points]
     if not checked:
         return []
-    cursor = driver_connection(session).cursor(row_factory=namedtuple_row)
+    cursor = driver_connection(session).cursor()
     cursor.executemany(driver_sql(_statements()["locate"].text),
                        [{"lon": lon, "lat": lat} for lon, lat in checked], returning=True)
     out: list[Location | None] = []
     for (lon, lat), _ in zip(checked, cursor.results(), strict=True):
-        row = cursor.fetchone()
-        out.append(None if row.leaf is None and row.admin is None else _location(row, lon, lat))
+        (row,) = cursor.fetchone()
+        out.append(None if row["leaf"] is None and row["admin"] is None
+                   else _location(row, lon, lat))
     return out
 
 
-def _location(row, lon: float, lat: float) -> Location:
-    """A Location from a row of the ``locate`` statement that found a leaf or admin grid."""
-    hits = row.hits or []
-    leaf = row.leaf
-    admin = row.admin or {}
+def _location(row: dict, lon: float, lat: float) -> Location:
+    """A Location from the object the ``locate`` statement answered, which found a leaf or
+    admin grid."""
+    hits = row["hits"] or []
+    leaf = row["leaf"]
+    admin = row["admin"] or {}
     level_hits = [h["code"] for h in hits if (h["level"] in LEAF_LEVELS) == (leaf is not None)]
-    town = row.town or {"code": (leaf or admin).get("town_code"), "name": None}
+    town = row["town"] or {"code": (leaf or admin).get("town_code"), "name": None}
     return Location(
         lon=lon,
         lat=lat,
         town=town,
-        zone=row.zone,
+        zone=row["zone"],
         admin={
             "code": admin.get("code") or (leaf or {}).get("parent_code"),
             "name": admin.get("name"),
@@ -139,11 +140,11 @@ def _location(row, lon: float, lat: float) -> Location:
             "version": leaf["version"],
             "valid_from": _when(leaf["valid_from"]),
         },
-        workers_on_duty=row.workers or [],
-        leader=row.leader,
+        workers_on_duty=row["workers"] or [],
+        leader=row["leader"],
         on_boundary=bool((leaf or admin).get("on_edge")),
         candidates=sorted(level_hits),
-        boundary_version=row.boundary_version,
+        boundary_version=row["boundary_version"],
     )
 
 
