@@ -175,7 +175,11 @@ def main() -> None:
     finally:
         drop_database(args)
         shutil.rmtree(work, ignore_errors=True)
-    code = "the checkout " + str(args.checkout) if args.checkout else "this checkout"
+    code = "this checkout"
+    if args.checkout:
+        commit = subprocess.run(["git", "-C", str(args.checkout), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        code = f"the checkout of commit {commit}" if commit else f"the checkout {args.checkout}"
     lines = [
         f"The Flask app answering `POST /api/v1/cases` ({code}), under valgrind's callgrind: "
         f"{args.reports} reports counted per run after {args.warm} not counted, through Flask's "
