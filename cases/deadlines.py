@@ -40,10 +40,10 @@ class BusinessCalendar:
 
     def __init__(self, overrides: Mapping[date, bool] | None = None):
         self.overrides = dict(overrides or {})
-        # the working days of a span of days, as ordinals in order: (first, end, days), made
-        # when first needed (workday_after) and replaced whole, so threads sharing the
-        # calendar (cases/intake.py caches one per process) read one or the other
-        self._index: tuple[int, int, list[int]] = (0, 0, [])
+        # the working days from a first day on, as ordinals in order: (first, days), made when
+        # first needed (workday_after) and replaced whole, so threads sharing the calendar
+        # (cases/intake.py caches one per process) read one or the other
+        self._index: tuple[int, list[int]] = (0, [])
 
     def is_workday(self, day: date) -> bool:
         if day in self.overrides:
@@ -60,20 +60,18 @@ class BusinessCalendar:
 
     def workday_after(self, day: date, n: int) -> date:
         """The ``n``-th working day after ``day`` (n ≥ 1), looked up in the index of working
-        days rather than walked day by day (add_working_time says why)."""
+        days rather than walked day by day (add_working_time says why). The index as it is,
+        else made afresh from a year before ``day`` to 800 days after it, else, past a long
+        run of holidays, to ten years after."""
         o = day.toordinal()
-        for reach in (800, 3660 + 2 * n):
-            first, end, days = self._index
+        for reach in (None, 800, 3660):
+            if reach is not None:
+                self._index = (o - 366, [d for d in range(o - 366, o + reach + 2 * n)
+                                         if self.is_workday(date.fromordinal(d))])
+            first, days = self._index
             i = bisect_right(days, o) + n - 1
             if first <= o and i < len(days):
                 return date.fromordinal(days[i])
-            first, end = o - 366, o + max(reach, 2 * n)
-            self._index = (first, end, [d for d in range(first, end)
-                                        if self.is_workday(date.fromordinal(d))])
-        first, end, days = self._index
-        i = bisect_right(days, o) + n - 1
-        if i < len(days):
-            return date.fromordinal(days[i])
         raise ValueError(f"no {n} working days within ten years after {day}")
 
 
