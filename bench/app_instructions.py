@@ -63,24 +63,14 @@ CHILD_ENV = "GRIDGOV_APP_INSTRUCTIONS"
 
 def reports(url: str, n: int, seed: int) -> list[tuple[bytes, dict[str, str]]]:
     """``n`` case reports as bench/http_bench.py sends them: (body, headers)."""
-    from http_bench import CHANNELS, WORDS, sample
+    from http_bench import case_bodies, sample
     from servers import bench_token
 
     points, categories = sample(url, 4000, seed)
-    token = bench_token(url)
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        lon, lat = points[i % len(points)]
-        channel = rng.choice(CHANNELS)
-        body = {"category": rng.choice(categories), "description": f"{rng.choice(WORDS)}（压测 {i}）",
-                "location": {"lon": round(lon, 7), "lat": round(lat, 7), "crs": "wgs84"},
-                "channel": channel}
-        headers = {"Content-Type": "application/json"}
-        if channel not in ("resident", "app"):
-            headers["Authorization"] = "Bearer " + token
-        out.append((json.dumps(body, ensure_ascii=False).encode(), headers))
-    return out
+    signed = {"Content-Type": "application/json", "Authorization": "Bearer " + bench_token(url)}
+    anonymous = {"Content-Type": "application/json"}
+    return [(json.dumps(body, ensure_ascii=False).encode(), signed if staff else anonymous)
+            for body, staff in case_bodies(points, categories, random.Random(seed), n)]
 
 
 def child(spec: dict) -> None:

@@ -135,13 +135,14 @@ def _lua_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def post_script(
-    points: list[tuple[float, float]], categories: list[str], rng: random.Random, token: str
-) -> str:
-    """A wrk script sending one of 4,000 prepared case bodies at random: the residents' and the
-    app's without an account, the staff channels' with ``token`` (Authorization: Bearer)."""
-    bodies, signed = [], []
-    for i in range(4000):
+def case_bodies(
+    points: list[tuple[float, float]], categories: list[str], rng: random.Random, n: int = 4000
+) -> list[tuple[dict, bool]]:
+    """``n`` case reports at the points in turn, of random leaf categories and channels:
+    (body, whether it is sent with a token). The residents' and the app's go without an
+    account, the staff channels' with one."""
+    out = []
+    for i in range(n):
         lon, lat = points[i % len(points)]
         body = {
             "category": rng.choice(categories),
@@ -149,8 +150,19 @@ def post_script(
             "location": {"lon": round(lon, 7), "lat": round(lat, 7), "crs": "wgs84"},
             "channel": rng.choice(CHANNELS),
         }
+        out.append((body, body["channel"] not in ("resident", "app")))
+    return out
+
+
+def post_script(
+    points: list[tuple[float, float]], categories: list[str], rng: random.Random, token: str
+) -> str:
+    """A wrk script sending one of 4,000 prepared case bodies (case_bodies) at random, the
+    staff channels' with ``token`` (Authorization: Bearer)."""
+    bodies, signed = [], []
+    for body, staff in case_bodies(points, categories, rng):
         bodies.append(_lua_string(json.dumps(body, ensure_ascii=False)))
-        signed.append("false" if body["channel"] in ("resident", "app") else "true")
+        signed.append("true" if staff else "false")
     return (
         "local bodies = {"
         + ",\n".join(bodies)
