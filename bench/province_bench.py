@@ -278,6 +278,14 @@ def lines(args: argparse.Namespace, measured: dict[str, dict]) -> list[str]:
         out.append(f"| {layout} | {spread([r['p99_ms'] for r in m['locate']], '{:.1f}')} | "
                    f"{spread([r['p99_ms'] for r in m['intake']], '{:.1f}')} | {errors} | {tile} | "
                    f"{page} (town {m['town']}) |")
+    # what the machine gave: the same code needs about twice the CPU a report on some of the
+    # machines this runs on as on others (docs/scale.md), which a p99 alone does not show
+    cpu = "; ".join(
+        f"{layout} {statistics.median(r['cpu_server_s'] / r['wall_s'] for r in m['intake']):.2f} / "
+        f"{statistics.median(r['cpu_postgres_s'] / r['wall_s'] for r in m['intake']):.2f}"
+        for layout, m in measured.items())
+    out += ["", f"CPU during the intake runs, cores of {os.cpu_count()} (median over the runs), "
+            f"gunicorn / PostgreSQL (the server's connections): {cpu}."]
     return out
 
 
