@@ -67,8 +67,8 @@ from db import migrate  # noqa: E402
 from db.session import conninfo, managed_cluster, managed_standby, session_scope  # noqa: E402
 from demo.load import load_demo  # noqa: E402
 from http_bench import (  # noqa: E402
-    WARM_UP_S, _server_pids, add_wrk_options, backend_pids, locate_script, paced, post_script,
-    run_wrk,
+    WARM_UP_S, _server_pids, add_wrk_options, backend_pids, locate_script, median_of, paced,
+    post_script, run_wrk,
 )
 from results import spread, write_section  # noqa: E402
 from servers import (  # noqa: E402
@@ -280,10 +280,10 @@ def lines(args: argparse.Namespace, measured: dict[str, dict]) -> list[str]:
                    f"{page} (town {m['town']}) |")
     # what the machine gave: the same code needs about twice the CPU a report on some of the
     # machines this runs on as on others (docs/scale.md), which a p99 alone does not show
-    cpu = "; ".join(
-        f"{layout} {statistics.median(r['cpu_server_s'] / r['wall_s'] for r in m['intake']):.2f} / "
-        f"{statistics.median(r['cpu_postgres_s'] / r['wall_s'] for r in m['intake']):.2f}"
-        for layout, m in measured.items())
+    # the medians as the HTTP section takes them (http_bench.median_of)
+    intake = {layout: median_of(m["intake"]) for layout, m in measured.items()}
+    cpu = "; ".join(f"{layout} {r['cpu_server_s'] / r['wall_s']:.2f} / "
+                    f"{r['cpu_postgres_s'] / r['wall_s']:.2f}" for layout, r in intake.items())
     out += ["", f"CPU during the intake runs, cores of {os.cpu_count()} (median over the runs), "
             f"gunicorn / PostgreSQL (the server's connections): {cpu}."]
     return out
