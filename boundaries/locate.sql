@@ -51,7 +51,7 @@ SELECT json_build_object(
                FROM towns t
               WHERE t.code = COALESCE((SELECT town_code FROM admin), (SELECT town_code FROM leaf))),
     -- the town's latest boundary version this lookup saw: the intake's insert refuses a case
-    -- routed on boundaries a publish has replaced since (cases/queries.sql insert_case)
+    -- routed on boundaries a publish has replaced since (function insert_case, migration 0070)
     'boundary_version', (SELECT max(v.number) FROM boundary_versions v
       WHERE v.town_code = COALESCE((SELECT town_code FROM admin), (SELECT town_code FROM leaf))),
     'workers', (SELECT json_agg(json_build_object('id', pe.id, 'name', pe.name, 'phone', pe.phone,

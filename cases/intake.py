@@ -323,7 +323,7 @@ def case_summary(row: dict[str, Any]) -> dict[str, Any]:
         },
         "created_at": _iso(row["created_at"]),
         # a case of the same category within 50 m and 24 h of this one was open when it came
-        # in (cases/queries.sql insert_case); an operator merges or dismisses the flag
+        # in (the function insert_case, migration 0070); an operator merges or dismisses the flag
         "probable_duplicate_of": row["probable_duplicate_of"],
         "supporters": row["supporters"],
         "links": {"self": f"/api/v1/cases/{row['id']}"},

@@ -50,7 +50,8 @@ PRECISIONS = ("point", "door", "street", "village", "town")
 # center, the town center, or one of the town's departments (``department_code``).
 QUEUES = ("grid", "village", "town", "department")
 # A probable duplicate (issue 9): a case of the same category this close in space and time to
-# an open one. The numbers are written into cases/queries.sql insert_case as well.
+# an open one. The numbers are written into the function insert_case as well (migration
+# 0070, the intake's insert): changing them is a migration replacing it.
 DUPLICATE_RADIUS_M = 50
 DUPLICATE_WINDOW_H = 24
 

@@ -17,102 +17,53 @@ SELECT assignee_id, count(*) AS n
  GROUP BY assignee_id;
 
 -- name: insert_case
--- The case, its first clocks and its first event in one statement (one round trip). The
--- idempotency key is claimed by the BEFORE INSERT trigger cases_claim_key (migration 0060: a
--- partitioned table has no unique index without the month): a concurrent request with the same
--- key waits for the first to commit, then inserts nothing and gets no row back (and so no event
--- either).
---
--- dup: the probable duplicate (cases.models.DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H): the
--- nearest OPEN case of the same category within 50 m and 24 h. The box test (&&) is what
--- ix_cases_open_geom answers (the open predicate written as the index writes it): a box around
--- the point 50 m wide on each side, in degrees at its latitude, with 1 % to spare (1° of
--- latitude is 110,574 m at the equator, the shortest; 1° of longitude 111,320 m × cos(lat));
--- the exact distance is then measured on the spheroid for the few cases in the box.
--- tests/test_duplicates.py shows the plan uses the index.
-WITH pt AS (
-    SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom
-), near AS MATERIALIZED (
-    -- the open cases in the box, by ix_cases_open_geom alone. MATERIALIZED keeps the planner
-    -- from ANDing in ix_cases_created_at for the 24 h: that range holds every case of the day,
-    -- and under a steady 300 reports/s each insert read a growing day's worth of entries
-    -- (measured 2026-11-30: the intake's p99 at 300/s was 27 ms with the AND, 10 ms without).
-    -- The start of the 24 h is named here, on the partition key: the months before it are
-    -- pruned (EXPLAIN ANALYZE on 1M cases in 18 months, 2026-12-01: 0.42 against 0.64 ms
-    -- with every month read). Only the start: the statement runs prepared, on a generic plan
-    -- (forced: cases/repository.py FORCE_GENERIC) that cannot see the values, and a BETWEEN
-    -- there is costed as a narrow range (0.5 % of the rows), narrow enough that the plan
-    -- ANDed the day's created_at entries in again —
-    -- 62,670 of them read per insert after a few minutes at 300/s, 2.8 of its 3.1 ms
-    -- (auto_explain, 2026-12-01). A lone lower bound is costed as a third of the rows, which
-    -- no plan reads through an index. The end of the 24 h is written as a comparison with
-    -- an array of one, which the planner does not pair with the start into a range: it
-    -- prunes the empty months made ahead and the DEFAULT partition (a case imported with its
-    -- own, earlier created_at is not the duplicate of one reported since). Without it each
-    -- insert set up scans of those four tables too (counted in instructions:
-    -- bench/intake_instructions.py, migration 0068's heading).
-    -- tests/test_duplicates.py checks the generic plan: one or two months read, the box by
-    -- ix_cases_open_geom, ix_cases_created_at not used.
-    SELECT c.id, c.geom, c.category_code, c.created_at
-      FROM cases c, pt
-     WHERE c.geom && ST_Expand(pt.geom, 50.5 / (111320 * cos(radians(CAST(:lat AS float8)))),
-                               50.5 / 110574)
-       AND c.status NOT IN ('closed', 'evaluated', 'voided')
-       AND c.created_at >= CAST(:created_at AS timestamptz) - interval '24 hours'
-       AND c.created_at <= ANY (ARRAY[CAST(:created_at AS timestamptz) + interval '24 hours'])
-), dup AS (
-    SELECT n.id
-      FROM near n, pt
-     WHERE n.category_code = :category_code
-       AND ST_DWithin(CAST(n.geom AS geography), CAST(pt.geom AS geography), 50)
-     ORDER BY ST_Distance(CAST(n.geom AS geography), CAST(pt.geom AS geography)), n.id DESC
-     LIMIT 1
-), new_case AS (
-    INSERT INTO cases (
-        town_code, category_code, description, status, channel, address, grid_code, admin_code,
-        assignee_id, reporter_name, reporter_phone, occurred_at, created_at, updated_at,
-        due_at, dispatch_due_at, geom, input_crs, geocode_precision, geocode_score,
-        geocode_match, queue, on_boundary, grid_version, routing_reason, assignment_reason,
-        idempotency_key, request_hash, probable_duplicate_of)
-    SELECT
-        :town_code, :category_code, :description, :status, :channel, :address, :grid_code,
-        :admin_code, :assignee_id, :reporter_name, :reporter_phone, :occurred_at, :created_at,
-        :created_at, :due_at, :dispatch_due_at, (SELECT geom FROM pt),
-        :input_crs, :geocode_precision, :geocode_score, :geocode_match, :queue, :on_boundary,
-        :grid_version, :routing_reason, :assignment_reason, :idempotency_key, :request_hash,
-        (SELECT id FROM dup)
-    -- routed on the town's boundary version :boundary_version: when a publish has committed a
-    -- newer one since (planning/publish.py), insert nothing and the intake routes again. A
-    -- publish holds cases locked while it switches versions, so this statement's snapshot,
-    -- taken after that lock, sees the new version whenever it missed the publish's re-routing.
-    WHERE NOT EXISTS (SELECT 1 FROM boundary_versions v
-                       WHERE v.town_code = CAST(:routed_town AS text)
-                         AND v.number > CAST(:boundary_version AS integer))
-    RETURNING id, town_code, status, created_at, queue, assignee_id, probable_duplicate_of
-), clock AS (
-    -- the case's first clocks (computed by cases/clocks.py, one array element per clock)
-    INSERT INTO case_deadlines (case_id, town_code, clock, started_at, due_at, soon_at,
-                                yellow_at, red_at, unit)
-    SELECT n.id, n.town_code, k.clock, k.started_at, k.due_at, k.soon_at, k.yellow_at,
-           k.red_at, k.unit
-      FROM new_case n,
-           unnest(CAST(:clock_names AS text[]), CAST(:clock_started AS timestamptz[]),
-                  CAST(:clock_due AS timestamptz[]), CAST(:clock_soon AS timestamptz[]),
-                  CAST(:clock_yellow AS timestamptz[]), CAST(:clock_red AS timestamptz[]),
-                  CAST(:clock_units AS text[]))
-             AS k(clock, started_at, due_at, soon_at, yellow_at, red_at, unit)
-), event AS (
-    INSERT INTO case_events (case_id, town_code, at, type, from_status, to_status, actor, data,
-                             queue, assignee_id)
-    SELECT id, town_code, created_at, 'created', NULL, status, :actor,
-           CASE WHEN probable_duplicate_of IS NULL THEN CAST(:event_data AS jsonb)
-                ELSE CAST(:event_data AS jsonb)
-                     || jsonb_build_object('probable_duplicate_of', probable_duplicate_of) END,
-           queue, assignee_id
-      FROM new_case
-    RETURNING case_id
-)
-SELECT n.id, n.probable_duplicate_of FROM new_case n JOIN event e ON e.case_id = n.id;
+-- The case, its first clocks and its created event, flagged as the probable duplicate of the
+-- nearest open case of its category within 50 m and 24 h: one statement, the body of the
+-- function insert_case (migrations/versions/0070_insert_case_function.py, which says how),
+-- run on its generic plan. No row when a case with the same idempotency key exists, or when a
+-- publish replaced the boundaries it was routed on (boundary_version) since. Each value cast
+-- to the parameter's type: psycopg sends a str or a None untyped, an int as the smallest
+-- integer type it fits in.
+SELECT id, probable_duplicate_of FROM insert_case(
+    p_town_code => CAST(:town_code AS text),
+    p_category_code => CAST(:category_code AS text),
+    p_description => CAST(:description AS text),
+    p_status => CAST(:status AS text),
+    p_channel => CAST(:channel AS text),
+    p_address => CAST(:address AS text),
+    p_grid_code => CAST(:grid_code AS text),
+    p_admin_code => CAST(:admin_code AS text),
+    p_assignee_id => CAST(:assignee_id AS integer),
+    p_reporter_name => CAST(:reporter_name AS text),
+    p_reporter_phone => CAST(:reporter_phone AS text),
+    p_occurred_at => CAST(:occurred_at AS timestamptz),
+    p_created_at => CAST(:created_at AS timestamptz),
+    p_due_at => CAST(:due_at AS timestamptz),
+    p_dispatch_due_at => CAST(:dispatch_due_at AS timestamptz),
+    p_lon => CAST(:lon AS float8),
+    p_lat => CAST(:lat AS float8),
+    p_input_crs => CAST(:input_crs AS text),
+    p_geocode_precision => CAST(:geocode_precision AS text),
+    p_geocode_score => CAST(:geocode_score AS float8),
+    p_geocode_match => CAST(:geocode_match AS text),
+    p_queue => CAST(:queue AS text),
+    p_on_boundary => CAST(:on_boundary AS boolean),
+    p_grid_version => CAST(:grid_version AS integer),
+    p_routing_reason => CAST(:routing_reason AS text),
+    p_assignment_reason => CAST(:assignment_reason AS text),
+    p_idempotency_key => CAST(:idempotency_key AS text),
+    p_request_hash => CAST(:request_hash AS text),
+    p_routed_town => CAST(:routed_town AS text),
+    p_boundary_version => CAST(:boundary_version AS integer),
+    p_actor => CAST(:actor AS text),
+    p_event_data => CAST(:event_data AS jsonb),
+    p_clock_names => CAST(:clock_names AS text[]),
+    p_clock_started => CAST(:clock_started AS timestamptz[]),
+    p_clock_due => CAST(:clock_due AS timestamptz[]),
+    p_clock_soon => CAST(:clock_soon AS timestamptz[]),
+    p_clock_yellow => CAST(:clock_yellow AS timestamptz[]),
+    p_clock_red => CAST(:clock_red AS timestamptz[]),
+    p_clock_units => CAST(:clock_units AS text[]));
 
 -- name: insert_photo
 INSERT INTO case_photos (case_id, filename, content_type, size_bytes, sha256, data)

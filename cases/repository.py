@@ -15,7 +15,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import psycopg
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
@@ -83,21 +82,6 @@ def town_at(session: Session, lon: float, lat: float) -> dict[str, Any] | None:
 # -- writing a case -----------------------------------------------------------------------
 
 
-# The intake's insert runs prepared, and PostgreSQL's plan cache plans it again on every
-# execution when a custom plan looks cheaper than the generic one. The generic plan cannot
-# prune the month partitions when it is made (only when it runs), so with large partitions its
-# estimate is the larger: in a province of 1,000 towns and 10M cases the insert was planned on
-# every call, 6.6 ms of planning for 3.1 ms of execution (pg_stat_statements, plans = calls,
-# 2026-12-02); with the generic plan forced, 63 plans for 16,856 calls and 2.2 ms to execute.
-# In the one town of the demo the plan cache chose the generic plan by itself (11 plans for 400
-# calls): there forcing it changes no plan and costs psycopg's pipeline, about 0.2 ms of the
-# worker's CPU per intake (a trial, 2026-12-02); a function declared with the setting would
-# not need the pipeline.
-FORCE_GENERIC = ("SELECT set_config('gridgov.plan_cache_mode', current_setting('plan_cache_mode'), true),"
-                 " set_config('plan_cache_mode', 'force_generic_plan', true)")
-PLAN_CACHE_BACK = "SELECT set_config('plan_cache_mode', current_setting('gridgov.plan_cache_mode'), true)"
-
-
 def insert_case(
     session: Session, values: dict[str, Any], event_data: dict, actor: str,
     clocks: Sequence[Any] = (),
@@ -117,23 +101,10 @@ def insert_case(
               "clock_yellow": array_literal([c.yellow_at for c in clocks]),
               "clock_red": array_literal([c.red_at for c in clocks]),
               "clock_units": array_literal([c.unit for c in clocks])}
-    # on the driver's connection: it runs on every POST (db/driver.py says why)
-    conn = driver_connection(session)
-    # the generic plan for this statement alone (FORCE_GENERIC says why): set before it, in
-    # one round trip with it. set_config(..., true) lasts until the transaction ends. In
-    # autocommit (an intake without photos) the two share one implicit transaction, ended by
-    # the Sync sent as the pipeline ends, and the setting with it; in the caller's transaction
-    # it is put back after the insert (PLAN_CACHE_BACK) for the statements that follow. One
-    # cursor: its result is its last statement's, the insert's
-    in_transaction = (not conn.autocommit
-                      or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
-    with conn.pipeline():
-        cursor = conn.cursor()
-        cursor.execute(FORCE_GENERIC)
-        cursor.execute(driver_sql(_q("insert_case").text), params)
-        if in_transaction:
-            conn.execute(PLAN_CACHE_BACK)
-    row = cursor.fetchone()
+    # on the driver's connection: it runs on every POST (db/driver.py says why). One statement,
+    # prepared by psycopg after a few executions; the function it calls runs on its generic
+    # plan and puts plan_cache_mode back itself (migration 0070 says why)
+    row = driver_connection(session).execute(driver_sql(_q("insert_case").text), params).fetchone()
     return (row[0], row[1]) if row is not None else None
 
 

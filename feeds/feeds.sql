@@ -49,7 +49,7 @@ SELECT id, external_id, status, case_id, request_hash, received_at
 SELECT pg_advisory_xact_lock(hashtext(:key));
 
 -- name: open_duplicate
--- The closed-loop issue's rule (cases/queries.sql insert_case, `dup`): the nearest OPEN case
+-- The closed-loop issue's rule (function insert_case, migration 0070, `dup`): the nearest OPEN case
 -- of the same category within 50 m and 24 h, found through ix_cases_open_geom's box first.
 WITH pt AS (
     SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom

@@ -27,7 +27,7 @@
 A case arriving during a publish is routed to exactly one grid consistent with its time: an
 intake that inserted before the lock committed before the switch and is re-routed in step 4;
 one that inserts after waits for the commit and then finds the version it routed on replaced
-(cases/queries.sql insert_case), so it routes again on the new one (cases/intake.py).
+(the function insert_case, migration 0070), so it routes again on the new one (cases/intake.py).
 
 Reassignment follows the intake (cases/assignment.py), with one rule first: a case whose
 assignee is a grid worker on duty of its new grid stays with them (moving a case between two

@@ -9,12 +9,13 @@ import json
 import math
 import os
 import re
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import psycopg
 import pytest
-from psycopg.sql import Literal
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from cases import intake, repository
@@ -166,28 +167,53 @@ def _plan_nodes(plan: dict):
         yield from _plan_nodes(child)
 
 
-def _generic_plan(conn: psycopg.Connection, sql: str, values: dict) -> list:
-    """EXPLAIN (FORMAT JSON) of ``sql`` as intake runs it: prepared by psycopg (after a few
-    executions it is), on the generic plan PostgreSQL then keeps, which cannot see the values
-    (a plan made for literal values, as a plain EXPLAIN shows, may differ: it did for this
-    statement). The caller rolls back the one execution that prepares it (not a savepoint's
-    ROLLBACK TO here: psycopg forgets its prepared statements on a ROLLBACK)."""
-    conn.execute(repository.FORCE_GENERIC)  # the settings the insert is planned under
-    conn.execute(driver_sql(sql), values, prepare=True)
-    name, types = conn.execute(
-        "SELECT name, CAST(parameter_types AS text[]) FROM pg_prepared_statements"
-        " WHERE from_sql IS FALSE ORDER BY prepare_time DESC LIMIT 1").fetchone()
-    # the values in the order psycopg numbered them ($1, $2, … by first appearance)
-    order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", driver_sql(sql))))
-    args = ", ".join(f"CAST({Literal(values[k]).as_string(conn)} AS {t})"
-                     for k, t in zip(order, types))
-    (plan,), = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({args})").fetchall()
-    return plan
+# auto_explain, loaded into one session (LOAD needs a superuser: the suite's admin role), sends
+# the plan of every statement the session runs, those inside functions too, to the client as a
+# NOTICE: the plan the statement really ran on, as it ran
+AUTO_EXPLAIN = ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                "SET auto_explain.log_nested_statements = on",
+                "SET auto_explain.log_level = notice", "SET auto_explain.log_format = json")
 
 
-def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_url, spot):
-    # EXPLAIN (without ANALYZE: nothing is inserted) of the very statement intake runs, with
-    # the values of a real intake, on the generic plan it runs prepared: the open cases near
+@contextmanager
+def _admin_engine(pg_server, url: str, **options):
+    """An engine on the database of ``url`` as the server's superuser, its connections closed
+    afterwards (auto_explain stays loaded in a connection until it closes)."""
+    admin = pg_server.admin_url.set(database=make_url(url).database)
+    engine = engine_for(admin.render_as_string(hide_password=False))
+    try:
+        yield engine.execution_options(**options)
+    finally:
+        engine.dispose()
+
+
+def _explaining(conn: psycopg.Connection) -> list[dict]:
+    """The plans of the insert's statement (the body of the function insert_case, migration
+    0070) each time ``conn`` runs it from now on: a list that fills as it runs."""
+    plans: list[dict] = []
+
+    def note(diag: psycopg.errors.Diagnostic) -> None:
+        head, _, plan = (diag.message_primary or "").partition("plan:")
+        if plan and "near AS MATERIALIZED" in plan:
+            plans.append(json.loads(plan))
+
+    conn.add_notice_handler(note)
+    for statement in AUTO_EXPLAIN:
+        conn.execute(statement)
+    return plans
+
+
+def _generic(plan: dict) -> bool:
+    """Whether ``plan`` is a generic plan: the start of the 24 h is compared with the
+    statement's parameter (``created_at >= ($13 - '24:00:00'::interval)``) where a custom
+    plan, made for one call's values, has the moment written in."""
+    return re.search(r"created_at >= \(\$\d+ ", json.dumps(plan["Plan"])) is not None
+
+
+def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_server, dup_url,
+                                                                            spot):
+    # the plan the insert's statement runs on inside the function (auto_explain, see above),
+    # with the values of a real intake, on a busy day (all rolled back): the open cases near
     # the point come from ix_cases_open_geom, no scan of cases
     values = {
         "town_code": "140525108", "category_code": CATEGORY, "description": "x",
@@ -203,13 +229,13 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
         **{f"clock_{k}": array_literal([])
            for k in ("names", "started", "due", "soon", "yellow", "red", "units")},
     }
-    with session_scope(dup_url) as s:
+    with _admin_engine(pg_server, dup_url) as engine, Session(engine) as s:
         # A busy day first, as under the intake's steady load (bench/http_bench.py: 300
         # reports/s for a few minutes): the demo's cases 15 times over (61,605), each at a
-        # moment of the last 24 h, and the statistics taken (all rolled back below). On the
-        # demo alone the 24 h hold a dozen cases and either index reads a handful of rows, so
-        # the planner's choice between them says nothing: at 14:00 on 1 December, Beijing, it
-        # took November's created_at index for the ten hours of the window in that month.
+        # moment of the last 24 h, and the statistics taken. On the demo alone the 24 h hold a
+        # dozen cases and either index reads a handful of rows, so the planner's choice
+        # between them says nothing: at 14:00 on 1 December, Beijing, it took November's
+        # created_at index for the ten hours of the window in that month.
         s.execute(text("SET LOCAL gridgov.bulk = 'on'"))  # no live notices for these
         s.execute(text("""
             INSERT INTO cases (town_code, category_code, description, status, channel,
@@ -218,8 +244,9 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
               FROM (SELECT c.*, CAST(:now AS timestamptz) - random() * interval '24 hours' AS t
                       FROM cases c, generate_series(1, 15)) busy"""), {"now": values["created_at"]})
         s.execute(text("ANALYZE cases"))
-        plan = _generic_plan(driver_connection(s), repository._q("insert_case").text, values)
-        s.rollback()
+        conn = driver_connection(s)
+        plans = _explaining(conn)
+        inserted = conn.execute(driver_sql(repository._q("insert_case").text), values).fetchone()
         # cases is partitioned by month (migration 0060): each month's scan names its own
         # table and its own copy of the index, whose parents are cases and ix_cases_open_geom
         parent = dict(s.execute(text(
@@ -232,7 +259,9 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
         populated = set(s.execute(text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " WHERE i.inhparent = 'cases'::regclass AND c.reltuples >= 100")).scalars())
-    nodes = list(_plan_nodes(plan[0]["Plan"]))
+        s.rollback()
+    assert inserted is not None and len(plans) == 1 and _generic(plans[0])
+    nodes = list(_plan_nodes(plans[0]["Plan"]))
     # (a bitmap scan names its index on the Bitmap Index Scan below the heap scan)
     indexes = {parent.get(n["Index Name"], n["Index Name"]) for n in nodes if "Index Name" in n}
     assert "ix_cases_open_geom" in indexes, nodes
@@ -253,44 +282,40 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(dup_
     assert "ix_cases_created_at" not in indexes, indexes
 
 
-def test_the_insert_runs_on_its_generic_plan_and_leaves_the_setting_as_it_was(dup_url, spot):
-    # repository.FORCE_GENERIC: once psycopg has prepared the insert (after 5 executions), no
-    # execution of it is planned again for its values. Left to the plan cache, the first five
-    # of a prepared statement are custom plans, and in a province every one was (6.6 ms each).
-    with session_scope(dup_url) as s:
+@pytest.mark.parametrize("autocommit", [False, True], ids=["in a transaction", "autocommit"])
+def test_every_insert_runs_on_the_generic_plan_and_leaves_the_setting_as_it_was(
+        pg_server, dup_url, spot, autocommit):
+    # migration 0070: the function runs its statement on the generic plan from the first call
+    # (left to the plan cache, the first five executions of a statement are custom plans, and
+    # in a province every one was: 6.6 ms of planning each), and the caller's plan_cache_mode
+    # is as it was after each call. As POST /api/v1/cases runs it: in autocommit without
+    # photos (web/database.py session(autocommit=True)), in a transaction with them.
+    options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    with _admin_engine(pg_server, dup_url, **options) as engine, Session(engine) as s:
         conn = driver_connection(s)
-        for i in range(9):
-            intake.create_case(s, intake.CaseRequest(
-                category=OTHER_CATEGORY, description="plan", channel="patrol",
-                lon=spot["lon"] + i * 1e-4, lat=spot["lat"]))
-        generic, custom = conn.execute(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE '%%near AS MATERIALIZED%%'").fetchone()
-        # put back for what the transaction does next
-        setting = conn.execute("SHOW plan_cache_mode").fetchone()[0]
-        s.rollback()
-    assert (custom, setting) == (0, "auto") and generic >= 3
-
-
-def test_in_autocommit_too_the_insert_runs_generic_and_the_setting_ends_with_it(dup_url, spot):
-    # as POST /api/v1/cases runs it without photos (web/database.py session(autocommit=True)):
-    # the setting is not put back by a statement of its own, it ends with the insert's
-    # implicit transaction
-    engine = engine_for(dup_url).execution_options(isolation_level="AUTOCOMMIT")
-    with Session(engine) as s:
-        conn = driver_connection(s)
-        ids = []
-        for i in range(9):
+        plans = _explaining(conn)
+        ids, settings = [], []
+        for i in range(7):
             ids.append(intake.create_case(s, intake.CaseRequest(
-                category=OTHER_CATEGORY, description="plan, autocommit", channel="patrol",
-                lon=spot["lon"] - i * 1e-4, lat=spot["lat"])).case["id"])
-            assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "auto"
-        generic, custom = conn.execute(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE '%%near AS MATERIALIZED%%'").fetchone()
-        # each report committed by itself: another connection sees them all (they stay, in
-        # this module's copy of the demo, the last test of the module)
+                category=OTHER_CATEGORY, description=f"plan, autocommit {autocommit}",
+                channel="patrol", lon=spot["lon"] + (i if autocommit else -i) * 1e-4,
+                lat=spot["lat"])).case["id"])
+            settings.append(conn.execute("SHOW plan_cache_mode").fetchone()[0])
+        # a copy of the function without its setting, in a transaction rolled back: its first
+        # call is planned for its values (so _generic tells the two apart)
+        if not autocommit:
+            conn.execute("ALTER FUNCTION insert_case RESET plan_cache_mode")
+            intake.create_case(s, intake.CaseRequest(
+                category=OTHER_CATEGORY, description="plan, custom", channel="patrol",
+                lon=spot["lon"], lat=spot["lat"] + 1e-4))
+            s.rollback()
+        # in autocommit each report committed by itself: another connection sees them all
         with session_scope(dup_url) as other:
             seen = other.execute(text("SELECT count(*) FROM cases WHERE id = ANY(:ids)"),
                                  {"ids": ids}).scalar_one()
-    assert (custom, seen) == (0, 9) and generic >= 3
+    assert settings == ["auto"] * 7
+    assert [_generic(p) for p in plans[:7]] == [True] * 7
+    if autocommit:
+        assert (len(plans), seen) == (7, 7)
+    else:
+        assert (len(plans), seen) == (8, 0) and not _generic(plans[7])

@@ -346,7 +346,7 @@ def _request(url, point):
 
 def test_a_case_routed_before_a_publish_and_inserted_after_is_routed_again(demo_copy_url):
     """The intake's insert names the boundary version it routed on; once a publish has
-    committed a newer one, the insert writes nothing (cases/queries.sql insert_case) and the
+    committed a newer one, the insert writes nothing (function insert_case, migration 0070) and the
     intake routes again on the new grids."""
     from cases import intake
     from cases.categories import categories
