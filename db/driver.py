@@ -14,8 +14,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 from sqlalchemy.orm import Session
+
+# JSON on the hot path is read and written with orjson (C) rather than the standard library's
+# json: psycopg's json/jsonb values (the point lookup answers one object), the intake's created
+# event, and each server's hub reading every case's live notice and writing it once for its
+# streams (web/live.py). 4.476 -> 4.283 M instructions of the app a report, the three together
+# (bench/app_instructions.py, 2026-12-02). Not the request bodies: orjson refuses documents that
+# json.loads takes (NaN, integers past 64 bits, lone surrogates), and the API's answers to
+# them would change
+set_json_loads(orjson.loads)
 
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 # a line that is only a comment (our .sql files explain their statements at length)

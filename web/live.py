@@ -33,13 +33,13 @@ of its loop.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 
+import orjson
 import psycopg
 
 from accounts import cache as credential_cache
@@ -195,7 +195,7 @@ class Hub:
     def _dispatch(self, payload: str) -> dict | None:
         self.received += 1
         try:
-            event = json.loads(payload)
+            event = orjson.loads(payload)
         except ValueError:
             log.warning("ignoring a malformed notification: %r", payload[:200])
             return None
@@ -250,8 +250,8 @@ def event_text(event: dict) -> str:
     signal or card of the supervision pass (``op`` ``card``, cases/supervision.py) is sent as
     ``event: card``, an emergency's mobilisation or confirmation (``op`` ``emergency``,
     emergencies/) as ``event: emergency``; everything else as ``event: case``."""
-    data = json.dumps({k: v for k, v in event.items() if v is not None}, ensure_ascii=False,
-                      separators=(",", ":"))
+    data = orjson.dumps({k: v for k, v in event.items() if v is not None},
+                        option=orjson.OPT_NON_STR_KEYS).decode()  # db/driver.py says why orjson
     name = {"card": "card", "emergency": "emergency"}.get(event.get("op"), "case")
     return f"event: {name}\ndata: {data}\n\n"
 
