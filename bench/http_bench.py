@@ -321,6 +321,8 @@ def run_wrk(
         "max_ms": r["max_us"] / 1000,
         "errors": errors,
         "non_2xx": r["status"],
+        "timeouts": r["timeout"],  # no answer within wrk's --timeout (10 s)
+        "socket_errors": r["connect"] + r["read"] + r["write"],
         "cpu_wrk_s": wrk_cpu,
         "cpu_server_s": (after["server"] - before["server"]) / CLK_TCK,
         "cpu_postgres_s": (after["postgres"] - before["postgres"]) / CLK_TCK,

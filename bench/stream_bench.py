@@ -197,10 +197,15 @@ def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: 
         "Per run:",
         "",
     ]
+    def kinds(r: dict) -> str:
+        return (f"{r['errors']} errors" if not r["errors"] else
+                f"{r['errors']} errors ({r['non_2xx']} non-2xx, {r['timeouts']} without an answer "
+                f"in 10 s, {r['socket_errors']} socket errors)")
+
     for i, (a, s) in enumerate(zip(alone, streamed), 1):
         lines.append(
-            f"- run {i}: without streams p99 {a['p99_ms']:.2f} ms, {a['rps']:.0f} req/s; with streams p99 "
-            f"{s['p99_ms']:.2f} ms, {s['rps']:.0f} req/s, {s['errors']} errors; {s['connected']} streams "
+            f"- run {i}: without streams p99 {a['p99_ms']:.2f} ms, {a['rps']:.0f} req/s, {kinds(a)}; "
+            f"with streams p99 {s['p99_ms']:.2f} ms, {s['rps']:.0f} req/s, {kinds(s)}; {s['connected']} streams "
             f"connected, {s['closed_by_server']} closed by the server; {s['expected']} cases created, each "
             f"stream received {s['fewest']}–{s['most']} events ({s['deliveries']:,} deliveries); delivery "
             f"p95 {s['lat_p95']:.0f} ms, max {s['lat_max']:.0f} ms; CPU cores wrk / gunicorn (its stream "
