@@ -193,7 +193,7 @@ def _explaining(conn: psycopg.Connection) -> list[dict]:
     plans: list[dict] = []
 
     def note(diag: psycopg.errors.Diagnostic) -> None:
-        head, _, plan = (diag.message_primary or "").partition("plan:")
+        _, _, plan = (diag.message_primary or "").partition("plan:")
         if plan and "near AS MATERIALIZED" in plan:
             plans.append(json.loads(plan))
 
@@ -301,8 +301,8 @@ def test_every_insert_runs_on_the_generic_plan_and_leaves_the_setting_as_it_was(
                 channel="patrol", lon=spot["lon"] + (i if autocommit else -i) * 1e-4,
                 lat=spot["lat"])).case["id"])
             settings.append(conn.execute("SHOW plan_cache_mode").fetchone()[0])
-        # a copy of the function without its setting, in a transaction rolled back: its first
-        # call is planned for its values (so _generic tells the two apart)
+        # the function without its setting (ALTER FUNCTION, rolled back with the transaction):
+        # its next call is planned for its values (so _generic tells the two apart)
         if not autocommit:
             conn.execute("ALTER FUNCTION insert_case RESET plan_cache_mode")
             intake.create_case(s, intake.CaseRequest(
