@@ -51,10 +51,11 @@ def prepare(name: str, partitioned: bool, args: argparse.Namespace) -> str:
     url = create_database(name)
     command.upgrade(migrate.alembic_config(url), "head" if partitioned else before_partitions(url))
     if not partitioned:
-        # the insert is a call of migration 0070's function: the plain tables get it too
+        # the insert is a call of the function insert_case (migrations 0070, 0071): the plain
+        # tables get it too
         script = ScriptDirectory.from_config(migrate.alembic_config(url))
         with psycopg.connect(conninfo(url), autocommit=True) as conn:
-            conn.execute(script.get_revision("0070").module.FUNCTION)
+            conn.execute(script.get_revision("0071").module.FUNCTION)
     started = time.monotonic()
     load_demo(url, seed=args.seed, cases=args.cases, progress=False, towns=args.towns)
     print(f"{name}: loaded in {time.monotonic() - started:.0f} s", flush=True)

@@ -210,16 +210,14 @@ def _generic(plan: dict) -> bool:
     return re.search(r"created_at >= \(\$\d+ ", json.dumps(plan["Plan"])) is not None
 
 
-def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_server, dup_url,
-                                                                            spot):
-    # the plan the insert's statement runs on inside the function (auto_explain, see above),
-    # with the values of a real intake, on a busy day (all rolled back): the open cases near
-    # the point come from ix_cases_open_geom, no scan of cases
-    values = {
+def _insert_values(spot: dict, created_at: datetime) -> dict:
+    """The function insert_case's arguments as the intake sends them, for a case at ``spot``
+    created at ``created_at``."""
+    return {
         "town_code": "140525108", "category_code": CATEGORY, "description": "x",
         "status": "collected", "channel": "patrol", "address": None, "grid_code": None,
         "admin_code": None, "assignee_id": None, "reporter_name": None, "reporter_phone": None,
-        "occurred_at": None, "created_at": datetime.now(LOCAL_TZ), "due_at": None,
+        "occurred_at": None, "created_at": created_at, "due_at": None,
         "dispatch_due_at": None, "lon": spot["lon"], "lat": spot["lat"], "input_crs": "wgs84",
         "geocode_precision": "point", "geocode_score": None, "geocode_match": None,
         "queue": "grid", "on_boundary": False, "grid_version": 1, "routing_reason": None,
@@ -229,6 +227,14 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_s
         **{f"clock_{k}": array_literal([])
            for k in ("names", "started", "due", "soon", "yellow", "red", "units")},
     }
+
+
+def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_server, dup_url,
+                                                                            spot):
+    # the plan the insert's statement runs on inside the function (auto_explain, see above),
+    # with the values of a real intake, on a busy day (all rolled back): the open cases near
+    # the point come from ix_cases_open_geom, no scan of cases
+    values = _insert_values(spot, datetime.now(LOCAL_TZ))
     with _admin_engine(pg_server, dup_url) as engine, Session(engine) as s:
         # A busy day first, as under the intake's steady load (bench/http_bench.py: 300
         # reports/s for a few minutes): the demo's cases 15 times over (61,605), each at a
@@ -280,6 +286,60 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_s
     # and the end of the 24 h prunes the empty months made ahead and the DEFAULT partition
     assert read <= populated, sorted(read - populated)
     assert "ix_cases_created_at" not in indexes, indexes
+
+
+@pytest.mark.parametrize("setting", ["as migrated", "without the scan settings"])
+def test_a_plan_made_on_a_small_month_still_reads_the_box_once_it_has_filled(
+        pg_server, dup_url, spot, setting):
+    # migration 0071: a connection's first insert plans the statement for the month as it is
+    # then, 20 cases (the planner scales the month's statistics to its size at that moment),
+    # and keeps the plan while a steady intake fills the month (3,000 cases in its first day
+    # here) until an ANALYZE of it. With the function's enable_seqscan and enable_bitmapscan
+    # off the plan reads the box in ix_cases_open_geom; without them (the control) it read the
+    # month whole, every insert. The month is one made ahead (empty in the demo), the day 40
+    # days from now. (With 10 cases at the plan it read the day by created_at even with the
+    # settings: the migration's heading says what bounds that.)
+    day = datetime.now(LOCAL_TZ) + timedelta(days=40)
+    fill = """
+        INSERT INTO cases (town_code, category_code, description, status, channel,
+                           created_at, updated_at, geom)
+        SELECT town_code, category_code, description, 'dispatched', channel, t, t, geom
+          FROM (SELECT c.*, CAST(:day AS timestamptz) - random() * interval '20 hours' AS t
+                  FROM cases c ORDER BY c.id LIMIT :n) filled
+        RETURNING tableoid::regclass::text"""
+    # the rows an earlier test wrote there and rolled back (the other parameter's) vacuumed
+    # away, and the pages they took: the planner sizes the month by its pages
+    with _admin_engine(pg_server, dup_url, isolation_level="AUTOCOMMIT") as engine, \
+            engine.connect() as c:
+        c.execute(text("VACUUM cases"))
+    with _admin_engine(pg_server, dup_url) as engine, Session(engine) as s:
+        s.execute(text("SET LOCAL gridgov.bulk = 'on'"))  # no live notices for these
+        months = set(s.execute(text(fill), {"day": day, "n": 20}).scalars())
+        assert len(months) == 1 and "cases_default" not in months, months
+        month = months.pop()
+        s.execute(text(f"ANALYZE {month}"))
+        if setting != "as migrated":
+            s.execute(text("ALTER FUNCTION insert_case RESET enable_seqscan"))
+            s.execute(text("ALTER FUNCTION insert_case RESET enable_bitmapscan"))
+        conn = driver_connection(s)
+        plans = _explaining(conn)
+        insert = driver_sql(repository._q("insert_case").text)
+        conn.execute(insert, _insert_values(spot, day))  # the plan is made now
+        s.execute(text(fill), {"day": day, "n": 3000})
+        conn.execute(insert, _insert_values(moved(spot, east_m=200), day))
+        s.rollback()
+    assert len(plans) == 2 and all(_generic(p) for p in plans)
+    read = {n["Index Name"].removeprefix(month + "_") for n in _plan_nodes(plans[1]["Plan"])
+            if n.get("Index Name", "").startswith(month)}
+    scans = {n["Node Type"] for n in _plan_nodes(plans[1]["Plan"])
+             if n.get("Relation Name") == month}
+    if setting == "as migrated":
+        # the month's copy of ix_cases_open_geom (PostgreSQL names it for the column)
+        assert scans and read and all(name.startswith("geom_idx") for name in read), (scans, read)
+    else:
+        # the whole month by a sequential scan (seen here) or the day's cases by created_at
+        # (seen in the live-streams benchmark: 36 cases of December at the plan)
+        assert "Seq Scan" in scans or "created_at_idx" in read, (scans, read)
 
 
 @pytest.mark.parametrize("autocommit", [False, True], ids=["in a transaction", "autocommit"])
