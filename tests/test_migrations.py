@@ -85,3 +85,18 @@ def test_every_index_the_models_declare_is_what_the_migrations_built(empty_db_ur
                                  (f"check_{name}",)).fetchone()[0]
             assert again.replace(f"check_{name}", name) == built[name]
         conn.rollback()
+
+
+def test_the_head_is_read_again_when_a_migration_is_added(tmp_path, monkeypatch):
+    """head_revision is cached (/healthz asks on every call), but not past a change on disk."""
+    import shutil
+
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", copy)
+    head = migrate.head_revision()
+    assert migrate.head_revision() == head
+    (copy / "versions" / "9999_later.py").write_text(
+        f'revision = "9999"\ndown_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n", encoding="utf-8")
+    assert migrate.head_revision() == "9999"

@@ -5,12 +5,13 @@ append-only; an existing database with data converted and restored."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from cases.deadlines import LOCAL_TZ
 from db import migrate
@@ -289,3 +290,56 @@ def test_the_reference_checks_probe_cases_by_key_whatever_the_statistics_say(emp
             "SELECT proname, proconfig FROM pg_proc WHERE proname LIKE 'gridgov\\_%\\_exist'"))
     assert len(settings) >= 8
     assert all(config == ["enable_seqscan=off"] for config in settings.values()), settings
+
+
+def _check_plans(conn: psycopg.Connection) -> list[dict]:
+    """The plans of the reference checks' statements (they read the statement's rows,
+    ``new_rows``) that ``conn`` runs from now on, as they ran (auto_explain, nested statements
+    included; LOAD needs the suite's admin role)."""
+    plans: list[dict] = []
+
+    def note(diag: psycopg.errors.Diagnostic) -> None:
+        _, _, plan = (diag.message_primary or "").partition("plan:")
+        if plan and "new_rows" in plan:
+            plans.append(json.loads(plan))
+
+    conn.add_notice_handler(note)
+    for statement in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                      "SET auto_explain.log_nested_statements = on",
+                      "SET auto_explain.log_level = notice", "SET auto_explain.log_format = json"):
+        conn.execute(statement)
+    return plans
+
+
+def _node_types(plan: dict) -> set[str]:
+    found, todo = set(), [plan]
+    while todo:
+        node = todo.pop()
+        found.add(node["Node Type"])
+        todo += node.get("Plans", [])
+    return found
+
+
+def test_rows_naming_no_case_or_only_this_transaction_s_count_nothing(pg_server, demo_copy_url):
+    """Migration 0072: an intake's checks (a new case naming no other; its event naming the case
+    just written) answer without an aggregate; an event of a case written by another
+    transaction is still counted and locked (the control: without it the test could not tell)."""
+    admin = pg_server.admin_url.set(database=make_url(demo_copy_url).database)
+    with psycopg.connect(conninfo(admin.render_as_string(hide_password=False))) as conn:
+        other = conn.execute("SELECT min(id) FROM cases").fetchone()[0]
+        plans = _check_plans(conn)
+        new = conn.execute(NEW_CASE, (datetime.now(LOCAL_TZ), None)).fetchone()[0]
+        conn.execute("INSERT INTO case_events (case_id, town_code, type) "
+                     "VALUES (%s, '140525108', 'note')", (new,))
+        own = list(plans)
+        plans.clear()
+        conn.execute("INSERT INTO case_events (case_id, town_code, type) "
+                     "VALUES (%s, '140525108', 'note')", (other,))
+        conn.rollback()
+    # the case's two checks (merged_into, probable_duplicate_of: one look each) and the event's
+    assert len(own) >= 3
+    assert not any("Aggregate" in _node_types(p["Plan"]) for p in own), [
+        (p["Query Text"], sorted(_node_types(p["Plan"]))) for p in own]
+    assert any("Aggregate" in _node_types(p["Plan"]) for p in plans), [
+        p["Query Text"] for p in plans]
+    assert any("LockRows" in _node_types(p["Plan"]) for p in plans)
