@@ -25,6 +25,7 @@ from db.session import engine_for, session_scope
 from tests.test_intake_api import query
 from web import create_app
 from tests.accounts_support import bearer
+from tests.plan_support import explaining, plan_nodes
 
 CATEGORY = "patrol.exposed_rubbish"
 OTHER_CATEGORY = "patrol.road_damage"
@@ -161,20 +162,6 @@ def test_supporters_show_on_the_case_and_its_page(client, dup_url, spot):
     assert "+3" in page
 
 
-def _plan_nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _plan_nodes(child)
-
-
-# auto_explain, loaded into one session (LOAD needs a superuser: the suite's admin role), sends
-# the plan of every statement the session runs, those inside functions too, to the client as a
-# NOTICE: the plan the statement really ran on, as it ran
-AUTO_EXPLAIN = ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
-                "SET auto_explain.log_nested_statements = on",
-                "SET auto_explain.log_level = notice", "SET auto_explain.log_format = json")
-
-
 @contextmanager
 def _admin_engine(pg_server, url: str, **options):
     """An engine on the database of ``url`` as the server's superuser, its connections closed
@@ -190,17 +177,7 @@ def _admin_engine(pg_server, url: str, **options):
 def _explaining(conn: psycopg.Connection) -> list[dict]:
     """The plans of the insert's statement (the body of the function insert_case, migration
     0070) each time ``conn`` runs it from now on: a list that fills as it runs."""
-    plans: list[dict] = []
-
-    def note(diag: psycopg.errors.Diagnostic) -> None:
-        _, _, plan = (diag.message_primary or "").partition("plan:")
-        if plan and "near AS MATERIALIZED" in plan:
-            plans.append(json.loads(plan))
-
-    conn.add_notice_handler(note)
-    for statement in AUTO_EXPLAIN:
-        conn.execute(statement)
-    return plans
+    return explaining(conn, "near AS MATERIALIZED")
 
 
 def _generic(plan: dict) -> bool:
@@ -241,7 +218,7 @@ def _parents(s: Session) -> dict[str, str]:
 
 def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_server, dup_url,
                                                                             spot):
-    # the plan the insert's statement runs on inside the function (auto_explain, see above),
+    # the plan the insert's statement runs on inside the function (auto_explain: tests/plan_support.py),
     # with the values of a real intake, on a busy day (all rolled back): the open cases near
     # the point come from ix_cases_open_geom, no scan of cases
     values = _insert_values(spot, datetime.now(LOCAL_TZ))
@@ -272,7 +249,7 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_s
             " WHERE i.inhparent = 'cases'::regclass AND c.reltuples >= 100")).scalars())
         s.rollback()
     assert inserted is not None and len(plans) == 1 and _generic(plans[0])
-    nodes = list(_plan_nodes(plans[0]["Plan"]))
+    nodes = list(plan_nodes(plans[0]["Plan"]))
     # (a bitmap scan names its index on the Bitmap Index Scan below the heap scan)
     indexes = {parent.get(n["Index Name"], n["Index Name"]) for n in nodes if "Index Name" in n}
     assert "ix_cases_open_geom" in indexes, nodes
@@ -335,7 +312,7 @@ def test_a_plan_made_on_a_small_month_still_reads_the_box_once_it_has_filled(
         parent = _parents(s)
         s.rollback()
     assert len(plans) == 2 and all(_generic(p) for p in plans)
-    nodes = list(_plan_nodes(plans[1]["Plan"]))
+    nodes = list(plan_nodes(plans[1]["Plan"]))
     # the month's copies of the indexes of cases, by their parents' names (the day's month only
     # is read: the 24 h prune the others)
     read = {parent[n["Index Name"]] for n in nodes if n.get("Index Name") in parent}

@@ -5,7 +5,6 @@ append-only; an existing database with data converted and restored."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 
 import psycopg
@@ -18,6 +17,7 @@ from db import migrate
 from db.partitions import MONTHS_AHEAD, make_partitions, month_partitions
 from db.session import conninfo, session_scope
 from demo.load import load_demo
+from tests.plan_support import explaining, plan_nodes
 
 NEW_CASE = ("INSERT INTO cases (town_code, category_code, description, status, channel, "
             "created_at, idempotency_key, geom) VALUES ('140525108', 'x', 'test', 'collected', "
@@ -292,32 +292,8 @@ def test_the_reference_checks_probe_cases_by_key_whatever_the_statistics_say(emp
     assert all(config == ["enable_seqscan=off"] for config in settings.values()), settings
 
 
-def _check_plans(conn: psycopg.Connection) -> list[dict]:
-    """The plans of the reference checks' statements (they read the statement's rows,
-    ``new_rows``) that ``conn`` runs from now on, as they ran (auto_explain, nested statements
-    included; LOAD needs the suite's admin role)."""
-    plans: list[dict] = []
-
-    def note(diag: psycopg.errors.Diagnostic) -> None:
-        _, _, plan = (diag.message_primary or "").partition("plan:")
-        if plan and "new_rows" in plan:
-            plans.append(json.loads(plan))
-
-    conn.add_notice_handler(note)
-    for statement in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
-                      "SET auto_explain.log_nested_statements = on",
-                      "SET auto_explain.log_level = notice", "SET auto_explain.log_format = json"):
-        conn.execute(statement)
-    return plans
-
-
 def _node_types(plan: dict) -> set[str]:
-    found, todo = set(), [plan]
-    while todo:
-        node = todo.pop()
-        found.add(node["Node Type"])
-        todo += node.get("Plans", [])
-    return found
+    return {node["Node Type"] for node in plan_nodes(plan)}
 
 
 def test_rows_naming_no_case_or_only_this_transaction_s_count_nothing(pg_server, demo_copy_url):
@@ -327,7 +303,7 @@ def test_rows_naming_no_case_or_only_this_transaction_s_count_nothing(pg_server,
     admin = pg_server.admin_url.set(database=make_url(demo_copy_url).database)
     with psycopg.connect(conninfo(admin.render_as_string(hide_password=False))) as conn:
         other = conn.execute("SELECT min(id) FROM cases").fetchone()[0]
-        plans = _check_plans(conn)
+        plans = explaining(conn, "new_rows")  # the checks read their statement's rows
         new = conn.execute(NEW_CASE, (datetime.now(LOCAL_TZ), None)).fetchone()[0]
         conn.execute("INSERT INTO case_events (case_id, town_code, type) "
                      "VALUES (%s, '140525108', 'note')", (new,))
