@@ -11,10 +11,17 @@ import json
 from collections.abc import Iterator
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 AUTO_EXPLAIN = ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
                 "SET auto_explain.log_nested_statements = on",
                 "SET auto_explain.log_level = notice", "SET auto_explain.log_format = json")
+
+
+def admin_url(pg_server, url: str) -> str:
+    """The database of ``url`` as the suite's admin role, who may LOAD auto_explain."""
+    return pg_server.admin_url.set(database=make_url(url).database).render_as_string(
+        hide_password=False)
 
 
 def explaining(conn: psycopg.Connection, marker: str) -> list[dict]:

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from cases import intake, repository
@@ -25,7 +24,7 @@ from db.session import engine_for, session_scope
 from tests.test_intake_api import query
 from web import create_app
 from tests.accounts_support import bearer
-from tests.plan_support import explaining, plan_nodes
+from tests.plan_support import admin_url, explaining, plan_nodes
 
 CATEGORY = "patrol.exposed_rubbish"
 OTHER_CATEGORY = "patrol.road_damage"
@@ -166,8 +165,7 @@ def test_supporters_show_on_the_case_and_its_page(client, dup_url, spot):
 def _admin_engine(pg_server, url: str, **options):
     """An engine on the database of ``url`` as the server's superuser, its connections closed
     afterwards (auto_explain stays loaded in a connection until it closes)."""
-    admin = pg_server.admin_url.set(database=make_url(url).database)
-    engine = engine_for(admin.render_as_string(hide_password=False))
+    engine = engine_for(admin_url(pg_server, url))
     try:
         yield engine.execution_options(**options)
     finally:

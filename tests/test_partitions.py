@@ -10,14 +10,14 @@ from datetime import date, datetime, timedelta
 import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from cases.deadlines import LOCAL_TZ
 from db import migrate
 from db.partitions import MONTHS_AHEAD, make_partitions, month_partitions
 from db.session import conninfo, session_scope
 from demo.load import load_demo
-from tests.plan_support import explaining, plan_nodes
+from tests.plan_support import admin_url, explaining, plan_nodes
 
 NEW_CASE = ("INSERT INTO cases (town_code, category_code, description, status, channel, "
             "created_at, idempotency_key, geom) VALUES ('140525108', 'x', 'test', 'collected', "
@@ -300,8 +300,7 @@ def test_rows_naming_no_case_or_only_this_transaction_s_count_nothing(pg_server,
     """Migration 0072: an intake's checks (a new case naming no other; its event naming the case
     just written) answer without an aggregate; an event of a case written by another
     transaction is still counted and locked (the control: without it the test could not tell)."""
-    admin = pg_server.admin_url.set(database=make_url(demo_copy_url).database)
-    with psycopg.connect(conninfo(admin.render_as_string(hide_password=False))) as conn:
+    with psycopg.connect(conninfo(admin_url(pg_server, demo_copy_url))) as conn:
         other = conn.execute("SELECT min(id) FROM cases").fetchone()[0]
         plans = explaining(conn, "new_rows")  # the checks read their statement's rows
         new = conn.execute(NEW_CASE, (datetime.now(LOCAL_TZ), None)).fetchone()[0]

@@ -43,8 +43,8 @@ _0067 = importlib.import_module("migrations.versions.0067_recent_cases_first")
 _0068 = importlib.import_module("migrations.versions.0068_recent_cases_bounded")
 
 # PERFORM sets FOUND; a lookup without an aggregate sets up a scan of the statement's rows and,
-# for the second, index probes into the recent months (pruned when it starts, as in 0068)
-FIRST = """BEGIN
+# for the second, index probes into the recent months (0068's bounds: pruned when it starts)
+FIRST = ("""BEGIN
     -- the common cases first, without counting (migration 0072)
     PERFORM 1 FROM new_rows n WHERE n.{column} IS NOT NULL LIMIT 1;
     IF NOT FOUND THEN
@@ -56,14 +56,13 @@ FIRST = """BEGIN
          WHERE n.{column} IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM cases c
                             WHERE c.id = n.{column} AND c.xmin = me
-                              AND c.created_at >= statement_timestamp() - interval '{recent}'
-                              AND c.created_at <= ANY (ARRAY[statement_timestamp() + interval '{recent}']))
+                              AND """ + _0068._bounded(30) + """)
          LIMIT 1;
         IF NOT FOUND THEN
             RETURN NULL;  -- every case named is one this transaction wrote, recently
         END IF;
     END IF;
-"""
+""")
 assert _0068.EXIST.count("\nBEGIN\n") == 1, "0068's text changed"
 EXIST = (_0068.EXIST
          .replace("\nBEGIN\n", "\n" + FIRST, 1)
