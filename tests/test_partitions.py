@@ -318,3 +318,26 @@ def test_rows_naming_no_case_or_only_this_transaction_s_count_nothing(pg_server,
     assert any("Aggregate" in _node_types(p["Plan"]) for p in plans), [
         p["Query Text"] for p in plans]
     assert any("LockRows" in _node_types(p["Plan"]) for p in plans)
+
+
+def test_months_and_clocks_are_analyzed_when_they_have_doubled(empty_db_url):
+    # migration 0073: each vacuum or analyze of a table the intake reads makes every connection
+    # plan its statements again; a young month analyzed at every tenth more rows did that
+    # every 10 s under a steady intake
+    wanted = ["autovacuum_vacuum_insert_scale_factor=1.0", "autovacuum_analyze_scale_factor=1.0"]
+    today = datetime.now(LOCAL_TZ).date()
+    later = f"{_month(today, MONTHS_AHEAD + 2)}"
+    with psycopg.connect(conninfo(empty_db_url)) as conn:
+        # this month and the months ahead exist (the migration made them): two more
+        made = conn.execute("SELECT gridgov_make_month_partitions('case_events', %s, %s)",
+                            (today.replace(day=1), MONTHS_AHEAD + 3)).fetchall()
+        assert made == [(f"case_events_p{_month(today, MONTHS_AHEAD + 1)}",),
+                        (f"case_events_p{later}",)]
+        options = dict(conn.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r' AND (relname = 'case_deadlines' "
+            "OR relname ~ '^(cases|case_events)_(p[0-9]{4}_[0-9]{2}|default)$')"))
+    months = {name: opts for name, opts in options.items() if not name.endswith(("default", "deadlines"))}
+    assert f"cases_p{_month(today, 0)}" in months and f"case_events_p{later}" in months
+    assert all(opts == wanted for opts in months.values()), months
+    assert options["case_deadlines"] == wanted
+    assert options["cases_default"] is None and options["case_events_default"] is None

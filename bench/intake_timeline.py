@@ -1,0 +1,114 @@
+"""The intake's latency second by second: where a paced ``POST /api/v1/cases`` run's p99 comes
+from (a steady spread, or stalls of a second or more, and when).
+
+Makes a throwaway database with the Bagong demo (as bench/http_bench.py does), starts
+``gridgov serve`` with its defaults, and POSTs the case bodies of http_bench.py at ``--rate``
+(300) a second over ``--clients`` (8) keep-alive connections (uvloop), each request timed from
+when it was due (a late answer delays the requests after it, and they count the wait), for a
+5 s warm-up and then ``--duration`` s. Prints the whole run's p50/p90/p99 and, per second, the
+answers' p50, p99, max and how many took over 25 ms, with the wall-clock moment the timed
+part began, to set against the server's log (autovacuum, checkpoints). ``--sql`` runs
+statements on the database before the load (to try a setting: ``ALTER TABLE … SET (…)``).
+Writes nothing to bench/RESULTS.md: it is a looking glass, not a benchmark with a peer.
+
+Example:
+    .venv/bin/python bench/intake_timeline.py --duration 60
+    .venv/bin/python bench/intake_timeline.py --sql "ALTER TABLE case_deadlines RESET (autovacuum_analyze_scale_factor)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from http_bench import add_wrk_options, case_bodies, prepare_load  # noqa: E402  (bench/)
+from servers import add_server_options, bench_token, drop_database, start_gridgov  # noqa: E402
+from db.session import conninfo  # noqa: E402
+
+
+def requests(url: str, points, categories, seed: int) -> list[bytes]:
+    token = bench_token(url)
+    out = []
+    for body, staff in case_bodies(points, categories, random.Random(seed)):
+        data = json.dumps(body, ensure_ascii=False).encode()
+        auth = f"Authorization: Bearer {token}\r\n" if staff else ""
+        out.append(f"POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json"
+                   f"\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+    return out
+
+
+async def _client(port: int, reqs: list[bytes], rate: float, start: float, duration: float,
+                  offset: float, rng: random.Random, out: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    k = 0
+    while (due := start + offset + k / rate) - start < duration:
+        if (delay := due - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        writer.write(rng.choice(reqs))
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        await reader.readexactly(length)
+        out.append((due - start, (time.perf_counter() - due) * 1000, status))
+        k += 1
+    writer.close()
+
+
+async def load(port: int, reqs: list[bytes], clients: int, rate: float, duration: float) -> list:
+    out: list = []
+    start = time.perf_counter() + 0.2
+    await asyncio.gather(*(_client(port, reqs, rate / clients, start, duration, i / rate,
+                                   random.Random(i), out) for i in range(clients)))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_wrk_options(p)
+    add_server_options(p, "timeline")
+    p.add_argument("--sql", default="", help="statements (;-separated) run before the load")
+    args = p.parse_args()
+    url, points, categories = prepare_load(args)
+    if args.sql.strip():
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
+            for statement in filter(str.strip, args.sql.split(";")):
+                conn.execute(statement)
+    reqs = requests(url, points, categories, args.seed)
+    gridgov = start_gridgov(url, workers=args.workers)
+    try:
+        uvloop.run(load(gridgov.port, reqs, args.clients, args.rate, 5))  # warm-up
+        began = datetime.now(timezone.utc)
+        rec = uvloop.run(load(gridgov.port, reqs, args.clients, args.rate, args.duration))
+    finally:
+        gridgov.stop()
+        drop_database(args)
+    latencies = sorted(ms for _, ms, _ in rec)
+    q = statistics.quantiles(latencies, n=100)
+    print(f"timed from {began:%H:%M:%S.%f} UTC: {len(rec)} requests, p50 {q[49]:.1f} ms, p90 {q[89]:.1f}, "
+          f"p99 {q[98]:.1f}, max {latencies[-1]:.1f}; not 201: {sum(1 for *_, s in rec if s != 201)}")
+    by_second: dict[int, list[float]] = {}
+    for at, ms, _ in rec:
+        by_second.setdefault(int(at), []).append(ms)
+    for second, values in sorted(by_second.items()):
+        values.sort()
+        print(f"{second:4d} s  n {len(values):4d}  p50 {values[len(values) // 2]:7.1f}  "
+              f"p99 {values[int(len(values) * 0.99)]:7.1f}  max {values[-1]:7.1f}  "
+              f"over 25 ms {sum(1 for v in values if v > 25):4d}")
+
+
+if __name__ == "__main__":
+    main()
