@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -230,6 +231,16 @@ def prepare_load(args: argparse.Namespace) -> tuple[str, list[tuple[float, float
 def count_cases(url: str) -> int:
     with psycopg.connect(conninfo(url)) as conn:
         return conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer with a Content-Length from a keep-alive connection: status, body
+    (the paced asyncio clients of transition_bench.py and intake_timeline.py)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    return status, await reader.readexactly(length)
 
 
 def _proc_ticks(pid: int) -> int:

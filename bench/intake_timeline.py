@@ -34,7 +34,7 @@ import uvloop
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from http_bench import add_wrk_options, case_bodies, prepare_load  # noqa: E402  (bench/)
+from http_bench import add_wrk_options, case_bodies, prepare_load, read_answer  # noqa: E402  (bench/)
 from servers import add_server_options, bench_token, drop_database, start_gridgov  # noqa: E402
 from db.session import conninfo  # noqa: E402
 
@@ -58,11 +58,7 @@ async def _client(port: int, reqs: list[bytes], rate: float, start: float, durat
         if (delay := due - time.perf_counter()) > 0:
             await asyncio.sleep(delay)
         writer.write(rng.choice(reqs))
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
-        await reader.readexactly(length)
+        status, _ = await read_answer(reader)
         out.append((due - start, (time.perf_counter() - due) * 1000, status))
         k += 1
     writer.close()

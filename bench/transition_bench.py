@@ -42,7 +42,7 @@ import psycopg  # noqa: E402
 import uvloop  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
-from http_bench import CLK_TCK, _proc_ticks, _server_pids  # noqa: E402  (bench/)
+from http_bench import CLK_TCK, _proc_ticks, _server_pids, read_answer  # noqa: E402  (bench/)
 from results import spread, write_section  # noqa: E402
 from servers import (  # noqa: E402
     add_server_options, bench_token, drop_database, prepare_database, start_gridgov,
@@ -104,11 +104,7 @@ class Client:
             f"POST /api/v1/cases/{case['id']}/transitions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: Bearer {token}\r\nIf-Match: \"{case['version']}\"\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
-        answer = await self.reader.readexactly(length)
+        status, answer = await read_answer(self.reader)
         self.latencies_ms.append((time.perf_counter() - due) * 1000)
         if status == 200:
             case["version"] = json.loads(answer)["version"]

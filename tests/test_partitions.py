@@ -326,7 +326,7 @@ def test_months_and_clocks_are_analyzed_when_they_have_doubled(empty_db_url):
     # every 10 s under a steady intake
     wanted = ["autovacuum_vacuum_insert_scale_factor=1.0", "autovacuum_analyze_scale_factor=1.0"]
     today = datetime.now(LOCAL_TZ).date()
-    later = f"{_month(today, MONTHS_AHEAD + 2)}"
+    later = _month(today, MONTHS_AHEAD + 2)
     with psycopg.connect(conninfo(empty_db_url)) as conn:
         # this month and the months ahead exist (the migration made them): two more
         made = conn.execute("SELECT gridgov_make_month_partitions('case_events', %s, %s)",
