@@ -8,12 +8,14 @@ when it was due (a late answer delays the requests after it, and they count the 
 5 s warm-up and then ``--duration`` s. Prints the whole run's p50/p90/p99 and, per second, the
 answers' p50, p99, max and how many took over 25 ms, with the wall-clock moment the timed
 part began, to set against the server's log (autovacuum, checkpoints). ``--sql`` runs
-statements on the database before the load (to try a setting: ``ALTER TABLE … SET (…)``).
+statements on the database before the load (to try a setting: ``ALTER TABLE … SET (…)``),
+``--sql-file`` a script of them (an earlier migration's functions, to compare with).
 Writes nothing to bench/RESULTS.md: it is a looking glass, not a benchmark with a peer.
 
 Example:
     .venv/bin/python bench/intake_timeline.py --duration 60
     .venv/bin/python bench/intake_timeline.py --sql "ALTER TABLE case_deadlines RESET (autovacuum_analyze_scale_factor)"
+    .venv/bin/python bench/intake_timeline.py --sql-file before.sql   # an older migration's functions
 """
 
 from __future__ import annotations
@@ -77,12 +79,18 @@ def main() -> None:
     add_wrk_options(p)
     add_server_options(p, "timeline")
     p.add_argument("--sql", default="", help="statements (;-separated) run before the load")
+    p.add_argument("--sql-file", type=Path, default=None,
+                   help="a file of statements run before the load, as one script (function "
+                        "bodies may hold semicolons): to try an earlier migration's functions")
     args = p.parse_args()
     url, points, categories = prepare_load(args)
     if args.sql.strip():
         with psycopg.connect(conninfo(url), autocommit=True) as conn:
             for statement in filter(str.strip, args.sql.split(";")):
                 conn.execute(statement)
+    if args.sql_file is not None:
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
+            psycopg.ClientCursor(conn).execute(args.sql_file.read_text())  # the simple protocol
     reqs = requests(url, points, categories, args.seed)
     gridgov = start_gridgov(url, workers=args.workers)
     try:

@@ -6,6 +6,9 @@ there (``gridgov_make_month_partitions`` then leaves it, with a warning). So the
 worker makes the coming months early (jobs/app.py ``gridgov.make_partitions``, daily), the
 migration made the months of the data it found and MONTHS_AHEAD more, and a bulk load of past
 cases (the demo, a town's history) makes the months it is about to fill (``cover``).
+
+The same daily task moves the recent months (migration 0074, ``move_recent_months``): the
+months the intake's lookups of recent cases name while they are planned.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ def make_partitions(session: Session, today: date, months_ahead: int = MONTHS_AH
             {"t": table, "first": today.replace(day=1), "n": months_ahead + 1},
         ).scalars()
     return made
+
+
+def move_recent_months(session: Session) -> bool:
+    """Set the recent months (the previous one, this one and the next, by the database's
+    clock) when the month has changed since they were set (in the session's transaction):
+    every plan made with the old ones is then made again. Whether they moved."""
+    return bool(session.execute(text("SELECT gridgov_recent_months_set()")).scalar_one())
 
 
 def cover(conn, first_day: date, last_day: date) -> list[str]:

@@ -28,7 +28,8 @@ Tasks:
   own transaction died with its connection, so nothing of it was written: run again, it is
   done once. A restarted worker so picks up a killed job within a minute or so of the kill.
 - ``gridgov.make_partitions``, periodic (daily at 03:17): the month partitions of cases and
-  case_events for this month and the next three, when missing (db/partitions.py).
+  case_events for this month and the next three, when missing, and the recent months the
+  intake's lookups are planned on, when the month has changed (db/partitions.py).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import procrastinate
 
 from cases import resumption, supervision
 from cases.deadlines import LOCAL_TZ
-from db.partitions import make_partitions
+from db.partitions import make_partitions, move_recent_months
 from db.session import conninfo, session_scope
 from planning import publish
 
@@ -149,8 +150,11 @@ def make_app(database_url: str, cron: str | None = None) -> procrastinate.App:
     def month_partitions(timestamp: int) -> dict:
         with session_scope(database_url) as session:
             made = make_partitions(session, datetime.now(LOCAL_TZ).date())
+            moved = move_recent_months(session)
         if made:
             log.info("tick %s: made partitions %s", timestamp, ", ".join(made))
-        return {"made": made}
+        if moved:
+            log.info("tick %s: the recent months moved", timestamp)
+        return {"made": made, "recent_months_moved": moved}
 
     return app

@@ -10,7 +10,7 @@ import math
 import os
 import re
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -151,6 +151,39 @@ def test_the_nearest_of_two_open_cases_is_chosen(client, dup_url, spot):
     assert report(client, spot)["probable_duplicate_of"] == near
 
 
+def test_a_case_long_past_finds_its_duplicate_over_every_month(dup_url, spot):
+    # migration 0074: the 24 h of a case created 150 days ago lie outside the recent months,
+    # so its lookup reads every month (a test's or an import's moment; an intake's is now)
+    first = original(dup_url, spot, hours_ago=150 * 24)
+    then = datetime.now(LOCAL_TZ) - timedelta(hours=150 * 24 - 10)
+    req = intake.CaseRequest(category=CATEGORY, description="旧案", channel="patrol",
+                             **moved(spot, east_m=30))
+    with session_scope(dup_url) as s:
+        found = intake.create_case(s, req, now=then).case["probable_duplicate_of"]
+        s.rollback()
+    assert found == first
+
+
+def test_a_window_left_months_behind_still_finds_the_duplicate(dup_url, spot):
+    # the recent months as the background worker would have left them had it not run for a
+    # year (both functions written over in this transaction, rolled back): an intake's 24 h lie
+    # outside them, and its lookup reads every month
+    first = original(dup_url, spot, hours_ago=10)
+    req = intake.CaseRequest(category=CATEGORY, description="新上报", channel="patrol",
+                             **moved(spot, east_m=30))
+    with session_scope(dup_url) as s:
+        for which, months in (("from", 13), ("until", 10)):
+            s.execute(text(
+                f"CREATE OR REPLACE FUNCTION gridgov_recent_{which}() RETURNS timestamptz"
+                f" LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc('month', now()) - interval"
+                f" '{months} months' $$"))
+        stale = "SELECT gridgov_recent_until() < now() - interval '9 months'"
+        assert s.execute(text(stale)).scalar()
+        found = intake.create_case(s, req).case["probable_duplicate_of"]
+        s.rollback()
+    assert found == first
+
+
 def test_supporters_show_on_the_case_and_its_page(client, dup_url, spot):
     first = original(dup_url, spot, hours_ago=1)
     with session_scope(dup_url) as s:
@@ -214,11 +247,25 @@ def _parents(s: Session) -> dict[str, str]:
         " WHERE p.relname IN ('cases', 'ix_cases_open_geom', 'ix_cases_created_at')")).all())
 
 
-def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_server, dup_url,
+def _window_months(s: Session) -> set[str]:
+    """The month partitions of cases within the recent months (migration 0074)."""
+    start, end = s.execute(text(
+        "SELECT CAST(gridgov_recent_from() AT TIME ZONE 'Asia/Shanghai' AS date),"
+        "       CAST(gridgov_recent_until() AT TIME ZONE 'Asia/Shanghai' AS date)")).one()
+    names = s.execute(text(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'cases'::regclass")).scalars()
+    return {n for n in names if (m := re.fullmatch(r"cases_p(\d{4})_(\d{2})", n))
+            and start <= date(int(m[1]), int(m[2]), 1) < end}
+
+
+def test_the_lookup_reads_the_box_of_the_recent_months_pruned_when_planned(pg_server, dup_url,
                                                                             spot):
-    # the plan the insert's statement runs on inside the function (auto_explain: tests/plan_support.py),
-    # with the values of a real intake, on a busy day (all rolled back): the open cases near
-    # the point come from ix_cases_open_geom, no scan of cases
+    # the plans the function insert_case runs on (auto_explain: tests/plan_support.py), with
+    # the values of a real intake, on a busy day (all rolled back): the open cases near the
+    # point come from ix_cases_open_geom in the recent months, the others pruned while the
+    # lookup was planned, and in the 24 h's months of those when it started; the insert itself
+    # reads no table of cases
     values = _insert_values(spot, datetime.now(LOCAL_TZ))
     with _admin_engine(pg_server, dup_url) as engine, Session(engine) as s:
         # A busy day first, as under the intake's steady load (bench/http_bench.py: 300
@@ -237,11 +284,11 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_s
         s.execute(text("ANALYZE cases"))
         conn = driver_connection(s)
         plans = _explaining(conn)
+        inserts = explaining(conn, "WITH new_case AS")
         inserted = conn.execute(driver_sql(repository._q("insert_case").text), values).fetchone()
         parent = _parents(s)
-        # a month with cases in it: an empty one is read whole (it has nothing to read), and so
-        # may be the first month of the demo's year, which holds its last few days (the
-        # planner reads a handful of rows rather than an index: seen on 1 December, Beijing)
+        window = _window_months(s)
+        # a month with cases in it: an empty one is read whole (it has nothing to read)
         populated = set(s.execute(text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " WHERE i.inhparent = 'cases'::regclass AND c.reltuples >= 100")).scalars())
@@ -251,21 +298,26 @@ def test_the_check_is_part_of_the_insert_and_uses_the_open_cases_gist_index(pg_s
     # (a bitmap scan names its index on the Bitmap Index Scan below the heap scan)
     indexes = {parent.get(n["Index Name"], n["Index Name"]) for n in nodes if "Index Name" in n}
     assert "ix_cases_open_geom" in indexes, nodes
+    assert "ix_cases_created_at" not in indexes, indexes
     scans = [n for n in nodes if "Scan" in n["Node Type"]
              and parent.get(n.get("Relation Name")) == "cases"]
     assert populated and scans
     assert not any(n["Node Type"] == "Seq Scan" and n["Relation Name"] in populated
                    for n in scans), [(n["Node Type"], n.get("Relation Name"), n.get("Index Name"),
                                        n.get("Plan Rows"), n.get("Filter")) for n in scans]
-    # the start of the 24 h prunes the months before it: of the demo's year one or two are read
-    # (after them only the empty months made ahead and the default partition), and the time is
-    # not looked up in ix_cases_created_at (see the statement's comment)
-    assert len(populated) >= 12
+    # the plan holds the previous month, this one and the next only: the other months (of the
+    # demo's year: at least 12) and the DEFAULT partition were pruned while it was planned;
+    # when it started, the 24 h pruned the window's months they do not touch
+    assert len(populated) >= 12 and len(window) == 3
     read = {n["Relation Name"] for n in scans}
-    assert 1 <= len(read & populated) <= 2, sorted(read)
-    # and the end of the 24 h prunes the empty months made ahead and the DEFAULT partition
-    assert read <= populated, sorted(read - populated)
-    assert "ix_cases_created_at" not in indexes, indexes
+    assert read <= window and 1 <= len(read) <= 2, sorted(read)
+    removed = sum(n.get("Subplans Removed", 0) for n in nodes)
+    assert len(read) + removed == len(window), (sorted(read), removed)
+    # the insert's statement reads no table of cases: a month's ANALYZE leaves its plan alone
+    assert len(inserts) == 1
+    read = {n.get("Relation Name") for n in plan_nodes(inserts[0]["Plan"])
+            if "Scan" in n["Node Type"]}
+    assert not {parent.get(r) for r in read} & {"cases"} and "cases" not in read, read
 
 
 @pytest.mark.parametrize("setting", ["as migrated", "without the scan settings"])
@@ -276,10 +328,13 @@ def test_a_plan_made_on_a_small_month_still_reads_the_box_once_it_has_filled(
     # and keeps the plan while a steady intake fills the month (3,000 cases in its first day
     # here) until an ANALYZE of it. With the function's enable_seqscan and enable_bitmapscan
     # off the plan reads the box in ix_cases_open_geom; without them (the control) it read the
-    # month whole, every insert. The month is one made ahead (empty in the demo), the day 40
-    # days from now. (With 10 cases at the plan it read the day by created_at even with the
-    # settings: the migration's heading says what bounds that.)
-    day = datetime.now(LOCAL_TZ) + timedelta(days=40)
+    # month whole, every insert. The month is one made ahead (empty in the demo). (With 10
+    # cases at the plan it read the day by created_at even with the
+    # settings: the migration's heading says what bounds that.) Ten days into the next month:
+    # within the recent months (migration 0074), whose lookup is planned with no bound that
+    # depends on the call.
+    now = datetime.now(LOCAL_TZ)
+    day = (now.replace(day=28) + timedelta(days=14)).replace(day=11, hour=12, minute=0)
     fill = """
         INSERT INTO cases (town_code, category_code, description, status, channel,
                            created_at, updated_at, geom)
@@ -311,8 +366,7 @@ def test_a_plan_made_on_a_small_month_still_reads_the_box_once_it_has_filled(
         s.rollback()
     assert len(plans) == 2 and all(_generic(p) for p in plans)
     nodes = list(plan_nodes(plans[1]["Plan"]))
-    # the month's copies of the indexes of cases, by their parents' names (the day's month only
-    # is read: the 24 h prune the others)
+    # the copies of the indexes of cases read, by their parents' names (the recent months')
     read = {parent[n["Index Name"]] for n in nodes if n.get("Index Name") in parent}
     scans = {n["Node Type"] for n in nodes if n.get("Relation Name") == month}
     if setting == "as migrated":

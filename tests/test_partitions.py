@@ -269,8 +269,27 @@ def test_the_worker_runs_make_partitions_daily_from_this_month(empty_db_url):
     with psycopg.connect(conninfo(empty_db_url)) as conn:
         # as if the month after the migration's last one were missing: the task makes it
         conn.execute(f"DROP TABLE case_events_p{_month(today, MONTHS_AHEAD)}")
+        # and as if the recent months (migration 0074) were still last year's
+        for which in ("from", "until"):
+            conn.execute(f"CREATE OR REPLACE FUNCTION gridgov_recent_{which}() RETURNS timestamptz"
+                         " LANGUAGE sql IMMUTABLE AS $$ SELECT timestamptz '2025-01-01' $$")
     result = app.tasks["gridgov.make_partitions"].func(timestamp=0)
-    assert result == {"made": [f"case_events_p{_month(today, MONTHS_AHEAD)}"]}
+    assert result == {"made": [f"case_events_p{_month(today, MONTHS_AHEAD)}"],
+                      "recent_months_moved": True}
+    assert app.tasks["gridgov.make_partitions"].func(timestamp=0) == {
+        "made": [], "recent_months_moved": False}
+    with psycopg.connect(conninfo(empty_db_url)) as conn:
+        window = conn.execute(
+            "SELECT CAST(gridgov_recent_from() AT TIME ZONE 'Asia/Shanghai' AS date),"
+            "       CAST(gridgov_recent_until() AT TIME ZONE 'Asia/Shanghai' AS date)").fetchone()
+    first = today.replace(day=1)
+    assert window == (_first_of(first, -1), _first_of(first, 2))
+
+
+def _first_of(first: date, months: int) -> date:
+    """The first day of the month ``months`` months from the month of ``first``."""
+    n = first.year * 12 + first.month - 1 + months
+    return date(n // 12, n % 12 + 1, 1)
 
 
 def test_the_demo_fills_its_months_and_leaves_the_default_empty(demo_db_url):
