@@ -72,32 +72,29 @@ _0072 = importlib.import_module("migrations.versions.0072_reference_checks_witho
 
 TZ = _0060.TZ
 
-# The window's bounds: placeholders until gridgov_recent_months_set() writes the months in.
-_BOUND = """
-CREATE OR REPLACE FUNCTION gridgov_recent_{which}() RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CAST('{at}' AS timestamptz) $$
-"""
-
 SET_WINDOW = f"""
 CREATE OR REPLACE FUNCTION gridgov_recent_months_set() RETURNS boolean LANGUAGE plpgsql AS $fn$
 -- The recent months (migration 0074): from the first of the previous month to the first of
 -- the month after next, local time ({TZ}), written into gridgov_recent_from() and
--- gridgov_recent_until() when they hold other months. Returns whether it wrote them: writing
--- them makes every plan that folded them be made again.
+-- gridgov_recent_until() when they hold other months or do not exist yet. Returns whether it
+-- wrote them: writing them makes every plan that folded them be made again.
 DECLARE
     month date := CAST(date_trunc('month', now() AT TIME ZONE '{TZ}') AS date);
     from_at timestamptz := CAST(month - interval '1 month' AS timestamp) AT TIME ZONE '{TZ}';
     until_at timestamptz := CAST(month + interval '2 months' AS timestamp) AT TIME ZONE '{TZ}';
+    bound record;
 BEGIN
-    IF gridgov_recent_from() = from_at AND gridgov_recent_until() = until_at THEN
-        RETURN false;
+    IF to_regprocedure('gridgov_recent_until()') IS NOT NULL THEN
+        -- (PL/pgSQL prepares this only once the functions exist)
+        IF gridgov_recent_from() = from_at AND gridgov_recent_until() = until_at THEN
+            RETURN false;
+        END IF;
     END IF;
-    EXECUTE format('CREATE OR REPLACE FUNCTION gridgov_recent_from() RETURNS timestamptz'
-                   ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
-                   format('SELECT to_timestamp(%s)', extract(epoch FROM from_at)));
-    EXECUTE format('CREATE OR REPLACE FUNCTION gridgov_recent_until() RETURNS timestamptz'
-                   ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
-                   format('SELECT to_timestamp(%s)', extract(epoch FROM until_at)));
+    FOR bound IN SELECT * FROM (VALUES ('from', from_at), ('until', until_at)) v (which, at) LOOP
+        EXECUTE format('CREATE OR REPLACE FUNCTION gridgov_recent_%s() RETURNS timestamptz'
+                       ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L', bound.which,
+                       format('SELECT to_timestamp(%s)', extract(epoch FROM bound.at)));
+    END LOOP;
     RETURN true;
 END $fn$
 """
@@ -133,8 +130,15 @@ _LOOKUP = """
                               CAST(ST_SetSRID(ST_MakePoint(p_lon, p_lat), 4326) AS geography)),
                   n.id DESC
          LIMIT 1;"""
-_WINDOW = ("AND c.created_at >= gridgov_recent_from()\n"
-           "               AND c.created_at < ANY (ARRAY[gridgov_recent_until()])")
+
+
+def _window(indent: str) -> str:
+    """The recent months, the upper bound on a line of its own after ``indent``."""
+    return ("AND c.created_at >= gridgov_recent_from()\n"
+            + indent + "AND c.created_at < ANY (ARRAY[gridgov_recent_until()])")
+
+
+_WINDOW = _window(" " * 15)
 # 0071's bounds: the start of the 24 h prunes the months before it when the statement starts;
 # the end, written as an array of one, the months after (0070 says why that form)
 _DAY = ("AND c.created_at >= p_created_at - interval '24 hours'\n"
@@ -188,9 +192,7 @@ assert len(_RECENT.findall(_0072.EXIST)) == 3, "0072's text changed"
 _PLANNED = ("-- few rows (an intake, a transition): static SQL, planned once per session; the\n"
             "        -- months other than the recent ones are pruned when the statement starts\n")
 assert _0072.EXIST.count(_PLANNED) == 1, "0072's text changed"
-_WINDOW_AFTER = ("\n{0}AND c.created_at >= gridgov_recent_from()"
-                 "\n{0}AND c.created_at < ANY (ARRAY[gridgov_recent_until()])")
-EXIST = (_RECENT.sub(lambda m: m[0] + _WINDOW_AFTER.format(m[1]), _0072.EXIST)
+EXIST = (_RECENT.sub(lambda m: m[0] + "\n" + m[1] + _window(m[1]), _0072.EXIST)
          .replace(_PLANNED,
                   "-- few rows (an intake, a transition): static SQL, planned once per session;\n"
                   "        -- the recent months named, pruned while it is planned (migration\n"
@@ -209,9 +211,6 @@ def _each(text: str) -> None:
 
 
 def upgrade() -> None:
-    # placeholders first (the setter reads them), then this month's window
-    op.execute(_BOUND.format(which="from", at="-infinity"))
-    op.execute(_BOUND.format(which="until", at="infinity"))
     op.execute(SET_WINDOW)
     op.execute("SELECT gridgov_recent_months_set()")
     op.execute(FUNCTION)
