@@ -37,7 +37,7 @@ BENCH_INTAKE_LIMIT = "100000000 per minute"
 BIN = Path(sys.executable).parent
 
 __all__ = ["Server", "add_server_options", "drop_database", "free_port", "prepare_database",
-           "start_gridgov"]
+           "set_on_database", "start_gridgov"]
 
 
 # -- databases -------------------------------------------------------------------------------
@@ -81,6 +81,19 @@ def checkpoint() -> float | None:
     except psycopg.errors.InsufficientPrivilege:
         return None
     return time.monotonic() - started
+
+
+def set_on_database(name: str, setting: str, value: str) -> bool:
+    """``ALTER DATABASE name SET setting = value`` as the role that creates the benchmarks'
+    databases (a superuser on the managed cluster: settings such as track_wal_io_timing are
+    theirs); whether it could. Connections made afterwards use it."""
+    url, _ = _creator()
+    try:
+        with _admin(url) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" SET {setting} = {value}')
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
 
 
 def url_of(name: str) -> str:
