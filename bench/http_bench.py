@@ -275,9 +275,15 @@ def _server_pids(proc: subprocess.Popen) -> list[int]:
     return pids
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far, /proc/stat's first line in ticks: user nice system idle
+    iowait irq softirq steal guest guest_nice."""
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:]]
+
+
 def _cpu_snapshot(server: list[int], backends: list[int]) -> dict[str, int]:
-    total = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    busy = sum(int(x) for i, x in enumerate(total) if i not in (3, 4))  # minus idle, iowait
+    busy = sum(x for i, x in enumerate(cpu_ticks()) if i not in (3, 4))  # minus idle, iowait
     return {
         "busy": busy,
         "server": sum(_proc_ticks(p) for p in server),

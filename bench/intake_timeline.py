@@ -43,7 +43,8 @@ import uvloop
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from http_bench import add_wrk_options, case_bodies, prepare_load, read_answer  # noqa: E402  (bench/)
+from http_bench import (add_wrk_options, case_bodies, cpu_ticks, prepare_load,  # noqa: E402  (bench/)
+                        read_answer)
 from servers import (add_server_options, bench_token, drop_database, set_on_database,  # noqa: E402
                      start_gridgov)
 from db.session import conninfo  # noqa: E402
@@ -74,15 +75,9 @@ async def _client(port: int, reqs: list[bytes], rate: float, start: float, durat
     writer.close()
 
 
-# what a second's answers may have waited on; the WAL's sync time, and the CPU from /proc/stat
+# what a second's answers may have waited on: the WAL's sync time, and the CPU (cpu_ticks)
 SECOND_SQL = "SELECT wal_sync, wal_sync_time FROM pg_stat_wal"
 BUSY_BANDS = (80, 90)  # the last line's split of the late answers by their second's CPU busy %
-
-
-def _cpu_ticks() -> list[int]:
-    """/proc/stat's first line: user nice system idle iowait irq softirq steal (ticks)."""
-    with open("/proc/stat") as f:
-        return [int(v) for v in f.readline().split()[1:9]]
 
 
 class Seconds(threading.Thread):
@@ -100,7 +95,7 @@ class Seconds(threading.Thread):
                 if (delay := self.start_at + k - time.perf_counter()) > 0:
                     time.sleep(delay)
                 syncs, sync_ms = conn.execute(SECOND_SQL).fetchone()
-                self.samples.append((syncs, sync_ms, _cpu_ticks()))
+                self.samples.append((syncs, sync_ms, cpu_ticks()))
 
     def per_second(self) -> list[dict]:
         out = []
