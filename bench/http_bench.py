@@ -67,7 +67,7 @@ WORDS = (
     "乱贴小广告",
 )
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SERVER_KIND = "gthread workers"
+SERVER_KIND = "gthread's requests, each worker's threads waiting on one epoll: web/serve.py"
 WARM_UP_S = 5
 # DESIGN.md's targets for POST /api/v1/cases: 8 clients on 2 cores
 P99_TARGET_MS = 25.0

@@ -168,8 +168,8 @@ def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: 
     errors = sum(r["errors"] for r in streamed)
     complete = min(r["complete"] for r in streamed)
     lines = [
-        f"- server: `gridgov serve` with its defaults (2 workers × 4 threads; gunicorn gthread, streams "
-        f"handed to each worker's stream process, one uvloop loop under SCHED_IDLE) on a throwaway database with the Bagong demo; {versions}",
+        f"- server: `gridgov serve` with its defaults (2 workers × 4 threads; gunicorn, gthread's requests, each worker's threads "
+        f"waiting on one epoll; streams handed to each worker's stream process, one uvloop loop under SCHED_IDLE) on a throwaway database with the Bagong demo; {versions}",
         f"- load: wrk, {args.clients} keep-alive connections offering {args.rate:g} `POST /api/v1/cases`/s "
         f"for {args.duration} s per phase; {args.streams} stream clients in one asyncio process "
         "(bench/stream_clients.py) on the same 2 cores; each run has a phase without streams, then one with them",

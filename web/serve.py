@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
+import os
 import resource
+import select
 import selectors
 import socket
+import threading
+import time
 from multiprocessing.sharedctypes import RawArray, RawValue
 
 import click
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import (
+    _DEFER, DEFAULT_WORKER_DATA_TIMEOUT, STOP_KEEPALIVE_LINGER, TConn, ThreadWorker,
+)
 
 from db.migrate import SchemaOutOfDate, check_schema
 from db.session import database_url, engine_for
@@ -24,6 +31,11 @@ DEFAULT_THREADS = 4
 STREAM_PATH = "/api/v1/stream"
 # while another worker is due to take the next connection, how soon a worker looks again
 BALANCE_POLL_S = 0.01
+# how often, at most, a worker tells the arbiter it is alive (a file's mtime: a syscall)
+NOTIFY_EVERY_S = 0.5
+# a connection waits in the threads' epoll until it is readable, the one-shot way: its event is
+# given to one thread, and to no other until that thread arms it again
+_ARMED = select.EPOLLIN | select.EPOLLONESHOT
 
 
 class ConnectionCounts:
@@ -73,8 +85,25 @@ class ConnectionCounts:
 
 class StreamingWorker(ThreadWorker):
     """gunicorn's gthread worker, except that a live stream the app accepts is handed to the
-    worker's stream process (web/streams.py explains why) instead of holding a thread, and
-    that it takes new connections only in its turn (ConnectionCounts explains why)."""
+    worker's stream process (web/streams.py explains why) instead of holding a thread, that it
+    takes new connections only in its turn (ConnectionCounts explains why), and that its
+    threads wait for their connections themselves.
+
+    Why the last: gthread's main thread waits for every connection; when one is readable it
+    takes it out of its poller and hands it to the thread pool (a queue, a thread woken), and
+    when the answer is written the thread hands it back (a queue, a byte through a pipe, the
+    main thread woken to put it in its poller again, and to touch the arbiter's heartbeat file):
+    three wake-ups and about eight system calls around every request, on top of reading and
+    answering it. A trivial WSGI app under gthread cost 0.68–0.75 ms of CPU a request at
+    300/s (2026-12-04), a fifth of what a case report costs the server. Here every thread waits
+    in one epoll of the worker's connections, each armed one-shot, so that a readable
+    connection wakes one thread, which reads the request, answers it and arms the connection
+    again: one wake-up and one epoll_ctl a request (the leader/follower pattern). The main
+    thread only accepts new connections (in its turn), closes those idle past their keep-alive
+    and beats the heartbeat. The request itself is gthread's own (``handle``). Measured
+    (bench/http_bench.py, 15 s runs, this worker and gthread's loop alternating, 2026-12-04):
+    300 reports/s paced took 0.44 and 0.43 cores of the gunicorn processes against 0.57 and
+    0.58 (0.45 ms less a report), p99 8.0 and 6.7 ms against 10.3 and 11.6."""
 
     slot: int | None = None
     connection_counts: ConnectionCounts | None = None
@@ -120,17 +149,167 @@ class StreamingWorker(ThreadWorker):
         # Every listening worker is woken by a new connection; only the one whose turn it is
         # now takes it (the others' connections may have ended since it last looked), the
         # others leave it and stop listening until their turn.
-        if self._balance():
-            super().accept(listener)
+        if not self._balance():
+            return
+        try:
+            client, address = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        conn = TConn(self.cfg, client, address, listener.getsockname())
+        # a new connection may take a moment to send its request (gthread waits 5 s in a
+        # thread, then as long as a kept-alive one)
+        conn.timeout = time.monotonic() + DEFAULT_WORKER_DATA_TIMEOUT + self.cfg.keepalive
+        with self._lock:
+            self.nr_conns += 1
+            self._conns[conn.sock.fileno()] = conn
+            self._arm(conn)
+
+    # -- the threads' epoll (see the class's doc)
+
+    def _arm(self, conn) -> None:
+        """Wait for ``conn``'s next request (with self._lock held): idle, armed one-shot."""
+        fd = conn.sock.fileno()
+        self._idle[fd] = conn
+        if fd in self._registered:
+            self._epoll.modify(fd, _ARMED)
+        else:
+            self._epoll.register(fd, _ARMED)
+            self._registered.add(fd)
+
+    def _forget(self, fd: int, conn) -> None:
+        """``conn`` (on ``fd``) out of the worker's books and its epoll (with self._lock held),
+        before its socket closes or leaves for the stream process. Once it has, a new
+        connection may have its number: that one is left alone."""
+        if self._conns.get(fd) is not conn:
+            return
+        del self._conns[fd]
+        self.nr_conns -= 1
+        self._idle.pop(fd, None)
+        if fd in self._registered:
+            self._registered.discard(fd)
+            try:
+                self._epoll.unregister(fd)
+            except OSError:
+                pass
+
+    def _serve(self) -> None:
+        """A serving thread: wait for a readable connection, answer it, arm it again."""
+        while True:
+            try:
+                events = self._epoll.poll(-1, 1)
+            except OSError:  # the epoll closed: the worker is done
+                return
+            for fd, _ in events:
+                if fd == self._wake[0]:
+                    return  # level-triggered: it wakes every thread
+                with self._lock:
+                    # gone meanwhile (closed as idle past its keep-alive)
+                    conn = self._idle.pop(fd, None)
+                if conn is not None:
+                    self._answer(fd, conn)
+
+    def _answer(self, fd: int, conn) -> None:
+        try:
+            while True:
+                result = self.handle(conn)
+                if result is _DEFER:  # a new connection that has sent nothing in 5 s
+                    conn.timeout = time.monotonic() + self.cfg.keepalive
+                    break
+                if not result:
+                    with self._lock:
+                        self._forget(fd, conn)
+                    conn.close(graceful=True)
+                    return
+                if not conn.parser.unreader.buf.getvalue():
+                    conn.set_timeout()
+                    if not self.alive:
+                        conn.timeout = min(conn.timeout, time.monotonic() + STOP_KEEPALIVE_LINGER)
+                    break
+                # the client's next request came with the last one's bytes: the socket will
+                # not be readable for it
+            with self._lock:
+                self._arm(conn)
+        except Exception:
+            with self._lock:
+                self._forget(fd, conn)
+            conn.close()
+
+    def _close_idle(self, force: bool = False) -> None:
+        """Close the connections idle past their keep-alive (every one, ``force``)."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [(fd, c) for fd, c in self._idle.items() if force or c.timeout <= now]
+            for fd, conn in expired:
+                self._forget(fd, conn)
+        for _, conn in expired:
+            conn.close()
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        # the main loop comes here after every batch of events: counts changed by them are
-        # published and the turn looked at again
+        # the main loop comes here after every batch of events: the turn is looked at again
         self._balance()
         if self._accepting and not self._listening:
             # another worker's turn: its count may change without waking this one
             timeout = min(timeout, BALANCE_POLL_S)
         super().wait_for_and_dispatch_events(timeout)
+
+    def notify(self) -> None:
+        now = time.monotonic()
+        if now - self._notified >= NOTIFY_EVERY_S:
+            self._notified = now
+            super().notify()
+
+    def run(self) -> None:
+        self._lock = threading.Lock()
+        self._epoll = select.epoll()
+        self._conns: dict[int, TConn] = {}
+        self._idle: dict[int, TConn] = {}
+        self._registered: set[int] = set()
+        self._notified = 0.0
+        # gthread's handle_request answers "Connection: close" past this many idle connections
+        self.keepalived_conns = self._idle
+        self._wake = os.pipe()
+        self._epoll.register(self._wake[0], select.EPOLLIN)
+        threads = [threading.Thread(target=self._serve, name=f"gridgov-serve-{i}", daemon=True)
+                   for i in range(self.cfg.threads)]
+        for thread in threads:
+            thread.start()
+        # the main thread's poller: the listening socket (in turn) and gthread's wake-up pipe
+        # (a signal to stop)
+        self.poller.register(self.method_queue.fileno(), selectors.EVENT_READ,
+                             self.method_queue.run_callbacks)
+        self.set_accept_enabled(True)
+        while self.alive:
+            self.notify()
+            can_accept = self.nr_conns < self.worker_connections
+            if can_accept != self._accepting:
+                self.set_accept_enabled(can_accept)
+            self.wait_for_and_dispatch_events(timeout=1.0)
+            if not self.is_parent_alive():
+                break
+            self._close_idle()
+        # stopping: no new connections; an idle one may still bring a request it was sending
+        # (answered "Connection: close") for a moment; the busy ones finish within the grace
+        self.set_accept_enabled(False)
+        linger = time.monotonic() + STOP_KEEPALIVE_LINGER
+        with self._lock:
+            for conn in self._idle.values():
+                conn.timeout = min(conn.timeout, linger)
+        grace = time.monotonic() + self.cfg.graceful_timeout
+        while self.nr_conns > 0 and time.monotonic() < grace:
+            self.notify()
+            time.sleep(0.05)
+            self._close_idle()
+        self._close_idle(force=True)
+        os.write(self._wake[1], b"x")
+        for thread in threads:
+            thread.join(1.0)
+        self._epoll.close()
+        self.poller.close()
+        self.method_queue.close()
+        for listener in self.sockets:
+            listener.close()
 
     def init_process(self) -> None:
         # every open stream is a socket: allow as many as the hard limit does (the stream
@@ -197,6 +376,8 @@ class StreamingWorker(ThreadWorker):
         if hasattr(body, "close"):
             body.close()  # the request's teardown runs; the stream lives on in the loop
         client = conn.sock
+        with self._lock:  # the stream process serves it from now on
+            self._forget(client.fileno(), conn)
         # gunicorn closes conn.sock when this returns: give it a socket of its own to close
         conn.sock = socket.socket(client.family, socket.SOCK_STREAM)
         self.stream_process.hand_off(client, response_head(answer["status"], answer["headers"]),
