@@ -65,7 +65,7 @@ import psycopg  # noqa: E402
 
 from cases.models import OPEN_PREDICATE  # noqa: E402
 from db.session import SERVER_OPTIONS, database_url, engine_for  # noqa: E402
-from results import every_run, hardware, masked, replace_section, spread  # noqa: E402  (bench/, the script's own folder)
+from results import every_run, hardware, masked, python_speed_ms, replace_section, spread  # noqa: E402  (bench/, the script's own folder)
 from servers import Server, bench_token, free_port, start_gridgov  # noqa: E402
 from tiles.mvt import BUCKETS_PER_SIDE, POINTS_MIN_ZOOM  # noqa: E402
 
@@ -410,7 +410,7 @@ def main() -> None:
         f"- date: {started:%Y-%m-%d %H:%M} UTC",
         (
             f"- machine: {hardware()}; load average {load_start[0]:.2f} at the start, "
-            f"{load_end[0]:.2f} at the end"
+            f"{load_end[0]:.2f} at the end; Python's sum(range(10**6)) {python_speed_ms():.1f} ms"
             + (" (other work was running: the numbers are noisy)" if noisy else "")
         ),
         f"- command: `{command}`",
