@@ -117,8 +117,8 @@ OBSERVER_JS = """
 """
 
 # The same waits as tests/test_operator_browser.py (open_map, set_view).
-READY_JS = "document.body.dataset.ready === '1' && document.body.dataset.todayLoaded === '1'"
-LIVE_ON_JS = "document.getElementById('live-state').dataset.state === 'on'"
+READY_JS = "() => document.body.dataset.ready === '1' && document.body.dataset.todayLoaded === '1'"
+LIVE_ON_JS = "() => document.getElementById('live-state').dataset.state === 'on'"
 SET_VIEW_JS = """([lat, lon, zoom]) => new Promise(resolve => {
     const map = window[document.querySelector('.folium-map').id];
     let layer; map.eachLayer(l => { if (l.setUrl && l._vectorTiles) layer = l; });

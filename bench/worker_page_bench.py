@@ -42,7 +42,7 @@ ACCOUNT = "grid_worker_1"
 FAST_3G = {"offline": False, "latency": 562.5, "downloadThroughput": 1.6 * 1000 * 1000 / 8 * 0.9,
            "uploadThroughput": 750 * 1000 / 8 * 0.9}
 CPU_SLOWDOWN = 4
-READY = "document.body && document.body.dataset.ready === '1'"
+READY = "() => document.body && document.body.dataset.ready === '1'"
 MARK = "performance.getEntriesByName('gridgov-worker-interactive')[0].startTime"
 
 
@@ -99,7 +99,7 @@ def run_once(browser, base: str, cookie: str, lonlat: tuple[float, float], cap_s
         page.goto(base + "/worker", wait_until="commit", timeout=cap_s * 1000)
         first = load(page, cap_s * 1000)
         # the service worker installed (page and assets cached) and controlling the page
-        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=cap_s * 1000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=cap_s * 1000)
         page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         page.reload(wait_until="commit", timeout=cap_s * 1000)
         cached = load(page, cap_s * 1000)
