@@ -31,8 +31,10 @@ DEFAULT_THREADS = 4
 STREAM_PATH = "/api/v1/stream"
 # while another worker is due to take the next connection, how soon a worker looks again
 BALANCE_POLL_S = 0.01
-# how often, at most, a worker tells the arbiter it is alive (a file's mtime: a syscall)
+# how often, at most, a worker tells the arbiter it is alive (a file's mtime: a syscall), and
+# looks for connections idle past their keep-alive
 NOTIFY_EVERY_S = 0.5
+CLOSE_IDLE_EVERY_S = 0.1
 # a connection waits in the threads' epoll until it is readable, the one-shot way: its event is
 # given to one thread, and to no other until that thread arms it again
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
@@ -161,22 +163,20 @@ class StreamingWorker(ThreadWorker):
         # a new connection may take a moment to send its request (gthread waits 5 s in a
         # thread, then as long as a kept-alive one)
         conn.timeout = time.monotonic() + DEFAULT_WORKER_DATA_TIMEOUT + self.cfg.keepalive
+        fd = conn.sock.fileno()
         with self._lock:
             self.nr_conns += 1
-            self._conns[conn.sock.fileno()] = conn
-            self._arm(conn)
+            self._conns[fd] = conn
+            self._idle[fd] = conn
+            self._epoll.register(fd, _ARMED)
 
     # -- the threads' epoll (see the class's doc)
 
-    def _arm(self, conn) -> None:
-        """Wait for ``conn``'s next request (with self._lock held): idle, armed one-shot."""
-        fd = conn.sock.fileno()
+    def _arm(self, fd: int, conn) -> None:
+        """Wait for ``conn``'s next request (with self._lock held): idle, armed one-shot
+        again (registered in the epoll since it was accepted)."""
         self._idle[fd] = conn
-        if fd in self._registered:
-            self._epoll.modify(fd, _ARMED)
-        else:
-            self._epoll.register(fd, _ARMED)
-            self._registered.add(fd)
+        self._epoll.modify(fd, _ARMED)
 
     def _forget(self, fd: int, conn) -> None:
         """``conn`` (on ``fd``) out of the worker's books and its epoll (with self._lock held),
@@ -187,12 +187,10 @@ class StreamingWorker(ThreadWorker):
         del self._conns[fd]
         self.nr_conns -= 1
         self._idle.pop(fd, None)
-        if fd in self._registered:
-            self._registered.discard(fd)
-            try:
-                self._epoll.unregister(fd)
-            except OSError:
-                pass
+        try:
+            self._epoll.unregister(fd)
+        except OSError:  # closed already (gthread closes a socket on some errors): out by itself
+            pass
 
     def _serve(self) -> None:
         """A serving thread: wait for a readable connection, answer it, arm it again."""
@@ -230,15 +228,21 @@ class StreamingWorker(ThreadWorker):
                 # the client's next request came with the last one's bytes: the socket will
                 # not be readable for it
             with self._lock:
-                self._arm(conn)
+                self._arm(fd, conn)
         except Exception:
             with self._lock:
                 self._forget(fd, conn)
             conn.close()
 
     def _close_idle(self, force: bool = False) -> None:
-        """Close the connections idle past their keep-alive (every one, ``force``)."""
+        """Close the connections idle past their keep-alive (every one, ``force``). The main
+        loop comes here up to a hundred times a second (BALANCE_POLL_S), and the idle ones are
+        in no order of their timeouts (a new connection's is longer): they are looked through
+        every CLOSE_IDLE_EVERY_S only."""
         now = time.monotonic()
+        if not force and now - self._idle_checked < CLOSE_IDLE_EVERY_S:
+            return
+        self._idle_checked = now
         with self._lock:
             expired = [(fd, c) for fd, c in self._idle.items() if force or c.timeout <= now]
             for fd, conn in expired:
@@ -265,8 +269,7 @@ class StreamingWorker(ThreadWorker):
         self._epoll = select.epoll()
         self._conns: dict[int, TConn] = {}
         self._idle: dict[int, TConn] = {}
-        self._registered: set[int] = set()
-        self._notified = 0.0
+        self._notified = self._idle_checked = 0.0
         # gthread's handle_request answers "Connection: close" past this many idle connections
         self.keepalived_conns = self._idle
         self._wake = os.pipe()
