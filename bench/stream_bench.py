@@ -46,8 +46,8 @@ import psycopg  # noqa: E402
 
 from db.session import conninfo  # noqa: E402
 from http_bench import (  # noqa: E402  (bench/)
-    CLK_TCK, _proc_ticks, _server_pids, add_wrk_options, backend_pids, paced, post_script,
-    prepare_load, run_wrk,
+    CLK_TCK, SERVER_KIND, _proc_ticks, _server_pids, add_wrk_options, backend_pids, paced,
+    post_script, prepare_load, run_wrk,
 )
 from servers import add_server_options, bench_token, drop_database, start_gridgov  # noqa: E402
 from results import spread as spread_of, write_section  # noqa: E402
@@ -168,8 +168,8 @@ def report(args, alone: list[dict], streamed: list[dict], idle: dict, versions: 
     errors = sum(r["errors"] for r in streamed)
     complete = min(r["complete"] for r in streamed)
     lines = [
-        f"- server: `gridgov serve` with its defaults (2 workers × 4 threads; gunicorn, gthread's requests, each worker's threads "
-        f"waiting on one epoll; streams handed to each worker's stream process, one uvloop loop under SCHED_IDLE) on a throwaway database with the Bagong demo; {versions}",
+        f"- server: `gridgov serve` with its defaults (2 workers × 4 threads; gunicorn, {SERVER_KIND}; "
+        f"streams handed to each worker's stream process, one uvloop loop under SCHED_IDLE) on a throwaway database with the Bagong demo; {versions}",
         f"- load: wrk, {args.clients} keep-alive connections offering {args.rate:g} `POST /api/v1/cases`/s "
         f"for {args.duration} s per phase; {args.streams} stream clients in one asyncio process "
         "(bench/stream_clients.py) on the same 2 cores; each run has a phase without streams, then one with them",
