@@ -15,9 +15,9 @@ after downtime): 即将超期 would be false by then, and ``overdue`` says what 
 
 each event's data says ``signal``, ``clock``, ``deadline_id`` (the clock's row) and
 ``moment``. A signal is issued once per clock: its claim in ``case_event_keys`` (case, clock row,
-signal; migration 0060's trigger, INSERT … ON CONFLICT DO NOTHING) makes two passes, two workers
-or a worker killed mid-pass safe (the pass is one statement: killed, it leaves nothing; run
-again, it issues what was left). With each event go its notifications (the case's assignee,
+signal; made by the pass itself, all at once, INSERT … ON CONFLICT DO NOTHING: migration 0075)
+makes two passes, two workers or a worker killed mid-pass safe (the pass is one statement:
+killed, it leaves nothing; run again, it issues what was left). With each event go its notifications (the case's assignee,
 and the level above: cases/notifications.py), and, when the pass commits, one live message
 per signal to every open map (web/live.py forwards them as ``event: card``).
 

@@ -3,18 +3,17 @@
 
 -- name: issue
 -- Every signal whose moment has passed at :at, on every running, unsuspended clock, issued
--- once: an event on the case (its signal claimed in case_event_keys by the trigger
--- case_events_claim_keys, migration 0060) and its notifications (the assignee, and the level
--- above), in one statement, so a killed pass leaves nothing.
+-- once: an event on the case, its claim in case_event_keys, and its notifications (the
+-- assignee, and the level above), in one statement, so a killed pass leaves nothing.
 -- ix_case_deadlines_next finds the clocks (the earliest moment of a clock that matters); the
 -- NOT EXISTS probes the claims (one index, where the events' own index is one per month) and
--- skips what earlier passes issued without attempting the insert; the claim still settles two
--- passes racing each other: the loser's event is not inserted and not returned.
--- Each signal is known by one text key, its clock row and its name (a clock row belongs to one
--- case), which the INSERT returns: the notifications and the answer find their signal's row
--- among those the INSERT wrote by that key (a hash on one column), where matching `issued`
--- back to `fresh` on (case, clock, signal) sorted both sides twice: 1.9 of a catch-up pass's
--- 17 s on 1M cases (EXPLAIN ANALYZE, 2026-11-30, a busy machine).
+-- skips what earlier passes issued without attempting the claim.
+-- The pass claims its signals itself, all in one INSERT (migration 0075: the trigger
+-- case_events_claim_keys, one call per event, was a third of a catch-up pass), with the ids
+-- its events will have, taken from their sequence in the order of case and moment; it inserts
+-- the events of the claims it won. The claim settles two passes racing each other: the loser
+-- waits on the winner's claims in the unique index, then claims, inserts and returns none of
+-- those signals.
 -- A due-soon reminder is not issued for a clock already past its due moment: 即将超期 after
 -- 已超期 would tell the holder something false (a pass after downtime, or two moments between
 -- two passes); the overdue signal says it. Cards are always issued: each counts in the scores.
@@ -29,37 +28,48 @@ WITH due AS (
       AND NOT (s.signal = 'due_soon' AND d.due_at <= :at)
 ),
 fresh AS MATERIALIZED (
-    SELECT due.deadline_id, due.case_id, due.town_code, due.clock, due.signal, due.moment,
-           c.assignee_id, c.status, c.category_code, c.lon, c.lat, c.grid_code, c.admin_code,
-           -- the level above the case's holder: a grid's case goes to its village center,
-           -- anything held higher (village, town, a department) to the town center
-           CASE WHEN c.queue = 'grid' OR (c.queue IS NULL AND c.grid_code IS NOT NULL)
-                THEN 'village' ELSE 'town' END AS above_kind,
-           CASE WHEN c.queue = 'grid' OR (c.queue IS NULL AND c.grid_code IS NOT NULL)
-                THEN left(coalesce(c.admin_code, c.grid_code), 12) ELSE c.town_code END AS above_code
-    FROM due
-    JOIN cases c ON c.id = due.case_id
-    WHERE c.status NOT IN ('closed', 'evaluated', 'voided')
-      AND NOT EXISTS (
-          SELECT 1 FROM case_event_keys k
-          WHERE k.kind = 'signal' AND k.scope = due.case_id
-            AND k.key = due.deadline_id::text || ':' || due.signal)
+    SELECT nextval('case_events_id_seq') AS event_id, o.*
+    FROM (
+        SELECT due.deadline_id, due.case_id, due.town_code, due.clock, due.signal, due.moment,
+               c.assignee_id, c.status, c.category_code, c.lon, c.lat, c.grid_code,
+               c.admin_code,
+               -- the level above the case's holder: a grid's case goes to its village center,
+               -- anything held higher (village, town, a department) to the town center
+               CASE WHEN c.queue = 'grid' OR (c.queue IS NULL AND c.grid_code IS NOT NULL)
+                    THEN 'village' ELSE 'town' END AS above_kind,
+               CASE WHEN c.queue = 'grid' OR (c.queue IS NULL AND c.grid_code IS NOT NULL)
+                    THEN left(coalesce(c.admin_code, c.grid_code), 12)
+                    ELSE c.town_code END AS above_code
+        FROM due
+        JOIN cases c ON c.id = due.case_id
+        WHERE c.status NOT IN ('closed', 'evaluated', 'voided')
+          AND NOT EXISTS (
+              SELECT 1 FROM case_event_keys k
+              WHERE k.kind = 'signal' AND k.scope = due.case_id
+                AND k.key = due.deadline_id::text || ':' || due.signal)
+        ORDER BY due.case_id, due.moment
+    ) o
+),
+claimed AS (
+    INSERT INTO case_event_keys (kind, scope, key, event_id)
+    SELECT 'signal', case_id, deadline_id::text || ':' || signal, event_id
+    FROM fresh
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+),
+written AS MATERIALIZED (
+    SELECT f.*
+    FROM fresh f
+    JOIN claimed USING (event_id)
 ),
 issued AS (
-    INSERT INTO case_events (case_id, town_code, at, type, actor, data)
-    SELECT case_id, town_code, :at,
+    INSERT INTO case_events (id, case_id, town_code, at, type, actor, data)
+    SELECT event_id, case_id, town_code, :at,
            CASE WHEN signal IN ('yellow', 'red') THEN 'card' ELSE 'deadline' END,
            'supervision',
            jsonb_build_object('signal', signal, 'clock', clock, 'deadline_id', deadline_id,
                               'moment', moment)
-    FROM fresh
-    ORDER BY case_id, moment
-    RETURNING id, (data ->> 'deadline_id') || ':' || (data ->> 'signal') AS signal_key
-),
-written AS MATERIALIZED (
-    SELECT i.id AS event_id, f.*
-    FROM issued i
-    JOIN fresh f ON f.deadline_id::text || ':' || f.signal = i.signal_key
+    FROM written
 ),
 told AS (
     INSERT INTO notifications (town_code, case_id, event_id, signal, clock, person_id,
