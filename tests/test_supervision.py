@@ -270,6 +270,38 @@ def test_two_passes_at_once_issue_each_signal_once(demo_copy_url):
         assert dangling == 0
 
 
+def test_each_signal_is_claimed_for_its_own_event_in_the_order_of_case_and_moment(demo_copy_url):
+    # the pass claims its signals itself, with the ids its events then get (migration 0075):
+    # each claim must name the event of its signal, or a later claim's clean-up, a case's
+    # deletion or a transition key's look-up would find another event
+    with session_scope(demo_copy_url) as s:
+        cases = _open_cases(s, 5)
+        for case in reversed(cases):
+            for clock in ("accept", "handle"):
+                clock_support.start_clock(s, case["id"], clock, FRIDAY_1600,
+                                          **_moments(s, clock, FRIDAY_1600, 3))
+    at = datetime(2027, 1, 1, tzinfo=LOCAL_TZ)
+    report = _pass(demo_copy_url, at)
+    assert len(report.issued) == 30  # 5 cases × 2 clocks × overdue, yellow and red
+    ids = [r["event_id"] for r in report.issued]
+    assert ids == sorted(ids)
+    assert [(r["case_id"], r["moment"]) for r in report.issued] == sorted(
+        (r["case_id"], r["moment"]) for r in report.issued)
+    with session_scope(demo_copy_url) as s:
+        claims = s.execute(text(
+            "SELECT e.id, array_agg(k.event_id) FROM case_events e "
+            "LEFT JOIN case_event_keys k ON k.kind = 'signal' AND k.scope = e.case_id "
+            "AND k.key = (e.data ->> 'deadline_id') || ':' || (e.data ->> 'signal') "
+            "WHERE e.type IN ('card', 'deadline') AND e.at = :at GROUP BY e.id ORDER BY e.id"),
+            {"at": at}).all()
+        orphans = s.execute(text(
+            "SELECT count(*) FROM case_event_keys k WHERE k.kind = 'signal' AND NOT EXISTS "
+            "(SELECT 1 FROM case_events e WHERE e.id = k.event_id AND e.case_id = k.scope)"
+        )).scalar_one()
+    assert [(event_id, claimed) for event_id, claimed in claims] == [(i, [i]) for i in ids]
+    assert orphans == 0
+
+
 def _wait_for_a_blocked_insert(url: str) -> None:
     """Until a backend waits on another transaction to end (the pass's INSERT waiting on
     uncommitted rows of the unique index; pg_stat_activity cuts the statement's text short)."""
