@@ -18,7 +18,7 @@ from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, Index, Integer,
     LargeBinary, String, Text, func, text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, DOMAIN, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
@@ -60,14 +60,20 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    """``column`` is one of ``values``, written as one constant array (the checks of the tables
-    every report writes, migration 0069). PostgreSQL reads a CHECK constraint's stored
-    expression again for every INSERT or UPDATE statement; ``IN (…)`` on a varchar column is
-    stored as an array of varchars cast to text[], which it also folds again each time: the
-    eight checks of a report's case and clocks cost 0.54 M of its 3.9–4.3 M instructions, as
-    constant arrays 0.31 M (bench/intake_instructions.py)."""
-    return f"{column}::text = ANY ('{{{','.join(values)}}}'::text[])"
+def _checked(name: str, length: int, values: tuple[str, ...]) -> DOMAIN:
+    """A varchar(``length``) that is one of ``values`` (or NULL): the domain ``name`` (migration
+    0076). PostgreSQL reads a table's CHECK constraints back from their stored text for every
+    INSERT or UPDATE statement, which cost an intake 0.26 M of its 3.83 M instructions
+    (bench/intake_instructions.py); a domain's check is kept prepared once per connection."""
+    return DOMAIN(name, String(length), create_type=False,
+                  check=f"VALUE::text = ANY ('{{{','.join(values)}}}'::text[])")
+
+
+CASE_STATUS = _checked("gridgov_case_status", 20, STATES)
+CASE_CHANNEL = _checked("gridgov_case_channel", 20, CHANNELS)
+SATISFACTION_TYPE = _checked("gridgov_satisfaction", 20, SATISFACTION)
+PRECISION_TYPE = _checked("gridgov_geocode_precision", 10, PRECISIONS)
+QUEUE_TYPE = _checked("gridgov_queue", 10, QUEUES)  # queue, sender_level, closed_level
 
 
 class Category(Base):
@@ -109,8 +115,8 @@ class Case(Base):
     town_code: Mapped[str] = mapped_column(String(12))
     category_code: Mapped[str] = mapped_column(String(40))
     description: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(CASE_STATUS)
+    channel: Mapped[str] = mapped_column(CASE_CHANNEL)
     address: Mapped[str | None] = mapped_column(Text)
     grid_code: Mapped[str | None] = mapped_column(String(20))
     admin_code: Mapped[str | None] = mapped_column(String(20))
@@ -123,7 +129,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    satisfaction: Mapped[str | None] = mapped_column(String(20))
+    satisfaction: Mapped[str | None] = mapped_column(SATISFACTION_TYPE)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     # the position as numbers, kept by PostgreSQL (migration 0003): binning and bucket tiles
     # read them without touching the geometry
@@ -131,10 +137,10 @@ class Case(Base):
     lat: Mapped[float | None] = mapped_column(Float(53), Computed("ST_Y(geom)", persisted=True))
     # intake: how the position was found and why the case went where it went
     input_crs: Mapped[str | None] = mapped_column(String(20))
-    geocode_precision: Mapped[str | None] = mapped_column(String(10))
+    geocode_precision: Mapped[str | None] = mapped_column(PRECISION_TYPE)
     geocode_score: Mapped[float | None] = mapped_column(Float)
     geocode_match: Mapped[str | None] = mapped_column(Text)
-    queue: Mapped[str | None] = mapped_column(String(10))
+    queue: Mapped[str | None] = mapped_column(QUEUE_TYPE)
     on_boundary: Mapped[bool | None] = mapped_column(Boolean)
     grid_version: Mapped[int | None] = mapped_column(Integer)
     routing_reason: Mapped[str | None] = mapped_column(Text)
@@ -146,8 +152,8 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     # migration 0011: the workflow's columns (cases/workflow.py explains each)
     department_code: Mapped[str | None] = mapped_column(String(20))
-    sender_level: Mapped[str | None] = mapped_column(String(10))
-    closed_level: Mapped[str | None] = mapped_column(String(10))
+    sender_level: Mapped[str | None] = mapped_column(QUEUE_TYPE)
+    closed_level: Mapped[str | None] = mapped_column(QUEUE_TYPE)
     closed_by: Mapped[int | None] = mapped_column(Integer)
     parked_from: Mapped[str | None] = mapped_column(String(20))
     resume_on: Mapped[date | None] = mapped_column(Date)
@@ -161,10 +167,6 @@ class Case(Base):
     supporters: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (
-        CheckConstraint(_one_of("status", STATES), name="ck_cases_status"),
-        CheckConstraint(_one_of("channel", CHANNELS), name="ck_cases_channel"),
-        CheckConstraint(f"satisfaction IS NULL OR {_one_of('satisfaction', SATISFACTION)}",
-                        name="ck_cases_satisfaction"),
         # (every case's point in GiST: dropped by migration 0065; the open ones' below)
         Index("ix_cases_status", "status"),
         Index("ix_cases_created_at", "created_at"),
@@ -188,13 +190,6 @@ class Case(Base):
               postgresql_include=["id", "status", "category_code", "channel", "created_at", "due_at",
                                   "grid_code"],
               postgresql_where=text(OPEN_PREDICATE)),
-        CheckConstraint(f"geocode_precision IS NULL OR {_one_of('geocode_precision', PRECISIONS)}",
-                        name="ck_cases_precision"),
-        CheckConstraint(f"queue IS NULL OR {_one_of('queue', QUEUES)}", name="ck_cases_queue"),
-        CheckConstraint(f"sender_level IS NULL OR {_one_of('sender_level', QUEUES)}",
-                        name="ck_cases_sender_level"),
-        CheckConstraint(f"closed_level IS NULL OR {_one_of('closed_level', QUEUES)}",
-                        name="ck_cases_closed_level"),
         Index("ix_cases_department", "department_code",
               postgresql_where=text("department_code IS NOT NULL")),
         # migration 0063: one town's public board, newest closed first (cases/board.sql)
@@ -303,6 +298,7 @@ CLOCKS = (
     "handle",  # dispatched → fed back: the category's time limit (cards: 5 / 10 working days)
     "check",  # fed back → closed after the on-site check (1 h in town, 2 h rural)
 )
+CLOCK_TYPE = _checked("gridgov_clock", 20, CLOCKS)
 
 
 class CaseDeadline(Base):
@@ -323,7 +319,7 @@ class CaseDeadline(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigInteger)  # a case: see CASE_REFERENCES
     town_code: Mapped[str] = mapped_column(String(12))
-    clock: Mapped[str] = mapped_column(String(20))
+    clock: Mapped[str] = mapped_column(CLOCK_TYPE)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     soon_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -338,7 +334,6 @@ class CaseDeadline(Base):
     unit: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (
-        CheckConstraint(_one_of("clock", CLOCKS), name="ck_case_deadlines_clock"),
         Index("uq_case_deadlines_running", "case_id", "clock", unique=True,
               postgresql_where=text("met_at IS NULL")),
         Index("ix_case_deadlines_next", text("LEAST(soon_at, yellow_at, due_at, red_at)"),
