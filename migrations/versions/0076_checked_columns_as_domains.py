@@ -52,11 +52,6 @@ DOMAINS = {
 TABLES = ("cases", "case_deadlines")
 
 
-def check(values: tuple[str, ...]) -> str:
-    """A domain's CHECK: its value one of ``values`` (NULL passes, as a column's CHECK does)."""
-    return f"VALUE::text = ANY ('{{{','.join(values)}}}'::text[])"
-
-
 def _indexes_naming(table: str, columns: list[str]) -> list[tuple[str, str]]:
     """(name, definition) of ``table``'s indexes whose predicate or expressions name one of
     ``columns``: made again after the type changes, so PostgreSQL spells them for the new one."""
@@ -102,7 +97,9 @@ def upgrade() -> None:
                 continue
             domain, length = DOMAINS[name]
             if domain not in made:
-                op.execute(f"CREATE DOMAIN {domain} AS varchar({length}) CHECK ({check(values)})")
+                # NULL passes a domain's check, as it passed the column's
+                check = _0069._constant("VALUE", values, False)
+                op.execute(f"CREATE DOMAIN {domain} AS varchar({length}) CHECK ({check})")
                 made.add(domain)
             steps += [f"DROP CONSTRAINT {name}", f"ALTER COLUMN {column} TYPE {domain}"]
             columns.append(column)
