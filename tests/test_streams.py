@@ -282,3 +282,27 @@ def test_a_scope_filter_passes_the_scopes_cases_and_every_bulk_change():
     assert not department({"op": "update", "grid_code": "140525108227003", "department_code": None})
     assert streams.scope_filter({"role": "town_operator", "scope_kind": "town",
                                  "scope_code": "140525108"}) is None
+
+
+def test_a_stream_served_by_a_thread_says_connected_only_once_its_hub_listens():
+    """``sse_stream`` (a server without the stream loop; the tests' app_server) waits, as the
+    stream loop does, until its hub listens before ": connected": a hub started by the request
+    reads where to begin when it connects, and a change committed before that read would
+    never reach a client already told it is connected (seen once in a full run of the suite:
+    test_privacy's live stream, the case reported right after ": connected")."""
+    from web.live import LISTEN_WAIT_S, PREAMBLE, sse_stream
+
+    seen = []
+
+    class Listening(threading.Event):
+        def wait(self, timeout=None):
+            seen.append((timeout, self.is_set()))
+            self.set()  # what the hub's thread does once it knows where to begin
+            return True
+
+    hub = Hub("host=/nonexistent")  # never started: it listens when the test says so
+    hub.listening = Listening()
+    stream = sse_stream(hub, hub.subscribe())
+    assert next(stream) == PREAMBLE
+    assert seen == [(LISTEN_WAIT_S, False)]
+    stream.close()

@@ -61,6 +61,9 @@ PRUNE_EVERY_S = 5.0
 # batches of notifications waiting for the standby's replay, at most (then every tile is dropped)
 MAX_PENDING_REPLAY = 10_000
 PREAMBLE = f"retry: {RETRY_MS}\n\n: connected\n\n"
+# how long a new stream waits for its hub to listen before it sends PREAMBLE; past it (the
+# database is down) the stream opens anyway and the hub's reconnecting listener catches up
+LISTEN_WAIT_S = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -288,8 +291,14 @@ def listening_hub(conninfo: str) -> Hub | None:
 def sse_stream(hub: Hub, q: queue.Queue, heartbeat_s: float = HEARTBEAT_S) -> Iterator[str]:
     """Server-Sent Events for one client served from a thread (a server without the stream
     loop of web/streams.py): a retry hint, then each event, and a comment line as heartbeat
-    so proxies and the browser keep the connection."""
+    so proxies and the browser keep the connection.
+
+    ": connected" promises every change from then on (a page that sees it refetches what it
+    shows and relies on the stream), so it waits until the hub listens, as the stream loop
+    does (web/streams.py, ``Fanout._adopt``): a hub started by this request reads where to
+    begin when it connects, and a change committed before that would be skipped."""
     try:
+        hub.listening.wait(LISTEN_WAIT_S)
         yield PREAMBLE
         while True:
             try:

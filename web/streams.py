@@ -54,7 +54,7 @@ from collections.abc import Callable
 import uvloop
 
 from accounts.actor import Actor
-from web.live import HEARTBEAT_S, PREAMBLE, Hub, event_text, heartbeat_text
+from web.live import HEARTBEAT_S, LISTEN_WAIT_S, PREAMBLE, Hub, event_text, heartbeat_text
 
 # WSGI environ keys between the worker and the view: the worker says it can take streams over,
 # the view answers with the function that takes the client's socket.
@@ -63,9 +63,6 @@ ACCEPTED_KEY = "gridgov.stream.accepted"
 
 FLUSH_S = 0.25
 MAX_BUFFERED_BYTES = 1 << 20
-# how long a new stream waits for its hub to listen; past it (the database is down) the stream
-# opens anyway and the hub's reconnecting listener catches up
-LISTEN_WAIT_S = 10.0
 # the stream process's niceness where SCHED_IDLE is not available (see _lower_priority)
 STREAM_NICE = 10
 # one hand-off message: the database, the answer's head, the stream's scope (a few hundred bytes)
